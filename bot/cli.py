@@ -1,0 +1,280 @@
+"""`facebot`: enroll, identify, list, delete, evaluate and demo from the command line.
+
+Models load once per command, and only for commands that need them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bot.config import data_dir_default
+
+log = logging.getLogger("facebot")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _progress(iterable, total=None, desc=""):
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="photo", file=sys.stderr, disable=None, leave=False)
+
+
+def _service(args):
+    from bot.service import FaceService
+    from recognition import Recognizer
+    from storage import Gallery
+
+    return FaceService(Gallery(args.data_dir), Recognizer(detector=args.detector), threshold=args.threshold)
+
+
+def _fail(message: str) -> int:
+    print(f"facebot: {message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+# -- commands -------------------------------------------------------------------------------
+def cmd_enroll(args) -> int:
+    """All photos are checked first; the samples are then saved together or not at all."""
+    from bot.service import EnrollRefused
+    from recognition import ImageError, TooManyFaces, load_image
+    from storage import InvalidName, validate_name
+
+    try:
+        name = validate_name(args.name)
+    except InvalidName as exc:
+        return _fail(f"invalid name: {exc}")
+    service = _service(args)
+    faces = []
+    for path in args.images:
+        try:
+            face = service.single_face(load_image(path))
+            if not args.force and (clash := service.conflict(name, face.embedding)):
+                raise clash
+        except (ImageError, EnrollRefused, TooManyFaces) as exc:
+            return _fail(f"{path}: {exc}; nothing was enrolled")
+        faces.append(face)
+    counts = service.gallery.add_samples([(name, f.embedding) for f in faces], actor=_actor())
+    shown, samples = next(iter(counts.items()))
+    service.gallery.audit("enroll", _actor(), name=shown, samples=samples, forced=args.force)
+    print(f"enrolled {shown}: {len(faces)} new sample(s), {samples} in all")
+    return EXIT_OK
+
+
+def cmd_enroll_dir(args) -> int:
+    from recognition.evaluate import list_tree
+
+    try:
+        items = list_tree(args.dir)
+    except FileNotFoundError as exc:
+        return _fail(str(exc))
+    if not items:
+        return _fail(f"no photos found in {args.dir}/NAME/ folders")
+    service = _service(args)
+
+    def checkpoint(saved: int) -> None:
+        print(f"saved {saved} samples", flush=True)
+
+    report = service.enroll_many(_progress(items, desc="enrolling"), force=args.force, actor=_actor(),
+                                 batch=args.batch, checkpoint=checkpoint)
+    print(f"enrolled {report.enrolled} photos of {report.people} people; skipped {len(report.skipped)}")
+    for path, reason in report.skipped:
+        print(f"  skipped {path}: {reason}")
+    return EXIT_OK if report.enrolled else EXIT_FAILED
+
+
+def cmd_identify(args) -> int:
+    from recognition import ImageError, TooManyFaces, load_image
+    from recognition.draw import annotate
+    from recognition.images import encode_jpeg
+
+    service = _service(args)
+    if args.annotate:
+        Path(args.annotate).mkdir(parents=True, exist_ok=True)
+    failed = False
+    for path in args.images:
+        try:
+            rgb = load_image(path)
+            results = service.identify(rgb, actor=_actor())
+        except (ImageError, TooManyFaces) as exc:
+            failed = True
+            if args.json:
+                print(json.dumps({"image": path, "error": str(exc)}), flush=True)
+            else:
+                print(f"{path}: error: {exc}", flush=True)
+            continue
+        if args.json:
+            print(json.dumps({"image": path, "faces": [r.to_dict() for r in results]}), flush=True)
+        else:
+            print(f"{path}: {len(results)} face(s)" if results else f"{path}: no face found")
+            for r in results:
+                print(f"  {r.label:<24} distance {r.distance:.3f}  box {list(r.box)}")
+        if args.annotate:
+            out = Path(args.annotate) / (Path(path).stem + ".annotated.jpg")
+            labels = [(r.box, f"{r.label} {r.distance:.2f}", r.known) for r in results]
+            out.write_bytes(encode_jpeg(annotate(rgb, labels)))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_list(args) -> int:
+    from storage import Gallery
+
+    people = Gallery(args.data_dir).people()
+    if args.json:
+        print(json.dumps([{"name": p.name, "samples": p.samples, "created": p.created} for p in people]))
+        return EXIT_OK
+    if not people:
+        print("no one is enrolled yet")
+    for p in people:
+        print(f"{p.name:<40} {p.samples:>3} sample(s)  since {p.created}")
+    return EXIT_OK
+
+
+def cmd_delete(args) -> int:
+    from storage import Gallery, UnknownPerson
+
+    gallery = Gallery(args.data_dir)
+    try:
+        removed = gallery.delete(args.name, actor=_actor())
+    except UnknownPerson as exc:
+        return _fail(str(exc))
+    gallery.audit("delete", _actor(), name=args.name, samples=removed)
+    print(f"deleted {args.name}: {removed} sample(s) removed")
+    return EXIT_OK
+
+
+def cmd_threshold(args) -> int:
+    from bot.service import THRESHOLD_SETTING, parse_threshold
+    from recognition import DEFAULT_THRESHOLD
+    from storage import Gallery
+
+    gallery = Gallery(args.data_dir)
+    if args.value is None:
+        value = gallery.get_setting(THRESHOLD_SETTING)
+        print(f"threshold {value if value is not None else DEFAULT_THRESHOLD} ({'saved' if value is not None else 'default'})")
+        return EXIT_OK
+    try:
+        value = parse_threshold(args.value)
+    except ValueError as exc:
+        return _fail(str(exc))
+    gallery.set_setting(THRESHOLD_SETTING, value)
+    gallery.audit("threshold", _actor(), value=value)
+    print(f"threshold set to {value}")
+    return EXIT_OK
+
+
+def cmd_audit(args) -> int:
+    from storage import Gallery
+
+    for entry in Gallery(args.data_dir).audit_log(args.last):
+        print(json.dumps(entry, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from bot.evaluation import run_eval
+
+    return run_eval(args, _progress)
+
+
+def cmd_demo(args) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(args)
+
+
+def _actor() -> str:
+    return f"cli:{os.environ.get('USER', 'unknown')}"
+
+
+# -- wiring ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facebot", description="One-shot face recognition for your team.")
+    parser.add_argument("--data-dir", default=data_dir_default(), help="gallery folder (default: $FACEBOT_DATA_DIR or ./data)")
+    parser.add_argument("--threshold", type=float, default=None, help="distance threshold (default: saved setting or calibrated)")
+    parser.add_argument("--detector", choices=["mtcnn", "haar"], default="mtcnn", help="face detector (default: mtcnn)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("enroll", help="enroll a person from one or more photos")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--force", action="store_true", help="enroll even if the face matches someone else")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("enroll-dir", help="enroll every DIR/NAME/*.jpg")
+    p.add_argument("dir")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--batch", type=int, default=100, help="photos per database write (default 100)")
+    p.set_defaults(func=cmd_enroll_dir)
+
+    p = sub.add_parser("identify", help="name every face in photos")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    p.add_argument("--annotate", metavar="DIR", help="write annotated copies into DIR")
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("list", help="list enrolled people")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("delete", help="delete a person and all their samples")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("threshold", help="show or save the distance threshold")
+    p.add_argument("value", nargs="?")
+    p.set_defaults(func=cmd_threshold)
+
+    p = sub.add_parser("audit", help="show the newest audit entries")
+    p.add_argument("last", nargs="?", type=int, default=20)
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("eval", help="measure accuracy on a DIR/IDENTITY/*.jpg tree")
+    p.add_argument("dir")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trials", type=int, default=1000, help="N-way trials (default 1000)")
+    p.add_argument("--repeats", type=int, default=10, help="repeats of the one-shot and open-set draws")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="enroll and identify the sample faces shipped with facebot")
+    p.add_argument("--out", default="facebot-demo.jpg", help="annotated picture to write")
+    p.set_defaults(func=cmd_demo)
+
+    for extra in _extra_commands():
+        extra(sub)
+    return parser
+
+
+def _extra_commands():
+    """Subcommands that live in their own modules (Telegram bot, camera, Siamese)."""
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow start-up chatter
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.threshold is not None and not 0 < args.threshold < 2:
+        return _fail("the threshold must be between 0 and 2")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # last resort: one clear line, details with -v
+        from storage import GalleryBusy
+
+        if isinstance(exc, GalleryBusy) or not args.verbose:
+            log.debug("failure", exc_info=True)
+            return _fail(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Settings from environment variables and an optional `.env` file in the working directory.
+
+Environment variables win over `.env`. A missing or malformed value raises ConfigError
+with one line a person can act on.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed."""
+
+
+def read_dotenv(path: str | Path = ".env") -> dict[str, str]:
+    """Parse KEY=VALUE lines (comments, blank lines, `export` and quotes allowed)."""
+    values: dict[str, str] = {}
+    path = Path(path)
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def setting(name: str, default: str | None = None, env: dict[str, str] | None = None) -> str | None:
+    """Look a setting up in the environment, then `.env`, then fall back to `default`."""
+    env = os.environ if env is None else env
+    if name in env:
+        return env[name]
+    return read_dotenv().get(name, default)
+
+
+def data_dir_default() -> str:
+    return setting("FACEBOT_DATA_DIR", "data") or "data"
+
+
+def parse_ids(name: str, raw: str | None) -> frozenset[int]:
+    """Comma-separated Telegram ids (user ids positive, group/channel ids negative)."""
+    ids = set()
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            ids.add(int(part))
+        except ValueError:
+            raise ConfigError(f"{name}: {part!r} is not a numeric Telegram id") from None
+    return frozenset(ids)
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """What the Telegram bot and the camera process need to run."""
+
+    token: str
+    api_url: str = "https://api.telegram.org"
+    data_dir: str = "data"
+    hr_ids: frozenset[int] = field(default_factory=frozenset)
+    user_ids: frozenset[int] = field(default_factory=frozenset)
+    alert_chat_id: int | None = None
+    lang: str = "en"
+
+
+def load_bot_config(env: dict[str, str] | None = None, require_token: bool = True) -> BotConfig:
+    """Read the bot's settings; raise ConfigError naming the variable that is wrong."""
+    token = (setting("TELEGRAM_BOT_TOKEN", env=env) or "").strip()
+    if require_token and not token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set (create a bot with @BotFather and export its token)")
+    if token and (":" not in token or any(c.isspace() for c in token)):
+        raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected 123456:ABC...)")
+    api_url = (setting("TELEGRAM_API_URL", "https://api.telegram.org", env=env) or "").rstrip("/")
+    if not api_url.startswith(("http://", "https://")):
+        raise ConfigError("TELEGRAM_API_URL must start with http:// or https://")
+    alert_raw = (setting("FACEBOT_ALERT_CHAT_ID", env=env) or "").strip()
+    try:
+        alert = int(alert_raw) if alert_raw else None
+    except ValueError:
+        raise ConfigError(f"FACEBOT_ALERT_CHAT_ID: {alert_raw!r} is not a numeric chat id") from None
+    lang = (setting("FACEBOT_LANG", "en", env=env) or "en").strip().lower()
+    if lang not in ("en", "es"):
+        raise ConfigError("FACEBOT_LANG must be 'en' or 'es'")
+    return BotConfig(
+        token=token,
+        api_url=api_url,
+        data_dir=setting("FACEBOT_DATA_DIR", "data", env=env) or "data",
+        hr_ids=parse_ids("FACEBOT_HR_IDS", setting("FACEBOT_HR_IDS", env=env)),
+        user_ids=parse_ids("FACEBOT_USER_IDS", setting("FACEBOT_USER_IDS", env=env)),
+        alert_chat_id=alert,
+        lang=lang,
+    )

@@ -1,0 +1,73 @@
+"""`facebot demo`: the whole job on the sample faces shipped in `samples/georgia_tech/`.
+
+Enrolls the first photo of four people into a throw-away gallery, identifies their other
+photos plus a fifth person who was never enrolled, and writes one annotated picture.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "georgia_tech"
+
+
+def sample_people(root: Path = SAMPLES) -> dict[str, list[Path]]:
+    """The shipped sample photos: {person folder: [photos in order]}."""
+    people = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        people[folder.name] = sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
+    return people
+
+
+def mosaic(images: list[np.ndarray], columns: int = 4, cell: tuple[int, int] = (200, 260), gap: int = 20) -> np.ndarray:
+    """Tile photos on a light background, like a group picture (one face per tile)."""
+    import cv2
+
+    rows = (len(images) + columns - 1) // columns
+    w, h = cell
+    canvas = np.full((rows * (h + gap) + gap, columns * (w + gap) + gap, 3), 235, np.uint8)
+    for i, img in enumerate(images):
+        scale = min(w / img.shape[1], h / img.shape[0])
+        tile = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        r, c = divmod(i, columns)
+        y, x = gap + r * (h + gap), gap + c * (w + gap)
+        canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+    return canvas
+
+
+def run_demo(args) -> int:
+    from bot.service import FaceService
+    from recognition import Recognizer, load_image
+    from recognition.draw import annotate
+    from recognition.images import encode_jpeg
+    from storage import Gallery
+
+    people = sample_people()
+    names = list(people)
+    enrolled, stranger = names[:-1], names[-1]
+    print(f"loading models (MTCNN + FaceNet)...")
+    recognizer = Recognizer(detector=args.detector)
+    with tempfile.TemporaryDirectory(prefix="facebot-demo-") as tmp:
+        service = FaceService(Gallery(tmp), recognizer, threshold=args.threshold)
+        for name in enrolled:
+            service.enroll(name, load_image(people[name][0]), actor="demo")
+            print(f"enrolled {name} from {people[name][0].name}")
+        probes = [(name, path) for name in enrolled for path in people[name][1:]] + [(stranger, p) for p in people[stranger]]
+        correct = 0
+        print(f"\nidentifying {len(probes)} photos (threshold {service.threshold:.3f}); {stranger} was never enrolled:")
+        for truth, path in probes:
+            results = service.identify(load_image(path), actor="demo", audit=False)
+            label = results[0].label if results else "no face"
+            expected = truth if truth in enrolled else "unknown"
+            correct += label == expected
+            distance = f"{results[0].distance:.3f}" if results else "-"
+            print(f"  {truth}/{path.name:<7} -> {label:<8} distance {distance}  {'ok' if label == expected else 'WRONG'}")
+        print(f"\n{correct}/{len(probes)} correct")
+        group = mosaic([load_image(people[name][-1]) for name in names])
+        results = service.identify(group, actor="demo", audit=False)
+        picture = annotate(group, [(r.box, f"{r.label} {r.distance:.2f}", r.known) for r in results])
+        Path(args.out).write_bytes(encode_jpeg(picture))
+        print(f"group picture: {len(results)} faces -> {', '.join(r.label for r in results)}; written to {args.out}")
+    return 0 if correct == len(probes) else 1

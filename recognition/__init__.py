@@ -1,0 +1,24 @@
+"""The pure face pipeline: decode and validate images, detect, crop, embed, match, draw.
+
+No Telegram and no storage here. Typical use::
+
+    from recognition import load_image, Recognizer, Matcher
+    recognizer = Recognizer()                 # loads MTCNN + FaceNet once
+    faces = recognizer.faces(load_image("ana.jpg"))
+"""
+from recognition.images import ImageError, decode_image, load_image
+from recognition.match import DEFAULT_THRESHOLD, Match, Matcher
+from recognition.pipeline import DetectedFace, Identification, Recognizer, TooManyFaces
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "DetectedFace",
+    "Identification",
+    "ImageError",
+    "Match",
+    "Matcher",
+    "Recognizer",
+    "TooManyFaces",
+    "decode_image",
+    "load_image",
+]

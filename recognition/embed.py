@@ -1,0 +1,38 @@
+"""Turn face crops into 512-d FaceNet embeddings (unit length; compare by L2 distance)."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from models.facenet import EMBEDDING_DIM, INPUT_SIZE, load_facenet
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = "facenet-20180408-102900"
+
+
+def normalise(crops: np.ndarray) -> np.ndarray:
+    """Map uint8 RGB pixels to the network's input range: (x - 127.5) / 128."""
+    return (crops.astype(np.float32) - 127.5) / 128.0
+
+
+class Embedder:
+    """FaceNet Inception-ResNet-v1, loaded once; embeds crops in batches."""
+
+    model_id = MODEL_ID
+    dim = EMBEDDING_DIM
+
+    def __init__(self, batch_size: int = 32):
+        self._net = load_facenet()
+        self.batch_size = batch_size
+
+    def embed(self, crops: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """Embed uint8 RGB crops of shape (N, 160, 160, 3); return float32 (N, 512)."""
+        crops = np.asarray(crops)
+        if crops.ndim != 4 or crops.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
+            raise ValueError(f"expected crops of shape (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), got {crops.shape}")
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        parts = [self._net(normalise(crops[i : i + self.batch_size])) for i in range(0, len(crops), self.batch_size)]
+        return np.concatenate(parts).astype(np.float32)

@@ -1,0 +1,5 @@
+"""The gallery: enrolled people, their face embeddings (never photos), settings and an audit log, on TinyDB."""
+from storage.gallery import Gallery, GalleryBusy, Person, UnknownPerson
+from storage.names import InvalidName, validate_name
+
+__all__ = ["Gallery", "GalleryBusy", "InvalidName", "Person", "UnknownPerson", "validate_name"]

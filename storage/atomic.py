@@ -1,0 +1,92 @@
+"""A TinyDB storage that never leaves a half-written file and re-reads only on change.
+
+Writes go to a temporary file in the same folder, are fsync'ed, then renamed over the
+database (rename is atomic on POSIX), and the folder is fsync'ed so the rename survives a
+power cut. A kill at any instant leaves either the old or the new file, never a mix.
+
+The parsed content is kept in memory and reloaded only when the file's identity
+(inode, size, mtime) changes, so a bot and a camera sharing one gallery see each
+other's enrollments without re-parsing the file on every query.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tinydb.storages import Storage
+
+
+def _signature(path: Path):
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class AtomicJSONStorage(Storage):
+    """JSON storage with atomic replace-on-write, change detection and deferred writes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._data: dict | None = None
+        self._signature = None
+        self.deferred = False  # inside a transaction: keep writes in memory until flush()
+        self.dirty = False
+
+    def changed_on_disk(self) -> bool:
+        """True when another writer replaced the file since we last read or wrote it."""
+        return _signature(self.path) != self._signature
+
+    def read(self) -> dict | None:
+        if self.deferred and self._data is not None:
+            return self._data
+        if self._data is None or self.changed_on_disk():
+            self.reload()
+        return self._data
+
+    def reload(self) -> None:
+        """Drop whatever is in memory and read the file again."""
+        self._signature = _signature(self.path)
+        if self._signature is None:
+            self._data = {}
+            return
+        with open(self.path, encoding="utf-8") as fh:
+            text = fh.read()
+        self._data = json.loads(text) if text.strip() else {}
+
+    def write(self, data: dict) -> None:
+        self._data = data
+        if self.deferred:
+            self.dirty = True
+            return
+        self._write_file(data)
+
+    def flush(self) -> None:
+        """Write pending changes of a transaction in one atomic replace."""
+        if self.dirty and self._data is not None:
+            self._write_file(self._data)
+        self.dirty = False
+
+    def discard(self) -> None:
+        """Forget pending changes (a failed transaction); the next read reloads the file."""
+        self._data, self._signature, self.dirty = None, None, False
+
+    def _write_file(self, data: dict) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._signature = _signature(self.path)
+
+    def close(self) -> None:
+        pass
