@@ -1,0 +1,45 @@
+"""Shared fixtures: the sample faces shipped in the repo, the full data set when present,
+and one Recognizer (MTCNN + FaceNet) loaded once for the whole test run."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples" / "georgia_tech"
+GEORGIA_TECH = REPO.parent / "shared" / "datasets" / "georgia_tech" / "faces"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """samples/georgia_tech/{s2,s5,s11,s23,s37}/{1,5,9,13}.jpg — shipped, always present."""
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def georgia_tech() -> Path:
+    """The full Georgia Tech faces (50 x 15) from ../shared; the test is skipped without it."""
+    if not GEORGIA_TECH.is_dir():
+        pytest.skip("../shared/datasets/georgia_tech is not present")
+    return GEORGIA_TECH
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    """One MTCNN + FaceNet recognizer for the whole run (loading takes a few seconds)."""
+    from recognition import Recognizer
+
+    return Recognizer()
+
+
+@pytest.fixture()
+def service(tmp_path, recognizer):
+    """A FaceService over an empty gallery in a temporary folder."""
+    from bot.service import FaceService
+    from storage import Gallery
+
+    return FaceService(Gallery(tmp_path / "gallery"), recognizer)
