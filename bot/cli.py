@@ -253,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands():
     """Subcommands that live in their own modules (Telegram bot, camera, Siamese)."""
-    return []
+    from bot import telegram_bot
+
+    return [telegram_bot.add_command]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,553 @@
+"""`facebot bot`: the Telegram front end of the recognition core and the gallery.
+
+Handlers are small async methods of `FaceBot`, wired in `build_application(config, service)`.
+Detection, embedding and gallery access run in a small thread pool, one call at a time
+(`FaceBot._core`), so the event loop stays free: `/help` answers while photos are being
+processed. Replies are plain text (no parse mode), so names with markup are shown as typed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import sys
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Awaitable, Callable, TypeVar
+
+import cv2
+import numpy as np
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot.config import BotConfig, ConfigError, load_bot_config
+from bot.service import THRESHOLD_SETTING, ConflictingPerson, EnrollRefused, FaceService, NoFace, SeveralFaces, parse_threshold
+from bot.texts import UNKNOWN_LABEL, text
+from recognition import ImageError, TooManyFaces, decode_image
+from recognition.draw import annotate
+from recognition.images import MAX_BYTES, encode_jpeg
+from storage import GalleryBusy, InvalidName, UnknownPerson, validate_name
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+PENDING_TTL_S = 600  # an /enroll waiting for its photo, or a question waiting for its button
+MAX_PENDING = 32  # pending questions keep the photo bytes: cap the memory they hold
+REFUSAL_EVERY_S = 60  # a stranger hears the refusal once a minute at most, not once per message
+MAX_REPLY_SIDE = 2560  # annotated photos are scaled down to this before sending
+CAPTION_LIMIT, MESSAGE_LIMIT = 1024, 4000
+
+
+async def with_retry(call: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
+    """Await `call()`, retrying after flood control (429) and network hiccups (timeouts, 5xx)."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except RetryAfter as exc:
+            if attempt == attempts - 1:
+                raise
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wait = exc.retry_after
+            wait = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            log.warning("Telegram flood control: retrying in %.0f s", wait)
+            await asyncio.sleep(min(wait, 60.0))
+        except NetworkError as exc:  # TimedOut and 5xx; BadRequest is a client error: do not retry
+            if isinstance(exc, BadRequest) or attempt == attempts - 1:
+                raise
+            log.warning("Telegram request failed (%s); retrying", exc)
+            await asyncio.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def image_attachment(message: Message):
+    """The largest size of a photo, or a document that claims to be an image; else None."""
+    if message.photo:
+        return message.photo[-1]
+    doc = message.document
+    if doc and ((doc.mime_type or "").startswith("image/") or (doc.file_name or "").lower().endswith(IMAGE_EXTENSIONS)):
+        return doc
+    return None
+
+
+def command_argument(message_text: str | None) -> str:
+    """What follows the command word: '/enroll@facebot Ana María' -> 'Ana María'."""
+    parts = (message_text or "").split(maxsplit=1)
+    return parts[1] if len(parts) > 1 else ""
+
+
+def annotated_jpeg(rgb: np.ndarray, labels: list) -> bytes:
+    """Draw boxes and captions, scale down to MAX_REPLY_SIDE, and encode as JPEG."""
+    picture = annotate(rgb, labels)
+    side = max(picture.shape[:2])
+    if side > MAX_REPLY_SIDE:
+        scale = MAX_REPLY_SIDE / side
+        picture = cv2.resize(picture, (round(picture.shape[1] * scale), round(picture.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    return encode_jpeg(picture)
+
+
+@dataclass
+class Pending:
+    """A question asked with buttons: enroll anyway (keeps the photo) or delete."""
+
+    kind: str  # "enroll" | "delete"
+    name: str
+    chat_id: int
+    photo: bytes = b""
+    created: float = 0.0
+
+
+class FaceBot:
+    """The handlers, the access rules and the pending state of one running bot."""
+
+    def __init__(self, config: BotConfig, service: FaceService, workers: int = 2):
+        self.config = config
+        self.service = service
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="facebot")
+        self._core_lock: asyncio.Lock | None = None
+        self.waiting_photo: dict[tuple[int, int], tuple[str, float]] = {}  # (chat, user) -> name, since
+        self.questions: dict[str, Pending] = {}
+        self._refused_at: dict[tuple[int, int], float] = {}
+
+    # -- helpers ----------------------------------------------------------------------------
+    def t(self, key: str, **values) -> str:
+        return text(self.config.lang, key, **values)
+
+    def is_hr(self, user_id: int) -> bool:
+        return user_id in self.config.hr_ids
+
+    def may_identify(self, user_id: int, chat_id: int) -> bool:
+        """HR always; otherwise the user or the chat must be listed (empty list: HR only)."""
+        return self.is_hr(user_id) or user_id in self.config.user_ids or chat_id in self.config.user_ids
+
+    async def _cpu(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        """Run pure CPU work (decoding, drawing) in the thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args, **kwargs))
+
+    async def _core(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        """Run model or gallery work in the thread pool, one call at a time."""
+        if self._core_lock is None:
+            self._core_lock = asyncio.Lock()
+        async with self._core_lock:
+            return await self._cpu(fn, *args, **kwargs)
+
+    async def reply(self, message: Message, body: str, markup: InlineKeyboardMarkup | None = None) -> Message:
+        """Send plain text, split into several messages when long; buttons go on the last."""
+        chunks = [body[i : i + MESSAGE_LIMIT] for i in range(0, len(body), MESSAGE_LIMIT)] or [""]
+        sent = None
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            sent = await with_retry(lambda: message.reply_text(chunk, reply_markup=markup if last else None))
+        return sent
+
+    async def reply_photo(self, message: Message, jpeg: bytes, caption: str) -> None:
+        """Send a photo; a caption longer than Telegram allows follows as a text message."""
+        short = caption if len(caption) <= CAPTION_LIMIT else caption.split("\n", 1)[0]
+        await with_retry(lambda: message.reply_photo(jpeg, caption=short))
+        if short != caption:
+            await self.reply(message, caption.split("\n", 1)[1])
+
+    async def refuse(self, message: Message, user_id: int) -> None:
+        """The polite refusal naming /whoami, at most once a minute per person and chat."""
+        key, now = (message.chat_id, user_id), time.monotonic()
+        if now - self._refused_at.get(key, -REFUSAL_EVERY_S) >= REFUSAL_EVERY_S:
+            self._refused_at[key] = now
+            await self.reply(message, self.t("refused"))
+
+    def explain(self, exc: Exception) -> str:
+        """A reply for an expected failure of enroll, identify or decode."""
+        if isinstance(exc, NoFace):
+            return self.t("no_face")
+        if isinstance(exc, SeveralFaces):
+            return self.t("several_faces", count=exc.count)
+        if isinstance(exc, InvalidName):
+            return self.t("invalid_name", reason=str(exc))
+        if isinstance(exc, TooManyFaces):
+            return self.t("too_many_faces", reason=str(exc))
+        if isinstance(exc, ImageError):
+            return self.t("image_error", reason=str(exc))
+        if isinstance(exc, GalleryBusy):
+            return self.t("busy")
+        return str(exc)
+
+    def guard(self, handler: Callable, need: str) -> Callable:
+        """Wrap a message handler with the access rule `need`: "anyone", "user" or "hr"."""
+
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            message, user = update.message, update.effective_user
+            if message is None or user is None:
+                return
+            allowed = self.may_identify(user.id, message.chat_id)
+            if need == "hr" and not self.is_hr(user.id):
+                await (self.reply(message, self.t("only_hr")) if allowed else self.refuse(message, user.id))
+            elif need == "user" and not allowed:
+                await self.refuse(message, user.id)
+            else:
+                await handler(message, user.id, context)
+
+        return guarded
+
+    def ask(self, pending: Pending, yes_label: str) -> InlineKeyboardMarkup:
+        """Remember a question and return its buttons (callback data 'kind:key:yes|no')."""
+        now = time.monotonic()
+        for key in [k for k, p in self.questions.items() if now - p.created > PENDING_TTL_S]:
+            del self.questions[key]
+        while len(self.questions) >= MAX_PENDING:
+            del self.questions[next(iter(self.questions))]
+        key = secrets.token_hex(6)
+        pending.created = now
+        self.questions[key] = pending
+        return InlineKeyboardMarkup([[
+            InlineKeyboardButton(yes_label, callback_data=f"{pending.kind}:{key}:yes"),
+            InlineKeyboardButton(self.t("button_cancel"), callback_data=f"{pending.kind}:{key}:no"),
+        ]])
+
+    # -- images -----------------------------------------------------------------------------
+    async def download(self, message: Message, attachment) -> bytes | None:
+        """The file's bytes, or None after telling the user why not (too big, failed)."""
+        if (attachment.file_size or 0) > MAX_BYTES:
+            await self.reply(message, self.t("too_big"))
+            return None
+        try:
+            tg_file = await with_retry(attachment.get_file)
+            data = bytes(await with_retry(tg_file.download_as_bytearray))
+        except BadRequest as exc:
+            await self.reply(message, self.t("too_big" if "too big" in str(exc).lower() else "download_failed"))
+            return None
+        except TelegramError as exc:
+            log.warning("download failed: %s", exc)
+            await self.reply(message, self.t("download_failed"))
+            return None
+        if len(data) > MAX_BYTES:
+            await self.reply(message, self.t("too_big"))
+            return None
+        return data
+
+    async def enroll_from(self, message: Message, user_id: int, name: str, source: Message) -> None:
+        """Download the photo in `source` and enroll it as `name`; ask first on a conflict."""
+        data = await self.download(message, image_attachment(source))
+        if data is None:
+            return
+        try:
+            rgb = await self._cpu(decode_image, data)
+            enrolled = await self._core(self.service.enroll, name, rgb, actor=f"tg:{user_id}")
+        except ConflictingPerson as clash:
+            markup = self.ask(Pending("enroll", name, message.chat_id, data), self.t("button_enroll_anyway"))
+            await self.reply(message, self.t("conflict", other=clash.name, distance=clash.distance, name=name), markup)
+            return
+        except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
+            await self.reply(message, self.explain(exc))
+            return
+        await self.reply_photo(message, encode_jpeg(enrolled.face.crop), self.t("enrolled", name=enrolled.name, samples=enrolled.samples))
+
+    async def identify(self, message: Message, user_id: int, data: bytes) -> None:
+        """Name every face in the photo: an annotated copy plus one line per face."""
+        try:
+            rgb = await self._cpu(decode_image, data)
+            results = await self._core(self.service.identify, rgb, actor=f"tg:{user_id}")
+        except (ImageError, TooManyFaces, GalleryBusy) as exc:
+            await self.reply(message, self.explain(exc))
+            return
+        if not results:
+            await self.reply(message, self.t("no_faces_found"))
+            return
+        unknown = UNKNOWN_LABEL.get(self.config.lang, "unknown")
+        labels = [(r.box, f"{i}. {r.label} {r.distance:.2f}" if r.known else f"{i}. {unknown}", r.known)
+                  for i, r in enumerate(results, 1)]
+        lines = [self.t("face_known", index=i, name=r.name, distance=r.distance) if r.known else self.t("face_unknown", index=i)
+                 for i, r in enumerate(results, 1)]
+        jpeg = await self._cpu(annotated_jpeg, rgb, labels)
+        await self.reply_photo(message, jpeg, "\n".join([self.t("identified", count=len(results)), *lines]))
+
+    # -- handlers ---------------------------------------------------------------------------
+    async def on_image(self, message: Message, user_id: int, context) -> None:
+        """A photo or a file: enroll it if this HR user has an /enroll waiting, else identify."""
+        attachment = image_attachment(message)
+        if attachment is None:
+            await self.reply(message, self.t("not_image"))
+            return
+        waiting = self.waiting_photo.pop((message.chat_id, user_id), None)
+        if waiting and self.is_hr(user_id) and time.monotonic() - waiting[1] < PENDING_TTL_S:
+            await self.enroll_from(message, user_id, waiting[0], message)
+            return
+        data = await self.download(message, attachment)
+        if data is not None:
+            await self.identify(message, user_id, data)
+
+    async def on_enroll_caption(self, message: Message, user_id: int, context) -> None:
+        """A photo whose caption is '/enroll NAME'."""
+        if image_attachment(message) is None:
+            await self.reply(message, self.t("not_image"))
+            return
+        try:
+            name = validate_name(command_argument(message.caption))
+        except InvalidName as exc:
+            await self.reply(message, self.explain(exc) if command_argument(message.caption) else self.t("enroll_usage"))
+            return
+        await self.enroll_from(message, user_id, name, message)
+
+    async def on_enroll(self, message: Message, user_id: int, context) -> None:
+        """'/enroll NAME' as a reply to a photo, or before sending one."""
+        argument = command_argument(message.text)
+        if not argument:
+            await self.reply(message, self.t("enroll_usage"))
+            return
+        try:
+            name = validate_name(argument)
+        except InvalidName as exc:
+            await self.reply(message, self.explain(exc))
+            return
+        source = message.reply_to_message
+        if source is not None and image_attachment(source) is not None:
+            await self.enroll_from(message, user_id, name, source)
+            return
+        self.waiting_photo[(message.chat_id, user_id)] = (name, time.monotonic())
+        await self.reply(message, self.t("enroll_send_photo", name=name))
+
+    async def on_cancel(self, message: Message, user_id: int, context) -> None:
+        found = self.waiting_photo.pop((message.chat_id, user_id), None)
+        await self.reply(message, self.t("enroll_cancelled" if found else "nothing_pending"))
+
+    async def on_list(self, message: Message, user_id: int, context) -> None:
+        people = await self._core(self.service.gallery.people)
+        if not people:
+            await self.reply(message, self.t("list_empty"))
+            return
+        lines = [self.t("list_line", name=p.name, samples=p.samples) for p in people]
+        await self.reply(message, "\n".join([self.t("list_header", count=len(people)), *lines]))
+
+    async def on_delete(self, message: Message, user_id: int, context) -> None:
+        """'/delete NAME': ask for confirmation with buttons; nothing is removed yet."""
+        name = command_argument(message.text).strip()
+        if not name:
+            await self.reply(message, self.t("delete_usage"))
+            return
+        person = await self._core(self.service.gallery.find, name)
+        if person is None:
+            await self.reply(message, self.t("unknown_person", name=name))
+            return
+        markup = self.ask(Pending("delete", person.name, message.chat_id), self.t("button_delete"))
+        await self.reply(message, self.t("delete_confirm", name=person.name, samples=person.samples), markup)
+
+    async def on_threshold(self, message: Message, user_id: int, context) -> None:
+        """'/threshold' shows the distance threshold; '/threshold 0.7' saves a new one."""
+        argument = command_argument(message.text).strip()
+        gallery = self.service.gallery
+        if not argument:
+            saved = await self._core(gallery.get_setting, THRESHOLD_SETTING)
+            source = self.t("threshold_saved" if saved is not None else "threshold_default")
+            await self.reply(message, self.t("threshold_show", value=self.service.threshold, source=source))
+            return
+        try:
+            value = parse_threshold(argument)
+        except ValueError as exc:
+            await self.reply(message, self.t("threshold_invalid", reason=str(exc)))
+            return
+
+        def save() -> None:
+            gallery.set_setting(THRESHOLD_SETTING, value)
+            gallery.audit("threshold", f"tg:{user_id}", value=value)
+
+        await self._core(save)
+        await self.reply(message, self.t("threshold_set", value=value))
+
+    async def on_audit(self, message: Message, user_id: int, context) -> None:
+        """'/audit [N]': the newest N audit entries (default 10, at most 100)."""
+        argument = command_argument(message.text).strip() or "10"
+        if not argument.isdigit() or not 1 <= int(argument) <= 100:
+            await self.reply(message, self.t("audit_usage"))
+            return
+        entries = await self._core(self.service.gallery.audit_log, int(argument))
+        if not entries:
+            await self.reply(message, self.t("audit_empty"))
+            return
+        lines = []
+        for entry in entries:
+            details = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("time", "action", "actor"))
+            lines.append(f"{entry.get('time')} {entry.get('action')} {entry.get('actor')}: {details}")
+        await self.reply(message, "\n".join(lines))
+
+    async def on_whoami(self, message: Message, user_id: int, context) -> None:
+        await self.reply(message, self.t("whoami", user_id=user_id, chat_id=message.chat_id))
+
+    async def on_help(self, message: Message, user_id: int, context) -> None:
+        if self.is_hr(user_id):
+            await self.reply(message, self.t("help_hr"))
+        elif self.may_identify(user_id, message.chat_id):
+            await self.reply(message, self.t("help_user"))
+        else:
+            await self.refuse(message, user_id)
+
+    async def on_unknown_command(self, message: Message, user_id: int, context) -> None:
+        await self.reply(message, self.t("unknown_command"))
+
+    async def on_other(self, message: Message, user_id: int, context) -> None:
+        """Text, stickers, videos and the like in a private chat: say what the bot reads."""
+        await self.reply(message, self.t("text_hint" if message.text else "unsupported"))
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """'Enroll anyway' / 'Delete' / 'Cancel' under a question asked by `ask`."""
+        query = update.callback_query
+        if not self.is_hr(query.from_user.id):
+            await with_retry(lambda: query.answer(self.t("only_hr"), show_alert=True))
+            return
+        kind, key, choice = ((query.data or "").split(":") + ["", "", ""])[:3]
+        pending = self.questions.pop(key, None)
+        await with_retry(query.answer)
+        if pending is None or pending.kind != kind or time.monotonic() - pending.created > PENDING_TTL_S:
+            await with_retry(lambda: query.edit_message_text(self.t("expired")))
+            return
+        if choice != "yes":
+            await with_retry(lambda: query.edit_message_text(self.t("cancelled")))
+            return
+        actor = f"tg:{query.from_user.id}"
+        if kind == "enroll":
+            await self.confirm_enroll(query, pending, actor, context)
+        else:
+            await self.confirm_delete(query, pending, actor)
+
+    async def confirm_enroll(self, query, pending: Pending, actor: str, context) -> None:
+        try:
+            rgb = await self._cpu(decode_image, pending.photo)
+            enrolled = await self._core(self.service.enroll, pending.name, rgb, force=True, actor=actor)
+        except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
+            await with_retry(lambda: query.edit_message_text(self.explain(exc)))
+            return
+        caption = self.t("enrolled", name=enrolled.name, samples=enrolled.samples)
+        await with_retry(lambda: query.edit_message_text(caption))
+        jpeg = encode_jpeg(enrolled.face.crop)
+        await with_retry(lambda: context.bot.send_photo(pending.chat_id, jpeg, caption=caption))
+
+    async def confirm_delete(self, query, pending: Pending, actor: str) -> None:
+        gallery = self.service.gallery
+
+        def delete() -> int:
+            removed = gallery.delete(pending.name, actor=actor)
+            gallery.audit("delete", actor, name=pending.name, samples=removed)
+            return removed
+
+        try:
+            removed = await self._core(delete)
+        except UnknownPerson:
+            await with_retry(lambda: query.edit_message_text(self.t("unknown_person", name=pending.name)))
+            return
+        await with_retry(lambda: query.edit_message_text(self.t("deleted", name=pending.name, samples=removed)))
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log every failure; tell the sender something went wrong. Never re-raises."""
+        error = context.error
+        if isinstance(error, (NetworkError, RetryAfter)):
+            log.warning("Telegram error: %s", error)
+        else:
+            log.error("handling an update failed", exc_info=error)
+        if isinstance(update, Update) and update.effective_message and update.effective_user:
+            if self.may_identify(update.effective_user.id, update.effective_message.chat_id):
+                try:
+                    await self.reply(update.effective_message, self.t("busy" if isinstance(error, GalleryBusy) else "error"))
+                except TelegramError:
+                    pass
+
+    async def set_commands(self, application: Application) -> None:
+        """Publish the command menu (best effort)."""
+        try:
+            await application.bot.set_my_commands([BotCommand(c, c) for c in ("help", "whoami", "enroll", "list", "delete", "threshold", "audit")])
+        except TelegramError as exc:
+            log.warning("could not set the command menu: %s", exc)
+
+    async def close(self, application: Application | None = None) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def build_application(config: BotConfig, service: FaceService, workers: int = 2) -> Application:
+    """Wire a FaceBot's handlers into a python-telegram-bot Application (not started).
+
+    The FaceBot is kept in `application.bot_data["facebot"]`.
+    """
+    bot = FaceBot(config, service, workers=workers)
+    application = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(f"{config.api_url}/bot")
+        .base_file_url(f"{config.api_url}/file/bot")
+        .concurrent_updates(64)
+        .connect_timeout(10).read_timeout(30).write_timeout(60).media_write_timeout(120)
+        .post_init(bot.set_commands)
+        .post_shutdown(bot.close)
+        .build()
+    )
+    application.bot_data["facebot"] = bot
+    message = filters.UpdateType.MESSAGE
+    image = filters.PHOTO | filters.Document.ALL
+    commands = {"start": (bot.on_help, "anyone"), "help": (bot.on_help, "anyone"), "whoami": (bot.on_whoami, "anyone"),
+                "enroll": (bot.on_enroll, "hr"), "cancel": (bot.on_cancel, "hr"), "list": (bot.on_list, "hr"),
+                "delete": (bot.on_delete, "hr"), "threshold": (bot.on_threshold, "hr"), "audit": (bot.on_audit, "hr")}
+    application.add_handler(CallbackQueryHandler(bot.on_button))
+    application.add_handler(MessageHandler(message & image & filters.CaptionRegex(r"^/enroll(@\w+)?(\s|$)"),
+                                           bot.guard(bot.on_enroll_caption, "hr")))
+    for name, (handler, need) in commands.items():
+        application.add_handler(CommandHandler(name, bot.guard(handler, need), filters=message))
+    application.add_handler(MessageHandler(message & filters.COMMAND, bot.guard(bot.on_unknown_command, "user")))
+    application.add_handler(MessageHandler(message & image, bot.guard(bot.on_image, "user")))
+    application.add_handler(MessageHandler(message & filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL,
+                                           bot.guard(bot.on_other, "user")))
+    application.add_error_handler(bot.on_error)
+    return application
+
+
+class RedactToken(logging.Filter):
+    """Replace the bot token in every log line (URLs carry it)."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token and self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+        return True
+
+
+def run_bot(args: argparse.Namespace) -> int:
+    """`facebot bot`: load settings and models, then poll Telegram until interrupted."""
+    try:
+        config = load_bot_config()
+    except ConfigError as exc:
+        print(f"facebot: {exc}", file=sys.stderr)
+        return 2
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactToken(config.token))
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs request URLs, token included
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    if not args.verbose:
+        logging.getLogger("bot").setLevel(logging.INFO)
+
+    from recognition import Recognizer
+    from storage import Gallery
+
+    log.info("loading models (%s + FaceNet)", args.detector)
+    service = FaceService(Gallery(args.data_dir), Recognizer(detector=args.detector), threshold=args.threshold)
+    application = build_application(config, service)
+    log.info("polling %s for updates; gallery in %s", config.api_url, args.data_dir)
+    try:
+        application.run_polling(allowed_updates=["message", "callback_query"])
+    except InvalidToken:
+        print("facebot: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
+        return 2
+    except NetworkError as exc:
+        print(f"facebot: cannot reach the Telegram Bot API at {config.api_url}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_command(subparsers) -> None:
+    """Add the `bot` subcommand to the facebot command line."""
+    p = subparsers.add_parser("bot", help="run the Telegram bot (settings from the environment or .env)")
+    p.set_defaults(func=run_bot)
