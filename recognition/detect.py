@@ -45,7 +45,7 @@ class MTCNNDetector:
 
     name = "mtcnn"
 
-    def __init__(self, min_confidence: float = 0.9, min_face: int = 20, max_side: int = 1024):
+    def __init__(self, min_confidence: float = 0.85, min_face: int = 20, max_side: int = 1024):
         from mtcnn import MTCNN
 
         self._mtcnn = MTCNN()

@@ -14,7 +14,8 @@ def validate_name(name: str) -> str:
     """Return the cleaned name (NFC, single spaces, trimmed) or raise InvalidName saying why."""
     if not isinstance(name, str):
         raise InvalidName("the name must be text")
-    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
+    # Only plain spaces are collapsed; tabs and newlines are control characters, refused below.
+    cleaned = " ".join(part for part in unicodedata.normalize("NFC", name).split(" ") if part)
     if not cleaned:
         raise InvalidName("the name is empty")
     if len(cleaned) > MAX_NAME_LENGTH:

@@ -43,3 +43,31 @@ def service(tmp_path, recognizer):
     from storage import Gallery
 
     return FaceService(Gallery(tmp_path / "gallery"), recognizer)
+
+
+@pytest.fixture()
+def cli(tmp_path, recognizer, monkeypatch, capsys):
+    """Run `facebot ARGS` in-process on a temporary gallery, reusing the loaded models.
+
+    Returns (exit code, stdout, stderr); `cli.loads` counts model loads.
+    """
+    loads = []
+
+    def shared_recognizer(detector="mtcnn", **kwargs):
+        loads.append(detector)
+        return recognizer
+
+    import recognition
+    from bot.cli import main
+
+    monkeypatch.setattr(recognition, "Recognizer", shared_recognizer)
+    data = tmp_path / "data"
+
+    def run(*args):
+        code = main(["--data-dir", str(data), *map(str, args)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.data = data
+    run.loads = loads
+    return run

@@ -1,0 +1,62 @@
+"""Builders for the awkward inputs the tests feed in: bombs, CMYK, EXIF-rotated, truncated."""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import cv2
+import numpy as np
+
+
+def jpeg_bytes(rgb: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return buf.tobytes()
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """PNG of an RGB, RGBA or grayscale array (channel order as given, RGB(A))."""
+    if array.ndim == 3 and array.shape[2] == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    elif array.ndim == 3 and array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
+    ok, buf = cv2.imencode(".png", array)
+    assert ok
+    return buf.tobytes()
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+
+def png_bomb(side: int = 16000) -> bytes:
+    """A valid grayscale PNG of side x side black pixels: a few hundred KB on disk,
+    side² bytes (256 MB at 16,000 px) once decoded."""
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)  # filter byte + pixels
+    parts = [compressor.compress(row) for _ in range(side)]
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")
+
+
+def cmyk_jpeg(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(out, format="JPEG", quality=95)
+    return out.getvalue()
+
+
+def exif_rotated_jpeg(rgb: np.ndarray) -> bytes:
+    """Pixels stored turned a quarter to the left, with EXIF orientation 6 ('rotate 90°
+    clockwise to display'), as phones write portrait photos."""
+    from PIL import Image
+
+    stored = np.ascontiguousarray(np.rot90(rgb, 1))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    Image.fromarray(stored).save(out, format="JPEG", quality=95, exif=exif.tobytes())
+    return out.getvalue()

@@ -1,0 +1,204 @@
+"""`facebot` as a user runs it: enroll, enroll-dir, identify, list, delete, threshold, demo."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.cli import main
+from bot.demo import mosaic
+from recognition import load_image
+from storage import Gallery
+from tests.images import jpeg_bytes, png_bomb
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def gallery_bytes(data: Path) -> bytes:
+    path = data / "gallery.json"
+    return path.read_bytes() if path.exists() else b""
+
+
+def test_enroll_then_identify_another_photo(cli, samples):
+    code, out, _ = cli("enroll", "Ana María", samples / "s2" / "1.jpg")
+    assert code == 0 and "enrolled Ana María" in out
+    code, out, _ = cli("identify", samples / "s2" / "9.jpg")
+    assert code == 0 and "Ana María" in out
+
+
+def test_enrolling_an_existing_name_adds_a_sample(cli, samples):
+    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    code, out, _ = cli("enroll", "ana", samples / "s2" / "5.jpg", samples / "s2" / "9.jpg")
+    assert code == 0 and "3 in all" in out
+    code, out, _ = cli("list", "--json")
+    assert json.loads(out) == [{"name": "Ana", "samples": 3, "created": json.loads(out)[0]["created"]}]
+
+
+def test_enroll_refuses_a_face_that_belongs_to_someone_else(cli, samples):
+    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    before = gallery_bytes(cli.data)
+    code, _, err = cli("enroll", "Bea", samples / "s2" / "5.jpg")
+    assert code == 1 and "already matches Ana" in err
+    assert gallery_bytes(cli.data) == before
+    code, out, _ = cli("enroll", "Bea", samples / "s2" / "5.jpg", "--force")
+    assert code == 0 and "enrolled Bea" in out
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda s: np.full((240, 320, 3), 180, np.uint8), "no face"),
+    (lambda s: mosaic([load_image(s / "s2" / "1.jpg"), load_image(s / "s5" / "1.jpg")]), "2 faces"),
+])
+def test_enroll_needs_exactly_one_face(cli, samples, tmp_path, make, reason):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(jpeg_bytes(make(samples)))
+    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    before = gallery_bytes(cli.data)
+    code, _, err = cli("enroll", "Bob", path)
+    assert code == 1 and reason in err and "nothing was enrolled" in err
+    assert gallery_bytes(cli.data) == before
+
+
+def test_one_bad_photo_enrolls_nothing(cli, samples, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((samples / "s5" / "1.jpg").read_bytes()[:3000])
+    code, _, err = cli("enroll", "Bob", samples / "s5" / "1.jpg", broken)
+    assert code == 1 and "truncated" in err
+    assert Gallery(cli.data).people() == []
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65, "Bob\x07", "Bob\nDROP", "\u202eevil"])
+def test_bad_names_are_refused(cli, samples, name):
+    code, _, err = cli("enroll", name, samples / "s2" / "1.jpg")
+    assert code == 1 and "invalid name" in err
+    assert cli.loads == []  # refused before loading any model
+    assert Gallery(cli.data).people() == []
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty"),
+    (b"hello, I am a text file", "not a supported image"),
+    (png_bomb(16000), "too large"),
+])
+def test_bad_files_are_refused_and_the_gallery_is_untouched(cli, samples, tmp_path, content, reason):
+    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    before = gallery_bytes(cli.data)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    code, _, err = cli("enroll", "Bob", bad)
+    assert code == 1 and reason in err
+    assert gallery_bytes(cli.data) == before
+
+
+def test_identify_json_every_face_and_errors(cli, samples, tmp_path):
+    cli("enroll", "s2", samples / "s2" / "1.jpg")
+    cli("enroll", "s11", samples / "s11" / "1.jpg")
+    group = tmp_path / "group.jpg"
+    group.write_bytes(jpeg_bytes(mosaic([load_image(samples / p / "13.jpg") for p in ("s2", "s5", "s11")], columns=3)))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    cli.loads.clear()
+    code, out, _ = cli("identify", "--json", "--annotate", tmp_path / "ann", group, broken, samples / "s37" / "5.jpg")
+    assert code == 1  # one image could not be read
+    lines = [json.loads(line) for line in out.strip().splitlines()]
+    assert [line["image"] for line in lines] == [str(group), str(broken), str(samples / "s37" / "5.jpg")]
+    faces = sorted(lines[0]["faces"], key=lambda f: f["box"][0])
+    assert [f["name"] for f in faces] == ["s2", None, "s11"]
+    assert [f["known"] for f in faces] == [True, False, True]
+    assert all(len(f["box"]) == 4 and isinstance(f["distance"], float) for f in faces)
+    assert "error" in lines[1] and "faces" not in lines[1]
+    assert lines[2]["faces"][0]["name"] is None  # s37 was never enrolled
+    assert cli.loads == ["mtcnn"]  # models loaded once for all three images
+    assert (tmp_path / "ann" / "group.annotated.jpg").is_file()
+
+
+def test_list_and_delete(cli, samples):
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", samples / "s2" / "5.jpg")
+    cli("enroll", "Bob", samples / "s5" / "1.jpg")
+    code, out, _ = cli("delete", "ana")
+    assert code == 0 and "2 sample(s) removed" in out
+    code, out, _ = cli("list")
+    assert "Bob" in out and "Ana" not in out
+    code, _, err = cli("delete", "Ana")
+    assert code == 1 and "nobody called" in err
+    code, out, _ = cli("identify", samples / "s2" / "9.jpg")
+    assert "unknown" in out
+
+
+def test_threshold_default_saved_and_flag(cli, samples):
+    code, out, _ = cli("threshold")
+    assert "0.75" in out and "default" in out
+    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    cli("threshold", "0.2")  # so strict that nobody matches
+    code, out, _ = cli("identify", "--json", samples / "s2" / "9.jpg")
+    assert json.loads(out)["faces"][0]["known"] is False
+    code, out, _ = cli("--threshold", "0.9", "identify", "--json", samples / "s2" / "9.jpg")
+    assert json.loads(out)["faces"][0]["name"] == "Ana"  # the flag beats the saved setting
+    code, _, err = cli("threshold", "5")
+    assert code == 1 and "between 0 and 2" in err
+
+
+def test_enroll_dir_batches_writes_and_reports_skips(cli, samples, tmp_path, monkeypatch):
+    from storage.atomic import AtomicJSONStorage
+
+    people = tmp_path / "people"
+    shutil.copytree(samples, people)
+    (people / "s2" / "notes.jpg").write_bytes(b"not a photo")
+    (people / ("x" * 70)).mkdir()
+    shutil.copy(samples / "s5" / "9.jpg", people / ("x" * 70) / "1.jpg")
+    writes = []
+    original = AtomicJSONStorage._write_file
+    monkeypatch.setattr(AtomicJSONStorage, "_write_file", lambda self, data: (writes.append(self.path.name), original(self, data)))
+    code, out, _ = cli("enroll-dir", people)
+    assert code == 0
+    assert "enrolled 20 photos of 5 people; skipped 2" in out
+    assert "notes.jpg" in out and "longer than 64" in out
+    assert writes.count("gallery.json") == 1  # 20 photos, one database write
+    assert sorted((p.name, p.samples) for p in Gallery(cli.data).people()) == [(p, 4) for p in ("s11", "s2", "s23", "s37", "s5")]
+
+
+def test_killed_bulk_enrollment_keeps_every_acknowledged_sample(tmp_path, samples):
+    people = tmp_path / "people"
+    for copy in range(4):  # 20 people x 4 photos: long enough to be killed mid-way
+        for person in samples.iterdir():
+            if person.is_dir():
+                shutil.copytree(person, people / f"{person.name}-{copy}")
+    data = tmp_path / "data"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--data-dir", str(data), "enroll-dir", str(people), "--batch", "3", "--force"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
+    acknowledged = 0
+    deadline = time.monotonic() + 240
+    for line in proc.stdout:
+        if line.startswith("saved "):
+            acknowledged = int(line.split()[1])
+            if acknowledged >= 9:
+                proc.send_signal(signal.SIGKILL)
+                break
+        assert time.monotonic() < deadline
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and acknowledged >= 9
+    gallery = Gallery(data)  # loads: the file is whole
+    saved = sum(p.samples for p in gallery.people())
+    assert acknowledged <= saved < 80
+    assert len(gallery.embeddings()[0]) == saved
+
+
+def test_demo_runs_on_the_shipped_samples(tmp_path):
+    out = tmp_path / "demo.jpg"
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--out", str(out)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 given a wrong name" in result.stdout
+    correct = int(result.stdout.split("/16 correct")[0].split()[-1])
+    assert correct >= 14  # one-shot: an occasional miss above the threshold is honest
+    assert result.stdout.count("s5/") == 4 and "WRONG PERSON" not in result.stdout
+    assert load_image(out).shape[0] > 200
+    assert not (tmp_path / "data").exists()  # the demo never touches a real gallery

@@ -1,0 +1,64 @@
+"""`facebot eval`: the report's shape on the shipped samples, and the targets on the full set."""
+import json
+
+import numpy as np
+import pytest
+
+from recognition.evaluate import EmbeddedSet, calibrate_threshold, n_way_trials, one_shot_rank1, open_set
+
+KEYS = {"identities", "images", "rank1", "n_way", "threshold", "false_accept_rate", "true_accept_rate", "detection_failures"}
+
+
+def test_eval_json_on_the_samples(cli, samples):
+    code, out, _ = cli("eval", samples, "--json", "--trials", "200", "--repeats", "3")
+    assert code == 0
+    report = json.loads(out)
+    assert KEYS <= set(report)
+    assert report["identities"] == 5 and report["images"] == 20 and report["detection_failures"] == 0
+    assert set(report["n_way"]) == {"20", "10", "4"}
+    assert 0.8 <= report["rank1"] <= 1 and all(0 <= v <= 1 for v in report["n_way"].values())
+    assert report["threshold"] == 0.75
+
+
+def test_eval_table_and_repeatability(cli, samples):
+    first = cli("eval", samples, "--json", "--trials", "100", "--repeats", "2")[1]
+    second = cli("eval", samples, "--json", "--trials", "100", "--repeats", "2")[1]
+    strip = lambda r: {k: v for k, v in json.loads(r).items() if k != "seconds"}  # noqa: E731
+    assert strip(first) == strip(second)  # fixed seeds
+    code, out, _ = cli("eval", samples, "--trials", "100", "--repeats", "2")
+    assert "64.90%" in out and "96.30%" in out and "one-shot rank-1" in out
+
+
+def synthetic(identities=30, per=6, spread=0.2, seed=0) -> EmbeddedSet:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(identities, 64))
+    rows = np.repeat(centres, per, axis=0) + spread * rng.normal(size=(identities * per, 64))
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return EmbeddedSet([str(i) for i in range(identities)], np.repeat(np.arange(identities), per), rows.astype(np.float32), ["x"] * len(rows))
+
+
+def test_protocols_separate_easy_from_hard_data():
+    easy, hard = synthetic(spread=0.05), synthetic(spread=4.0)
+    assert one_shot_rank1(easy) == 1.0 and one_shot_rank1(hard) < 0.5
+    threshold = calibrate_threshold(easy, 0.001)
+    result = open_set(easy, threshold)
+    assert result["false_accept_rate"] < 0.05 and result["true_accept_rate"] > 0.95
+
+
+def test_n_way_trials_put_the_true_match_first_and_never_the_probe():
+    labels = np.repeat(np.arange(15), 4)
+    for probe, support in n_way_trials(labels, 20, 200, seed=1):
+        assert len(support) == 15  # capped at the number of identities
+        assert labels[support[0]] == labels[probe] and support[0] != probe
+        assert len({labels[s] for s in support}) == 15
+
+
+@pytest.mark.slow
+def test_georgia_tech_meets_the_targets(cli, georgia_tech):
+    code, out, _ = cli("eval", georgia_tech, "--json")
+    assert code == 0
+    r = json.loads(out)
+    assert r["identities"] == 50 and r["images"] == 750
+    assert r["rank1"] >= 0.995 and r["n_way"]["20"] >= 0.995
+    assert r["false_accept_rate"] <= 0.01 and r["true_accept_rate"] >= 0.95
+    assert r["detection_failures"] <= 2

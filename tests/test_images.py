@@ -1,0 +1,108 @@
+"""Bad and awkward input at the decoding step: refused with a reason, or decoded upright in RGB."""
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from recognition import ImageError, decode_image, load_image
+from recognition.images import image_header
+from tests.images import cmyk_jpeg, exif_rotated_jpeg, jpeg_bytes, png_bomb, png_bytes
+
+
+@pytest.fixture(scope="module")
+def face(samples):
+    return load_image(samples / "s2" / "1.jpg")
+
+
+def test_sample_decodes_to_rgb(face):
+    assert face.dtype == np.uint8 and face.ndim == 3 and face.shape[2] == 3
+
+
+def test_channels_come_out_in_rgb_order():
+    red = np.zeros((40, 40, 3), np.uint8)
+    red[..., 0] = 255
+    decoded = decode_image(png_bytes(red))
+    assert decoded[..., 0].min() == 255 and decoded[..., 2].max() == 0
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"),
+    (b"%PDF-1.4 this is not an image at all", "not a supported image"),
+    (b"GIF89a\x01\x00\x01\x00", "not a supported image"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "truncated PNG"),
+])
+def test_non_images_are_refused(data, reason):
+    with pytest.raises(ImageError, match=reason):
+        decode_image(data)
+
+
+def test_truncated_jpeg_is_refused(face):
+    data = jpeg_bytes(face)
+    with pytest.raises(ImageError, match="truncated|corrupt"):
+        decode_image(data[: len(data) // 2])
+
+
+def test_corrupt_jpeg_body_is_refused(face):
+    data = bytearray(jpeg_bytes(face))
+    # keep the header and the end marker, destroy the entropy-coded data
+    data[600:-2] = b"\x00" * (len(data) - 602)
+    try:
+        decoded = decode_image(bytes(data))
+    except ImageError:
+        return
+    # libjpeg may still hand back pixels; then they must not be the original picture
+    assert not np.array_equal(decoded, face)
+
+
+def test_decompression_bomb_is_refused_before_decoding(monkeypatch):
+    bomb = png_bomb(16000)
+    assert len(bomb) < 1_000_000  # tiny on disk ...
+    assert image_header(bomb) == ("png", 16000, 16000)  # ... 256 megapixels once decoded
+
+    def must_not_decode(*args, **kwargs):
+        raise AssertionError("the bomb reached the decoder")
+
+    monkeypatch.setattr(cv2, "imdecode", must_not_decode)
+    started = time.perf_counter()
+    with pytest.raises(ImageError, match="too large"):
+        decode_image(bomb)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_oversized_file_is_refused(tmp_path):
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8\xff" + b"\x00" * (21 * 1024 * 1024))
+    with pytest.raises(ImageError, match="larger than 20 MB"):
+        load_image(big)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ImageError, match="cannot read"):
+        load_image(tmp_path / "nope.jpg")
+
+
+def test_grayscale_becomes_three_channels(face):
+    gray = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    decoded = decode_image(png_bytes(gray))
+    assert decoded.shape == face.shape
+    assert np.array_equal(decoded[..., 0], gray)
+
+
+def test_rgba_drops_alpha(face):
+    rgba = np.dstack([face, np.full(face.shape[:2], 128, np.uint8)])
+    decoded = decode_image(png_bytes(rgba))
+    assert decoded.shape == face.shape
+    assert np.array_equal(decoded, face)
+
+
+def test_cmyk_jpeg_comes_out_rgb(face):
+    decoded = decode_image(cmyk_jpeg(face))
+    assert decoded.shape == face.shape
+    assert np.abs(decoded.astype(int) - face.astype(int)).mean() < 12
+
+
+def test_exif_orientation_is_applied(face):
+    decoded = decode_image(exif_rotated_jpeg(face))
+    assert decoded.shape == face.shape  # portrait again, not landscape
+    assert np.abs(decoded.astype(int) - face.astype(int)).mean() < 8

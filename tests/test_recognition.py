@@ -1,0 +1,103 @@
+"""The pipeline on real faces: detect every face, embed, match by distance, draw."""
+import numpy as np
+import pytest
+
+from bot.demo import mosaic
+from recognition import Matcher, TooManyFaces, load_image
+from recognition.align import crop_face
+from recognition.draw import annotate, ascii_label
+
+
+def photo(samples, person, n):
+    return load_image(samples / person / f"{n}.jpg")
+
+
+def test_one_face_with_a_unit_embedding(recognizer, samples):
+    faces = recognizer.faces(photo(samples, "s2", 1))
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.crop.shape == (160, 160, 3) and face.crop.dtype == np.uint8
+    assert face.embedding.shape == (512,)
+    assert abs(np.linalg.norm(face.embedding) - 1) < 1e-4
+
+
+def test_same_person_is_closer_than_a_different_person(recognizer, samples):
+    a1, a2, b1 = (recognizer.faces(photo(samples, p, n))[0].embedding for p, n in [("s2", 1), ("s2", 9), ("s5", 1)])
+    assert np.linalg.norm(a1 - a2) < 0.75 < np.linalg.norm(a1 - b1)
+
+
+def test_batches_give_the_same_embeddings_as_single_faces(recognizer, samples):
+    crops = np.stack([recognizer.faces(photo(samples, p, 1))[0].crop for p in ("s2", "s5", "s11")])
+    batch = recognizer.embedder.embed(crops)
+    single = np.concatenate([recognizer.embedder.embed(c[None]) for c in crops])
+    assert np.abs(batch - single).max() < 1e-4
+
+
+def test_every_face_in_a_group_picture_is_identified(recognizer, samples):
+    people = ["s2", "s5", "s11", "s23", "s37"]
+    enrolled = ["s2", "s11", "s23", "s37"]  # s5 is a stranger
+    matcher = Matcher(enrolled, np.stack([recognizer.faces(photo(samples, p, 1))[0].embedding for p in enrolled]))
+    group = mosaic([photo(samples, p, 13) for p in people], columns=5)
+    results = recognizer.identify(group, matcher)
+    by_position = sorted(results, key=lambda r: r.box[0])  # tiles are laid out left to right
+    assert [r.label for r in by_position] == ["s2", "unknown", "s11", "s23", "s37"]
+    stranger = by_position[1]
+    assert not stranger.known and stranger.distance > 0.75 and stranger.to_dict()["name"] is None
+
+
+def test_more_faces_than_the_cap_is_refused(recognizer, samples):
+    group = mosaic([photo(samples, p, 5) for p in ("s2", "s5", "s11")], columns=3)
+    saved = recognizer.max_faces
+    recognizer.max_faces = 2
+    try:
+        with pytest.raises(TooManyFaces, match="3 faces"):
+            recognizer.faces(group)
+    finally:
+        recognizer.max_faces = saved
+
+
+def test_no_face_in_an_empty_scene(recognizer):
+    wall = np.full((300, 400, 3), 200, np.uint8)
+    wall[100:200, 150:250] = (90, 120, 160)
+    assert recognizer.faces(wall) == []
+
+
+def test_haar_detector_option(samples):
+    from recognition.detect import make_detector
+
+    faces = make_detector("haar").detect(photo(samples, "s2", 1))
+    assert all(len(f.box) == 4 for f in faces)
+    with pytest.raises(ValueError, match="unknown detector"):
+        make_detector("yolo")
+
+
+def test_matcher_agrees_with_brute_force():
+    rng = np.random.default_rng(0)
+    gallery = rng.normal(size=(300, 512)).astype(np.float32)
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    labels = [f"p{i % 100}" for i in range(300)]
+    queries = gallery[[5, 17]] + 0.01
+    matches = Matcher(labels, gallery).nearest(queries, threshold=0.5)
+    for q, m in zip(queries, matches):
+        d = np.linalg.norm(gallery - q, axis=1)
+        assert m.name == labels[int(np.argmin(d))] and abs(m.distance - d.min()) < 1e-4 and m.known
+    far = Matcher(labels, gallery).nearest(-gallery[:1], threshold=0.5)[0]
+    assert not far.known
+    assert Matcher([], np.zeros((0, 512), np.float32)).nearest(queries)[0].name is None
+    excluded = Matcher(labels, gallery).nearest(gallery[5], exclude="p5")[0]
+    assert excluded.name != "p5"
+
+
+def test_crop_pads_faces_at_the_border():
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[:50, :50] = 255
+    crop = crop_face(img, (0, 0, 50, 50))
+    assert crop.shape == (160, 160, 3)
+
+
+def test_annotation_draws_boxes_and_readable_labels(samples):
+    img = photo(samples, "s2", 1)
+    out = annotate(img, [((20, 30, 100, 120), "Ana María 0.42", True)])
+    assert out.shape == img.shape and not np.array_equal(out, img)
+    assert np.array_equal(img, photo(samples, "s2", 1))  # the input is left alone
+    assert ascii_label("Ana María Ñúñez") == "Ana Maria Nunez"
