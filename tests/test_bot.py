@@ -1,0 +1,374 @@
+"""End-to-end tests of the Telegram bot: the real PTB Application, polling over HTTP a fake
+Bot API server on 127.0.0.1 (tests/fake_telegram.py), with the real models and sample faces."""
+from __future__ import annotations
+
+import asyncio
+import struct
+import zlib
+
+import pytest
+
+from bot.config import BotConfig
+from bot.telegram_bot import build_application
+from bot.texts import EN, ES, text
+from recognition import decode_image, load_image
+from recognition.images import encode_jpeg
+from tests.fake_telegram import FakeTelegram
+
+HR, USER, STRANGER, GROUP = 1001, 2002, 3003, -5005
+
+
+def jpeg(samples, person: str, number: int) -> bytes:
+    return (samples / person / f"{number}.jpg").read_bytes()
+
+
+def enroll(service, samples, name: str, person: str, number: int = 1) -> None:
+    service.enroll(name, load_image(samples / person / f"{number}.jpg"), actor="test")
+
+
+@pytest.fixture()
+def run_bot(service, tmp_path):
+    """run_bot(scenario, users=..., lang=...): start the bot against a fresh fake server, await
+    scenario(server), stop everything; returns the server for inspection afterwards."""
+
+    def runner(scenario, users=(USER,), lang="en", timeout=60.0) -> FakeTelegram:
+        async def main() -> FakeTelegram:
+            server = FakeTelegram().start()
+            config = BotConfig(token=server.token, api_url=server.url, data_dir=str(tmp_path),
+                               hr_ids=frozenset({HR}), user_ids=frozenset(users), lang=lang)
+            application = build_application(config, service)
+            await application.initialize()
+            await application.start()
+            await application.updater.start_polling(poll_interval=0.0, timeout=1)
+            try:
+                await asyncio.wait_for(scenario(server), timeout)
+            finally:
+                await application.updater.stop()
+                await application.stop()
+                await application.shutdown()
+                application.bot_data["facebot"].executor.shutdown(wait=True)
+                server.stop()
+            return server
+
+        return asyncio.run(main())
+
+    return runner
+
+
+def names(service) -> dict[str, int]:
+    return {p.name: p.samples for p in service.gallery.people()}
+
+
+def test_enroll_by_caption_then_identify(run_bot, service, samples):
+    async def scenario(server):
+        server.push_photo(HR, HR, jpeg(samples, "s2", 1), caption="/enroll Ana María")
+        [reply] = await server.wait_for_messages(HR, 1)
+        assert reply.method == "sendPhoto" and "Ana María" in reply.text and "1 sample" in reply.text
+        assert decode_image(reply.photo).shape == (160, 160, 3)  # the cropped face
+
+        server.push_photo(USER, USER, jpeg(samples, "s2", 5))
+        [answer] = await server.wait_for_messages(USER, 1)
+        assert answer.method == "sendPhoto"
+        assert answer.text.splitlines()[1].startswith("1. Ana María (distance 0.")
+        assert decode_image(answer.photo).shape == load_image(samples / "s2" / "5.jpg").shape
+
+        server.push_photo(USER, USER, jpeg(samples, "s5", 1))  # never enrolled
+        stranger = (await server.wait_for_messages(USER, 2))[1]
+        assert "unknown" in stranger.text and "Ana" not in stranger.text
+
+    run_bot(scenario)
+    actions = [(e["action"], e["actor"]) for e in service.gallery.audit_log(10)]
+    assert actions == [("enroll", f"tg:{HR}"), ("identify", f"tg:{USER}"), ("identify", f"tg:{USER}")]
+
+
+def test_enroll_by_reply_and_by_following_photo(run_bot, service, samples):
+    async def scenario(server):
+        photo = server.push_photo(HR, HR, jpeg(samples, "s11", 1))
+        await server.wait_for_messages(HR, 1)  # identified as unknown first
+        server.push_text(HR, HR, "/enroll Bob", reply_to=photo)
+        enrolled = (await server.wait_for_messages(HR, 2))[1]
+        assert enrolled.method == "sendPhoto" and "Bob: 1 sample" in enrolled.text
+
+        server.push_text(HR, HR, "/enroll  bob ")
+        prompt = (await server.wait_for_messages(HR, 3))[2]
+        assert "send one photo of bob" in prompt.text.lower()
+        server.push_photo(HR, HR, jpeg(samples, "s11", 5))
+        second = (await server.wait_for_messages(HR, 4))[3]
+        assert second.method == "sendPhoto" and "Bob: 2 sample" in second.text
+
+    run_bot(scenario)
+    assert names(service) == {"Bob": 2}
+
+
+def test_group_picture_gets_one_label_per_face(run_bot, service, samples):
+    from bot.demo import mosaic
+
+    for name, person in [("Ana", "s2"), ("Bob", "s11"), ("Carla", "s23")]:
+        enroll(service, samples, name, person)
+    group = mosaic([load_image(samples / p / "13.jpg") for p in ("s2", "s11", "s23", "s5")])
+
+    async def scenario(server):
+        server.push_photo(USER, GROUP, encode_jpeg(group))  # the group chat is allowed, not the user
+        [answer] = await server.wait_for_messages(GROUP, 1)
+        lines = answer.text.splitlines()
+        assert lines[0] == "4 face(s):"
+        labels = sorted(line.split(". ", 1)[1].split(" (")[0] for line in lines[1:])
+        assert labels == ["Ana", "Bob", "Carla", "unknown"]
+        assert decode_image(answer.photo).shape == group.shape
+
+    run_bot(scenario, users=(GROUP,))
+
+
+def test_non_hr_enroll_is_refused_and_changes_nothing(run_bot, service, samples):
+    async def scenario(server):
+        server.push_photo(USER, USER, jpeg(samples, "s2", 1), caption="/enroll Eve")
+        server.push_text(USER, USER, "/enroll Eve")
+        server.push_text(USER, USER, "/delete Eve")
+        replies = await server.wait_for_messages(USER, 3)
+        assert all(r.text == EN["only_hr"] for r in replies)
+
+    server = run_bot(scenario)
+    assert names(service) == {} and service.gallery.audit_log(10) == []
+    assert "getFile" not in server.methods() and server.downloads == []
+
+
+def test_stranger_is_refused_once_and_nothing_is_downloaded(run_bot, service, samples):
+    async def scenario(server):
+        server.push_photo(STRANGER, STRANGER, jpeg(samples, "s2", 1))
+        [refusal] = await server.wait_for_messages(STRANGER, 1)
+        assert "/whoami" in refusal.text and "not allowed" in refusal.text
+        server.push_document(STRANGER, STRANGER, jpeg(samples, "s2", 5))
+        server.push_text(STRANGER, STRANGER, "/whoami")
+        replies = await server.wait_for_messages(STRANGER, 2)
+        await asyncio.sleep(0.3)
+        assert [r.text for r in server.messages(STRANGER)][1] == f"Your user id: {STRANGER}\nThis chat's id: {STRANGER}"
+        assert len(server.messages(STRANGER)) == 2 == len(replies)  # no second refusal
+
+    server = run_bot(scenario)
+    assert "getFile" not in server.methods() and server.downloads == []
+    assert service.gallery.audit_log(10) == []
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG that claims width x height pixels: a decompression bomb's header."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_bad_input_gets_a_reply_and_the_bot_carries_on(run_bot, samples):
+    good = jpeg(samples, "s2", 1)
+    cases = [  # (push, expected words in the reply)
+        (lambda s: s.push_photo(USER, USER, good[: len(good) // 2]), "truncated"),
+        (lambda s: s.push_document(USER, USER, b"%PDF-1.4 hello", "cv.pdf", "application/pdf"), "not an image"),
+        (lambda s: s.push_photo(USER, USER, b"x", file_size=25 * 1024 * 1024), "too big"),
+        (lambda s: s.push_document(USER, USER, png_header(60000, 60000), "bomb.png", "image/png"), "too large"),
+        (lambda s: s.push_document(USER, USER, b"\0garbage" * 100, "x.jpg", "image/jpeg"), "not a supported image"),
+        (lambda s: s.push_message(USER, USER, sticker={"file_id": "st", "file_unique_id": "st", "width": 512,
+                                                         "height": 512, "is_animated": False, "is_video": False,
+                                                         "type": "regular"}), "only read photos"),
+        (lambda s: s.push_message(USER, USER, video={"file_id": "v", "file_unique_id": "v", "width": 1,
+                                                       "height": 1, "duration": 3}), "only read photos"),
+        (lambda s: s.push_text(USER, USER, "/frobnicate"), "do not know that command"),
+        (lambda s: s.push_photo(USER, USER, b"\xff\xd8\xff" + b"\0" * 2000 + b"\xff\xd9"), "could not use"),
+    ]
+
+    async def scenario(server):
+        for i, (push, expected) in enumerate(cases, 1):
+            push(server)
+            reply = (await server.wait_for_messages(USER, i))[-1]
+            assert expected in reply.text, (expected, reply.text)
+        server.push_photo(USER, USER, good)  # still answered
+        answer = (await server.wait_for_messages(USER, len(cases) + 1))[-1]
+        assert answer.method == "sendPhoto" and "1 face(s)" in answer.text
+
+    server = run_bot(scenario)
+    # Only the files that could be images were fetched; not the PDF, not the 25 MB photo.
+    assert server.methods().count("getFile") == 5
+
+
+def test_eight_concurrent_identifications_and_help_stays_quick(run_bot, service, samples):
+    enroll(service, samples, "Ana", "s2")
+    users = list(range(100, 108))
+    photos = [("s2", 5), ("s5", 1), ("s2", 9), ("s11", 1), ("s2", 13), ("s23", 1), ("s5", 5), ("s37", 1)]
+
+    async def scenario(server):
+        for user, (person, number) in zip(users, photos):
+            server.push_photo(user, user, jpeg(samples, person, number))
+        server.push_text(HR, HR, "/help")
+        [help_reply] = await server.wait_for_messages(HR, 1)
+        answers = [(await server.wait_for_messages(user, 1, timeout=40))[0] for user in users]
+        for (person, _), answer in zip(photos, answers):
+            assert answer.method == "sendPhoto"
+            assert ("Ana" in answer.text) == (person == "s2"), answer.text
+        assert help_reply.at < max(a.at for a in answers)  # answered while photos were in work
+
+    run_bot(scenario, users=users)
+    assert len(service.gallery.audit_log(20)) == 1 + 8
+
+
+def test_conflicting_face_asks_with_buttons(run_bot, service, samples):
+    enroll(service, samples, "Ana", "s2")
+
+    async def scenario(server):
+        server.push_photo(HR, HR, jpeg(samples, "s2", 5), caption="/enroll Bob")
+        [question] = await server.wait_for_messages(HR, 1)
+        assert question.method == "sendMessage" and "already matches Ana" in question.text
+        cancel, anyway = question.buttons[1], question.buttons[0]
+        assert anyway["text"] == "Enroll anyway" and cancel["text"] == "Cancel"
+        assert names(service) == {"Ana": 1}
+
+        server.push_callback(HR, question.result, cancel["callback_data"])
+        edited = (await server.wait_for_messages(HR, 2))[1]
+        assert edited.method == "editMessageText" and edited.text == EN["cancelled"]
+
+        server.push_photo(HR, HR, jpeg(samples, "s2", 5), caption="/enroll Bob")
+        question = (await server.wait_for_messages(HR, 3))[2]
+        server.push_callback(USER, question.result, question.buttons[0]["callback_data"])  # not HR: ignored
+        while "answerCallbackQuery" not in server.methods()[-1:]:
+            await asyncio.sleep(0.02)
+        assert names(service) == {"Ana": 1}
+        server.push_callback(HR, question.result, question.buttons[0]["callback_data"])
+        done = await server.wait_for_messages(HR, 5)
+        assert {c.method for c in done[3:]} == {"editMessageText", "sendPhoto"}
+        assert all("Enrolled Bob: 1 sample" in c.text for c in done[3:])
+
+    run_bot(scenario)
+    assert names(service) == {"Ana": 1, "Bob": 1}
+    assert [e.get("forced") for e in service.gallery.audit_log(10) if e["action"] == "enroll"] == [False, True]
+
+
+def test_delete_needs_confirmation(run_bot, service, samples):
+    enroll(service, samples, "Ana", "s2", 1)
+    enroll(service, samples, "Ana", "s2", 5)
+
+    async def scenario(server):
+        server.push_text(HR, HR, "/delete Nobody")
+        [missing] = await server.wait_for_messages(HR, 1)
+        assert missing.text == "Nobody called Nobody is enrolled."
+        server.push_text(HR, HR, "/delete ana")
+        question = (await server.wait_for_messages(HR, 2))[1]
+        assert "Delete Ana and all 2 sample(s)?" in question.text and len(question.buttons) == 2
+        assert names(service) == {"Ana": 2}
+        data = question.buttons[0]["callback_data"]
+        server.push_callback(HR, question.result, data)
+        done = (await server.wait_for_messages(HR, 3))[2]
+        assert done.method == "editMessageText" and done.text == "Deleted Ana: 2 sample(s) removed."
+        server.push_callback(HR, question.result, data)  # a second press finds nothing to do
+        again = (await server.wait_for_messages(HR, 4))[3]
+        assert again.text == EN["expired"]
+
+    run_bot(scenario)
+    assert names(service) == {}
+    assert service.gallery.audit_log(1)[0]["action"] == "delete"
+
+
+def test_list_threshold_audit_whoami_help(run_bot, service, samples):
+    enroll(service, samples, "Ana María", "s2")
+    commands = [
+        (HR, HR, "/list", "1 person(s) enrolled:\nAna María: 1 sample(s)"),
+        (HR, HR, "/threshold", "The distance threshold is 0.750 (default). Smaller is stricter."),
+        (HR, HR, "/threshold 0.6", "The distance threshold is now 0.600."),
+        (HR, HR, "/threshold 3", "That is not a valid threshold: the threshold must be between 0 and 2."),
+        (HR, HR, "/threshold abc", "That is not a valid threshold"),
+        (HR, HR, "/threshold", "0.600 (saved)"),
+        (HR, HR, "/audit 2", "threshold tg:1001: value=0.6"),
+        (HR, HR, "/audit x", "Usage: /audit"),
+        (HR, HR, "/help", "/enroll NAME"),
+        (USER, USER, "/help", "Send a photo"),
+        (USER, USER, "/list", EN["only_hr"]),
+        (HR, GROUP, "/whoami", f"Your user id: {HR}\nThis chat's id: {GROUP}"),
+        (USER, USER, "hello", EN["text_hint"]),
+    ]
+
+    async def scenario(server):
+        for user, chat, command, expected in commands:
+            before = len(server.messages(chat))
+            server.push_text(user, chat, command)
+            reply = (await server.wait_for_messages(chat, before + 1))[-1]
+            assert expected in reply.text, (command, reply.text)
+        user_help = [c.text for c in server.messages(USER) if "Send a photo" in c.text][0]
+        assert "/enroll" not in user_help
+
+    run_bot(scenario)
+    assert service.threshold == pytest.approx(0.6)
+
+
+def test_names_with_markup_are_refused_and_replies_are_plain_text(run_bot, service):
+    commands = [("/enroll <b>Eve</b>", "may not contain '<'"), ("/enroll " + "x" * 80, "longer than 64"),
+                ("/enroll", "Usage: /enroll NAME"), ("/enroll *Eve* [x](e.vil) _y_", "Now send one photo of *Eve* [x](e.vil) _y_")]
+
+    async def scenario(server):
+        for i, (command, expected) in enumerate(commands, 1):
+            server.push_text(HR, HR, command)
+            reply = (await server.wait_for_messages(HR, i))[-1]
+            assert expected in reply.text, reply.text
+
+    server = run_bot(scenario)
+    assert all("parse_mode" not in c.params for c in server.calls)
+    assert names(service) == {}
+
+
+def test_flood_control_and_server_errors_are_retried(run_bot):
+    async def scenario(server):
+        server.fail_next("sendMessage", 429, retry_after=1)
+        server.fail_next("sendMessage", 502)
+        server.push_text(USER, USER, "/whoami")
+        [reply] = await server.wait_for_messages(USER, 1, timeout=10)
+        assert reply.text.startswith("Your user id")
+        assert server.methods().count("sendMessage") == 3  # two failures, then the reply
+
+    run_bot(scenario)
+
+
+def test_spanish_texts(run_bot):
+    async def scenario(server):
+        server.push_text(USER, USER, "/help")
+        server.push_text(STRANGER, STRANGER, "/start")
+        [help_reply] = await server.wait_for_messages(USER, 1)
+        [refusal] = await server.wait_for_messages(STRANGER, 1)
+        assert help_reply.text == ES["help_user"] and "/whoami" in refusal.text and "permiso" in refusal.text
+
+    run_bot(scenario, lang="es")
+    assert set(EN) == set(ES)
+    values = dict(user_id=1, chat_id=2, name="Ana", samples=1, count=2, reason="r", other="Bob", distance=0.5,
+                  index=1, value=0.7, source="s")
+    for key in EN:
+        assert text("es", key, **values) and text("en", key, **values)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "TELEGRAM_BOT_TOKEN is not set"),
+    ({"TELEGRAM_BOT_TOKEN": "12345:SECRET", "FACEBOT_LANG": "fr"}, "FACEBOT_LANG must be"),
+    ({"TELEGRAM_BOT_TOKEN": "12345:SECRET", "FACEBOT_HR_IDS": "12,abc"}, "FACEBOT_HR_IDS: 'abc'"),
+    ({"TELEGRAM_BOT_TOKEN": "12345:SECRET", "TELEGRAM_API_URL": "ftp://x"}, "TELEGRAM_API_URL must start"),
+])
+def test_config_errors_give_one_line(env, expected, monkeypatch, tmp_path, capsys):
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for key in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "FACEBOT_LANG", "FACEBOT_HR_IDS", "FACEBOT_USER_IDS",
+                "FACEBOT_ALERT_CHAT_ID"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["--data-dir", str(tmp_path / "data"), "bot"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and "SECRET" not in err and "Traceback" not in err
+
+
+def test_rejected_token_gives_one_line_without_the_token(monkeypatch, tmp_path, capsys, recognizer):
+    import recognition
+    from bot.cli import main
+
+    server = FakeTelegram(token="1:right").start()
+    try:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr(recognition, "Recognizer", lambda detector="mtcnn": recognizer)
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "777:WRONG-token")
+        monkeypatch.setenv("TELEGRAM_API_URL", server.url)
+        assert main(["--data-dir", str(tmp_path / "data"), "bot"]) == 2
+    finally:
+        server.stop()
+    err = capsys.readouterr().err
+    assert "rejected TELEGRAM_BOT_TOKEN" in err and "WRONG" not in err
