@@ -157,6 +157,8 @@ class FaceBot:
     async def refuse(self, message: Message, user_id: int) -> None:
         """The polite refusal naming /whoami, at most once a minute per person and chat."""
         key, now = (message.chat_id, user_id), time.monotonic()
+        if len(self._refused_at) > 10_000:  # forget old strangers
+            self._refused_at = {k: t for k, t in self._refused_at.items() if now - t < REFUSAL_EVERY_S}
         if now - self._refused_at.get(key, -REFUSAL_EVERY_S) >= REFUSAL_EVERY_S:
             self._refused_at[key] = now
             await self.reply(message, self.t("refused"))
@@ -515,6 +517,15 @@ class RedactToken(logging.Filter):
         return True
 
 
+def warm_up(service: FaceService) -> None:
+    """Run both models once on a blank picture, so the first user does not wait for TensorFlow's set-up."""
+    try:
+        service.recognizer.faces(np.full((160, 160, 3), 128, np.uint8))
+        service.recognizer.embedder.embed(np.full((1, 160, 160, 3), 128, np.uint8))
+    except Exception:  # only an optimisation
+        log.warning("model warm-up failed", exc_info=True)
+
+
 def run_bot(args: argparse.Namespace) -> int:
     """`facebot bot`: load settings and models, then poll Telegram until interrupted."""
     try:
@@ -534,6 +545,7 @@ def run_bot(args: argparse.Namespace) -> int:
 
     log.info("loading models (%s + FaceNet)", args.detector)
     service = FaceService(Gallery(args.data_dir), Recognizer(detector=args.detector), threshold=args.threshold)
+    warm_up(service)
     application = build_application(config, service)
     log.info("polling %s for updates; gallery in %s", config.api_url, args.data_dir)
     try:
