@@ -13,14 +13,11 @@ import logging
 import secrets
 import sys
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
-from typing import Awaitable, Callable, TypeVar
+from typing import Callable, TypeVar
 
-import cv2
 import numpy as np
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -28,69 +25,19 @@ from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, 
 
 from bot.config import BotConfig, ConfigError, load_bot_config
 from bot.service import THRESHOLD_SETTING, ConflictingPerson, EnrollRefused, FaceService, NoFace, SeveralFaces, parse_threshold
+from bot.telegram_util import RedactToken, annotated_jpeg, command_argument, image_attachment, with_retry
 from bot.texts import UNKNOWN_LABEL, text
 from recognition import ImageError, TooManyFaces, decode_image
-from recognition.draw import annotate
 from recognition.images import MAX_BYTES, encode_jpeg
 from storage import GalleryBusy, InvalidName, UnknownPerson, validate_name
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 PENDING_TTL_S = 600  # an /enroll waiting for its photo, or a question waiting for its button
 MAX_PENDING = 32  # pending questions keep the photo bytes: cap the memory they hold
 REFUSAL_EVERY_S = 60  # a stranger hears the refusal once a minute at most, not once per message
-MAX_REPLY_SIDE = 2560  # annotated photos are scaled down to this before sending
 CAPTION_LIMIT, MESSAGE_LIMIT = 1024, 4000
-
-
-async def with_retry(call: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
-    """Await `call()`, retrying after flood control (429) and network hiccups (timeouts, 5xx)."""
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except RetryAfter as exc:
-            if attempt == attempts - 1:
-                raise
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                wait = exc.retry_after
-            wait = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            log.warning("Telegram flood control: retrying in %.0f s", wait)
-            await asyncio.sleep(min(wait, 60.0))
-        except NetworkError as exc:  # TimedOut and 5xx; BadRequest is a client error: do not retry
-            if isinstance(exc, BadRequest) or attempt == attempts - 1:
-                raise
-            log.warning("Telegram request failed (%s); retrying", exc)
-            await asyncio.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
-
-
-def image_attachment(message: Message):
-    """The largest size of a photo, or a document that claims to be an image; else None."""
-    if message.photo:
-        return message.photo[-1]
-    doc = message.document
-    if doc and ((doc.mime_type or "").startswith("image/") or (doc.file_name or "").lower().endswith(IMAGE_EXTENSIONS)):
-        return doc
-    return None
-
-
-def command_argument(message_text: str | None) -> str:
-    """What follows the command word: '/enroll@facebot Ana María' -> 'Ana María'."""
-    parts = (message_text or "").split(maxsplit=1)
-    return parts[1] if len(parts) > 1 else ""
-
-
-def annotated_jpeg(rgb: np.ndarray, labels: list) -> bytes:
-    """Draw boxes and captions, scale down to MAX_REPLY_SIDE, and encode as JPEG."""
-    picture = annotate(rgb, labels)
-    side = max(picture.shape[:2])
-    if side > MAX_REPLY_SIDE:
-        scale = MAX_REPLY_SIDE / side
-        picture = cv2.resize(picture, (round(picture.shape[1] * scale), round(picture.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-    return encode_jpeg(picture)
 
 
 @dataclass
@@ -420,7 +367,8 @@ class FaceBot:
             rgb = await self._cpu(decode_image, pending.photo)
             enrolled = await self._core(self.service.enroll, pending.name, rgb, force=True, actor=actor)
         except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
-            await with_retry(lambda: query.edit_message_text(self.explain(exc)))
+            reason = self.explain(exc)
+            await with_retry(lambda: query.edit_message_text(reason))
             return
         caption = self.t("enrolled", name=enrolled.name, samples=enrolled.samples)
         await with_retry(lambda: query.edit_message_text(caption))
@@ -501,20 +449,6 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2)
                                            bot.guard(bot.on_other, "user")))
     application.add_error_handler(bot.on_error)
     return application
-
-
-class RedactToken(logging.Filter):
-    """Replace the bot token in every log line (URLs carry it)."""
-
-    def __init__(self, token: str):
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token and self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), None
-        return True
 
 
 def warm_up(service: FaceService) -> None:

@@ -1,0 +1,85 @@
+"""Small helpers of the Telegram bot: retries, reading attachments and commands, drawing
+replies, and keeping the token out of the logs."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from datetime import timedelta
+from typing import Awaitable, Callable, TypeVar
+
+import cv2
+import numpy as np
+from telegram import Message
+from telegram.error import BadRequest, NetworkError, RetryAfter
+
+from recognition.draw import annotate
+from recognition.images import encode_jpeg
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+MAX_REPLY_SIDE = 2560  # annotated photos are scaled down to this before sending
+
+
+async def with_retry(call: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
+    """Await `call()`, retrying after flood control (429) and network hiccups (timeouts, 5xx)."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except RetryAfter as exc:
+            if attempt == attempts - 1:
+                raise
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wait = exc.retry_after
+            wait = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            log.warning("Telegram flood control: retrying in %.0f s", wait)
+            await asyncio.sleep(min(wait, 60.0))
+        except NetworkError as exc:  # TimedOut and 5xx; BadRequest is a client error: do not retry
+            if isinstance(exc, BadRequest) or attempt == attempts - 1:
+                raise
+            log.warning("Telegram request failed (%s); retrying", exc)
+            await asyncio.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def image_attachment(message: Message):
+    """The largest size of a photo, or a document that claims to be an image; else None."""
+    if message.photo:
+        return message.photo[-1]
+    doc = message.document
+    if doc and ((doc.mime_type or "").startswith("image/") or (doc.file_name or "").lower().endswith(IMAGE_EXTENSIONS)):
+        return doc
+    return None
+
+
+def command_argument(message_text: str | None) -> str:
+    """What follows the command word: '/enroll@facebot Ana María' -> 'Ana María'."""
+    parts = (message_text or "").split(maxsplit=1)
+    return parts[1] if len(parts) > 1 else ""
+
+
+def annotated_jpeg(rgb: np.ndarray, labels: list) -> bytes:
+    """Draw boxes and captions, scale down to MAX_REPLY_SIDE, and encode as JPEG."""
+    picture = annotate(rgb, labels)
+    side = max(picture.shape[:2])
+    if side > MAX_REPLY_SIDE:
+        scale = MAX_REPLY_SIDE / side
+        picture = cv2.resize(picture, (round(picture.shape[1] * scale), round(picture.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    return encode_jpeg(picture)
+
+
+class RedactToken(logging.Filter):
+    """Replace the bot token in every log line (URLs carry it)."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token and self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+        return True
