@@ -57,6 +57,11 @@ class Recognizer:
         self.embedder = Embedder()
         self.max_faces = max_faces
 
+    def warm_up(self) -> None:
+        """Run each network once so the first real photo is not slowed by graph set-up."""
+        self.detector.detect(np.full((240, 320, 3), 127, np.uint8))
+        self.embedder.embed(np.zeros((1, 160, 160, 3), np.uint8))
+
     def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
         """Return every face in an RGB photo with its embedding, biggest first.
 

@@ -1,0 +1,114 @@
+"""Frames from a camera index, a video file or a stream URL, always the newest one.
+
+A reader thread pulls frames as fast as the source gives them and keeps only the last,
+so a slow recogniser never builds a backlog. A live source that stops delivering is
+reopened with exponential backoff; a video file is played at its own frame rate (as a
+camera would deliver it) and ends the stream when it runs out.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def parse_source(source: str) -> int | str:
+    """'0' -> camera index 0; anything else (a file path, rtsp://, http://) stays a string."""
+    return int(source) if source.strip().isdigit() else source
+
+
+def is_file(source: int | str) -> bool:
+    return isinstance(source, str) and "://" not in source and Path(source).is_file()
+
+
+class FrameSource:
+    """Newest-frame reader with reconnects. Use `latest()` from the processing loop."""
+
+    def __init__(self, source: int | str, opener: Callable[[int | str], "cv2.VideoCapture"] = cv2.VideoCapture,
+                 max_backoff: float = 30.0, realtime: bool = True):
+        self.source = source
+        self.opener = opener
+        self.max_backoff = max_backoff
+        self.file = is_file(source)
+        self.realtime = realtime
+        self.reconnects = 0
+        self.frames_read = 0
+        self._frame: np.ndarray | None = None
+        self._index = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self.finished = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
+
+    def start(self) -> "FrameSource":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def latest(self, after: int, timeout: float = 1.0) -> tuple[int, np.ndarray | None]:
+        """Wait for a frame newer than `after`; return (its index, RGB frame) or (after, None)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._index > after or self.finished.is_set(), timeout=timeout)
+            if self._index > after:
+                return self._index, self._frame
+            return after, None
+
+    def _publish(self, bgr: np.ndarray) -> None:
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        with self._cond:
+            self._frame, self._index = rgb, self._index + 1
+            self._cond.notify_all()
+        self.frames_read += 1
+
+    def _run(self) -> None:
+        backoff = 0.5
+        try:
+            while not self._stop.is_set():
+                cap = self.opener(self.source)
+                if not cap.isOpened():
+                    if self.file:
+                        log.error("cannot open video file %s", self.source)
+                        return
+                    log.warning("camera %s unavailable; retrying in %.1f s", self.source, backoff)
+                    self._stop.wait(backoff)
+                    backoff = min(self.max_backoff, backoff * 2)
+                    self.reconnects += 1
+                    continue
+                backoff = 0.5
+                fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+                period = 1.0 / fps if self.file and self.realtime and 1 <= fps <= 240 else 0.0
+                if self._read_until_failure(cap, period):
+                    return
+                cap.release()
+                log.warning("camera %s stopped delivering frames; reconnecting", self.source)
+                self.reconnects += 1
+        finally:
+            self.finished.set()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _read_until_failure(self, cap, period: float) -> bool:
+        """Read frames until the source fails. True when the stream is over for good."""
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                return self.file  # end of a file is the end; a live source gets reopened
+            self._publish(bgr)
+            if period:
+                next_at += period
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+        cap.release()
+        return True

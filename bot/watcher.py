@@ -1,0 +1,99 @@
+"""Turn per-frame identifications into a few trustworthy alerts.
+
+- Faces are followed from frame to frame by box overlap (a track per face).
+- A name is announced only when it wins K of the track's last M votes, and at most once
+  per person per cooldown.
+- An unknown face is announced once per track, not once per frame.
+- Who was seen today, first and last time, is kept for the attendance summary.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class Track:
+    box: tuple[int, int, int, int]
+    votes: deque
+    last_frame: int
+    announced_unknown: bool = False
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something worth an alert: a recognised person (name set) or an unknown face (name None)."""
+
+    name: str | None
+    box: tuple[int, int, int, int]
+    distance: float
+    when: datetime
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
+@dataclass
+class Watcher:
+    k: int = 3
+    m: int = 5
+    cooldown_s: float = 600.0
+    unknown_alerts: bool = True
+    max_missed: int = 8  # processed frames a track survives without its face
+    min_iou: float = 0.3
+    tracks: list[Track] = field(default_factory=list)
+    last_announced: dict[str, datetime] = field(default_factory=dict)
+    attendance: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    frame: int = 0
+
+    def update(self, identifications, now: datetime) -> list[Event]:
+        """Feed one processed frame's identifications; return the alerts it triggers."""
+        self.frame += 1
+        events = []
+        free = list(self.tracks)
+        for ident in sorted(identifications, key=lambda r: -r.box[2] * r.box[3]):
+            track = max(free, key=lambda t: iou(t.box, ident.box), default=None)
+            if track is None or iou(track.box, ident.box) < self.min_iou:
+                track = Track(ident.box, deque(maxlen=self.m), self.frame)
+                self.tracks.append(track)
+            else:
+                free.remove(track)
+            track.box, track.last_frame = ident.box, self.frame
+            track.votes.append(ident.name if ident.known else None)
+            if ident.known and track.votes.count(ident.name) >= self.k:  # confirmed, not a glitch
+                first, _ = self.attendance.get(ident.name, (now, now))
+                self.attendance[ident.name] = (first if first.date() == now.date() else now, now)
+            event = self._decide(track, ident, now)
+            if event:
+                events.append(event)
+        self.tracks = [t for t in self.tracks if self.frame - t.last_frame <= self.max_missed]
+        return events
+
+    def _decide(self, track: Track, ident, now: datetime) -> Event | None:
+        votes = list(track.votes)
+        if ident.known and votes.count(ident.name) >= self.k:
+            last = self.last_announced.get(ident.name)
+            if last is None or (now - last).total_seconds() >= self.cooldown_s:
+                self.last_announced[ident.name] = now
+                return Event(ident.name, ident.box, ident.distance, now)
+        if not ident.known and self.unknown_alerts and not track.announced_unknown and votes.count(None) >= self.k:
+            track.announced_unknown = True
+            return Event(None, ident.box, ident.distance, now)
+        return None
+
+    def seen_today(self, today) -> list[tuple[str, datetime, datetime]]:
+        """(name, first, last) for everyone seen on date `today`, earliest first."""
+        rows = [(n, f, l) for n, (f, l) in self.attendance.items() if l.date() == today]
+        return sorted(rows, key=lambda r: r[1])
+
+    def forget_before(self, today) -> None:
+        """Drop attendance from earlier days (after their summary went out)."""
+        self.attendance = {n: (f, l) for n, (f, l) in self.attendance.items() if l.date() >= today}

@@ -1,0 +1,150 @@
+"""`facebot webcam`: watch a camera, a video file or a stream and post who it sees to Telegram.
+
+The original project's real-time mode ("Bienvenido Ana" / "Usuario desconocido") as a
+headless companion of the bot: same gallery, same settings, alerts to FACEBOT_ALERT_CHAT_ID.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+TEXTS = {
+    "en": {"known": "Welcome {name} — {camera}, {time}", "unknown": "Unknown person — {camera}, {time}",
+           "summary": "Seen today on {camera}:", "nobody": "Nobody was recognised today on {camera}."},
+    "es": {"known": "Bienvenido/a {name} — {camera}, {time}", "unknown": "Usuario desconocido — {camera}, {time}",
+           "summary": "Vistos hoy en {camera}:", "nobody": "Hoy no se reconoció a nadie en {camera}."},
+}
+
+
+def add_command(sub) -> None:
+    p = sub.add_parser("webcam", help="watch a camera and post who it sees to the alert chat")
+    p.add_argument("--source", default="0", help="camera index, video file, or rtsp/http URL (default 0)")
+    p.add_argument("--camera-name", default="camera", help="name used in alerts")
+    p.add_argument("--record", metavar="OUT.mp4", help="write the annotated stream to a video file")
+    p.add_argument("--no-unknown-alerts", action="store_true", help="do not alert on unknown faces")
+    p.add_argument("--cooldown", type=float, default=600.0, help="seconds between alerts for one person (default 600)")
+    p.add_argument("--votes", type=int, nargs=2, default=(3, 5), metavar=("K", "M"),
+                   help="announce a name after K of the last M frames agree (default 3 5)")
+    p.add_argument("--detect-size", type=int, default=320, help="longest side frames are shrunk to for detection")
+    p.add_argument("--summary-at", metavar="HH:MM", help="send who was seen today at this local time")
+    p.add_argument("--dry-run", action="store_true", help="print alerts instead of sending them")
+    p.set_defaults(func=run)
+
+
+def _summary_time(value: str | None):
+    if not value:
+        return None
+    return datetime.strptime(value, "%H:%M").time()
+
+
+def summary_text(watcher, camera: str, lang: str, today) -> str:
+    rows = watcher.seen_today(today)
+    if not rows:
+        return TEXTS[lang]["nobody"].format(camera=camera)
+    lines = [TEXTS[lang]["summary"].format(camera=camera)]
+    lines += [f"• {name}: {first:%H:%M}–{last:%H:%M}" for name, first, last in rows]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from bot.alerts import Alert, AlertSender
+    from bot.camera import FrameSource, parse_source
+    from bot.config import ConfigError, load_bot_config
+    from bot.service import FaceService
+    from bot.watcher import Watcher
+    from recognition import Recognizer
+    from recognition.draw import annotate
+    from recognition.images import encode_jpeg
+    from storage import Gallery
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines contain the token
+    try:
+        config = load_bot_config(require_token=not args.dry_run)
+        if not args.dry_run and config.alert_chat_id is None:
+            raise ConfigError("FACEBOT_ALERT_CHAT_ID is not set (the chat or channel that receives alerts)")
+        summary_at = _summary_time(args.summary_at)
+    except (ConfigError, ValueError) as exc:
+        print(f"facebot webcam: {exc}", file=sys.stderr)
+        return 2
+    texts = TEXTS[config.lang]
+    recognizer = Recognizer(detector=args.detector)
+    if hasattr(recognizer.detector, "max_side"):
+        recognizer.detector.max_side = args.detect_size
+    recognizer.warm_up()
+    service = FaceService(Gallery(args.data_dir), recognizer, args.threshold)
+    sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
+
+    def post(text: str, photo: bytes | None = None) -> None:
+        if sender:
+            sender.send(Alert(text, photo))
+        else:
+            print(f"ALERT: {text}", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    source = FrameSource(parse_source(args.source)).start()
+    watcher = Watcher(k=args.votes[0], m=args.votes[1], cooldown_s=args.cooldown, unknown_alerts=not args.no_unknown_alerts)
+    writer = None
+    index, processed, window_start, window_count = 0, 0, time.monotonic(), 0
+    summary_sent_for = None
+    log.info("watching %s as %r", args.source, args.camera_name)
+    try:
+        while not stop.is_set():
+            index, frame = source.latest(index, timeout=0.5)
+            if frame is None:
+                if source.finished.is_set():
+                    break
+                continue
+            now = datetime.now().astimezone()
+            results = service.identify(frame, audit=False)
+            events = watcher.update(results, now)
+            labels = [(r.box, f"{r.label} {r.distance:.2f}", r.known) for r in results]
+            if events or args.record:
+                annotated = annotate(frame, labels)
+            for event in events:
+                key = "known" if event.name else "unknown"
+                post(texts[key].format(name=event.name, camera=args.camera_name, time=f"{event.when:%Y-%m-%d %H:%M:%S}"),
+                     encode_jpeg(annotated))
+                service.gallery.audit("camera", f"camera:{args.camera_name}", name=event.name, distance=round(event.distance, 4))
+            if args.record:
+                writer = writer or _open_writer(args.record, frame.shape)
+                writer.write(annotated[:, :, ::-1])
+            processed += 1
+            window_count += 1
+            if time.monotonic() - window_start >= 10:
+                log.info("processing %.1f frames/s (%d read, %d reconnects)", window_count / (time.monotonic() - window_start),
+                         source.frames_read, source.reconnects)
+                window_start, window_count = time.monotonic(), 0
+            if summary_at and now.time() >= summary_at and summary_sent_for != now.date():
+                post(summary_text(watcher, args.camera_name, config.lang, now.date()))
+                summary_sent_for = now.date()
+                watcher.forget_before(now.date())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        source.stop()
+        if writer is not None:
+            writer.release()
+        if sender:
+            sender.close()
+    print(f"processed {processed} of {source.frames_read} frames; {source.reconnects} reconnect(s)")
+    today = datetime.now().astimezone().date()
+    for name, first, last in watcher.seen_today(today):
+        print(f"seen {name}: {first:%H:%M:%S}–{last:%H:%M:%S}")
+    return 0
+
+
+def _open_writer(path: str, shape):
+    import cv2
+
+    height, width = shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"cannot write video to {path}")
+    return writer
