@@ -54,6 +54,9 @@ def format_report(r: dict) -> str:
         f"  image pairs: false-accept {pct(r['pair_false_accept_rate'])}, true-accept {pct(r['pair_true_accept_rate'])};"
         f" threshold at pair FAR 0.01%: {r['calibrated_threshold']:.3f}",
     ]
-    for f in r.get("failures", []):
+    failures = r.get("failures", [])
+    for f in failures[:10]:
         lines.append(f"  no face: {f['image']} ({f['reason']})")
+    if len(failures) > 10:
+        lines.append(f"  ... and {len(failures) - 10} more (all of them in --json)")
     return "\n".join(lines)
