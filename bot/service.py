@@ -16,6 +16,7 @@ import numpy as np
 
 from recognition import DEFAULT_THRESHOLD, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
 from storage import Gallery, validate_name
+from storage.names import name_key
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ class FaceService:
     def _check_pending_conflict(self, name: str, embedding: np.ndarray, pending: list[tuple[str, np.ndarray]]) -> None:
         if clash := self.conflict(name, embedding):
             raise clash
-        others = [(n, e) for n, e in pending if n.casefold() != name.casefold()]
+        others = [(n, e) for n, e in pending if name_key(n) != name_key(name)]
         if others:
             match = Matcher([n for n, _ in others], np.stack([e for _, e in others])).nearest(embedding, self.threshold)[0]
             if match.known:
