@@ -37,8 +37,15 @@ class Embedder:
         backend = backend or os.environ.get("FACEBOT_EMBEDDER", "tflite")
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self._net = None
+        if backend == "tflite":
+            try:
+                self._net = load_facenet_tflite()
+            except Exception as exc:  # no writable cache, no TFLite in this TensorFlow build
+                log.warning("TFLite FaceNet unavailable (%s); using plain TensorFlow", exc)
+                backend = "tf"
         self.backend = backend
-        self._net = load_facenet_tflite() if backend == "tflite" else load_facenet()
+        self._net = self._net or load_facenet()
         self.batch_size = batch_size
 
     def embed(self, crops: np.ndarray | list[np.ndarray]) -> np.ndarray:
