@@ -253,9 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands():
     """Subcommands that live in their own modules (Telegram bot, camera, Siamese)."""
-    from bot import telegram_bot, webcam
+    from bot import siamese_cli, telegram_bot, webcam
 
-    return [telegram_bot.add_command, webcam.add_command]
+    return [telegram_bot.add_command, webcam.add_command, siamese_cli.add_command]
 
 
 def main(argv: list[str] | None = None) -> int:
