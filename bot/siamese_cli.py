@@ -77,7 +77,8 @@ def load_faces(data_dir: str | Path, cache: str | Path | None = None, detector: 
 
 
 # -- per-kind training defaults ---------------------------------------------------------------
-def default_configs(kind: str, seed: int = 0, epochs: int | None = None, minutes: float | None = None):
+def default_configs(kind: str, seed: int = 0, epochs: int | None = None, minutes: float | None = None,
+                    steps: int | None = None):
     """(NetConfig, TrainConfig) used by `facebot siamese train` and by eval's own training.
 
     The from-scratch kinds get a wider crop to shift a 105x105 window over, more dropout and
@@ -99,18 +100,21 @@ def default_configs(kind: str, seed: int = 0, epochs: int | None = None, minutes
         overrides["max_epochs"] = epochs
     if minutes is not None:
         overrides["max_seconds"] = 60.0 * minutes
+    if steps is not None:
+        overrides["steps_per_epoch"] = steps
     return net, TrainConfig(**{**train.to_dict(), **overrides})
 
 
 def train_kind(data, split, kind: str, out: Path, seed: int = 0, epochs: int | None = None,
-               minutes: float | None = None, plot: Path | None = None, command: str = ""):
+               minutes: float | None = None, steps: int | None = None, plot: Path | None = None,
+               command: str = ""):
     """Train one kind on the split's fit people (validating on its val people), save it to
     OUT with the split and history in its header, and draw its curves. Returns the net."""
     from models.siamese import SiameseNet, save_net, train
     from models.siamese.plot import training_curves
 
-    net_config, train_config = default_configs(kind, seed, epochs, minutes)
-    net = SiameseNet(net_config)
+    net_config, train_config = default_configs(kind, seed, epochs, minutes, steps)
+    net = SiameseNet(net_config, seed=seed)
     log.info("%s: %s parameters; training on %d people, validating on %d", kind, f"{net.count_params():,}",
              len(split.fit), len(split.val))
     started = time.monotonic()
@@ -135,7 +139,7 @@ def cmd_train(args) -> int:
     plot = Path(args.plot) if args.plot else out.with_name(out.stem + "-curves.png")
     command = "facebot siamese train " + " ".join(sys.argv[3:] if sys.argv[1:3] == ["siamese", "train"] else [])
     _, meta = train_kind(data, split, args.model, out, seed=args.seed, epochs=args.epochs, minutes=args.minutes,
-                         plot=plot, command=command.strip())
+                         steps=args.steps, plot=plot, command=command.strip())
     h = meta["history"]
     best = h["epochs"][h["best_epoch"] - 1] if h["best_epoch"] else {}
     print(f"{args.model}: {meta['params']:,} parameters, {len(h['epochs'])} epochs in {meta['seconds']} s "
@@ -269,6 +273,7 @@ def add_command(sub) -> None:
     t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     t.add_argument("--epochs", type=int, help="most epochs (default: per model)")
     t.add_argument("--minutes", type=float, help="time budget (default 7 for the from-scratch models)")
+    t.add_argument("--steps", type=int, help="batches per epoch (default 40, 50 for facenet-head)")
     t.add_argument("--plot", metavar="PNG", help="loss/accuracy curves (default: OUT-curves.png)")
     t.set_defaults(func=cmd_train)
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 log = logging.getLogger(__name__)
 
 KINDS = ("scratch", "scratch-triplet", "facenet-head")
+UNIT_SCALE = 10.0
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class NetConfig:
     training shifts a window of this size over them); crop_size: side the crops are
     resized to first; embedding_dim: encoder output (or FaceNet's 512 for facenet-head);
     width: channels of the first conv block (doubling per block); hidden: units of an
-    optional hidden layer in the head (0 = Koch's single weighted-L1 unit).
+    optional hidden layer in the head (0 = Koch's single weighted-L1 unit); unit_features:
+    scale the pair kind's features to length UNIT_SCALE (the triplet kind is always unit
+    length).
     """
 
     kind: str = "scratch"
@@ -40,6 +43,7 @@ class NetConfig:
     width: int = 32
     hidden: int = 0
     dropout: float = 0.2
+    unit_features: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -93,8 +97,12 @@ def build_encoder(config: NetConfig):
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(config.dropout, name="dropout")(x)
     x = layers.Dense(config.embedding_dim, name="embedding")(x)
-    if config.kind == "scratch-triplet":
+    if config.kind == "scratch-triplet" or config.unit_features:
         x = layers.UnitNormalization(name="l2norm")(x)
+    if config.kind == "scratch" and config.unit_features:
+        # |e1 - e2| of unit vectors is ~0.1 per feature; scaled up, the head's single unit
+        # needs no huge weights to reach confident probabilities.
+        x = layers.Rescaling(UNIT_SCALE, name="scale")(x)
     return keras.Model(inp, x, name="encoder")
 
 
@@ -137,7 +145,11 @@ class SiameseNet:
     the architecture always comes from this code and loading needs no custom objects.
     """
 
-    def __init__(self, config: NetConfig):
+    def __init__(self, config: NetConfig, seed: int | None = None):
+        if seed is not None:  # weight initialisation is random too: seed before building
+            import keras
+
+            keras.utils.set_random_seed(seed)
         self.config = config
         self.encoder = build_encoder(config)
         self.head = build_head(config) if config.has_head else None
