@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot.config import data_dir_default
+from bot.config import data_dir_default, setting
 
 log = logging.getLogger("facebot")
 
@@ -25,11 +25,9 @@ def _progress(iterable, total=None, desc=""):
 
 
 def _service(args):
-    from bot.service import FaceService
-    from recognition import Recognizer
-    from storage import Gallery
+    from bot.service import open_service
 
-    return FaceService(Gallery(args.data_dir), Recognizer(detector=args.detector), threshold=args.threshold)
+    return open_service(args)
 
 
 def _fail(message: str) -> int:
@@ -152,16 +150,20 @@ def cmd_threshold(args) -> int:
     from recognition import DEFAULT_THRESHOLD
     from storage import Gallery
 
-    gallery = Gallery(args.data_dir)
+    if args.model == "facenet":  # no need to load any model
+        gallery, key, default = Gallery(args.data_dir), THRESHOLD_SETTING, DEFAULT_THRESHOLD
+    else:
+        service = _service(args)
+        gallery, key, default = service.gallery, service.threshold_setting, service.recognizer.default_threshold
     if args.value is None:
-        value = gallery.get_setting(THRESHOLD_SETTING)
-        print(f"threshold {value if value is not None else DEFAULT_THRESHOLD} ({'saved' if value is not None else 'default'})")
+        value = gallery.get_setting(key)
+        print(f"threshold {value if value is not None else default} ({'saved' if value is not None else 'default'})")
         return EXIT_OK
     try:
         value = parse_threshold(args.value)
     except ValueError as exc:
         return _fail(str(exc))
-    gallery.set_setting(THRESHOLD_SETTING, value)
+    gallery.set_setting(key, value)
     gallery.audit("threshold", _actor(), value=value)
     print(f"threshold set to {value}")
     return EXIT_OK
@@ -197,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=data_dir_default(), help="gallery folder (default: $FACEBOT_DATA_DIR or ./data)")
     parser.add_argument("--threshold", type=float, default=None, help="distance threshold (default: saved setting or calibrated)")
     parser.add_argument("--detector", choices=["mtcnn", "haar"], default="mtcnn", help="face detector (default: mtcnn)")
+    parser.add_argument("--model", default=setting("FACEBOT_MODEL", "facenet") or "facenet", metavar="facenet|PATH.npz",
+                        help="how faces are compared: FaceNet distance (default), or a trained Siamese network "
+                             "(default: $FACEBOT_MODEL or facenet)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -265,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threshold is not None and not 0 < args.threshold < 2:
         return _fail("the threshold must be between 0 and 2")
+    if args.model != "facenet" and not Path(args.model).is_file():
+        return _fail(f"--model: {args.model} is not a file (use facenet or a `facebot siamese train` .npz)")
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ photos plus a fifth person who was never enrolled, and writes one annotated pict
 """
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -38,19 +39,17 @@ def mosaic(images: list[np.ndarray], columns: int = 4, cell: tuple[int, int] = (
 
 
 def run_demo(args) -> int:
-    from bot.service import FaceService
-    from recognition import Recognizer, load_image
+    from bot.service import open_service
+    from recognition import load_image
     from recognition.draw import annotate
     from recognition.images import encode_jpeg
-    from storage import Gallery
 
     people = sample_people()
     names = list(people)
     enrolled, stranger = names[:-1], names[-1]
     print("loading models (MTCNN + FaceNet)...")
-    recognizer = Recognizer(detector=args.detector)
     with tempfile.TemporaryDirectory(prefix="facebot-demo-") as tmp:
-        service = FaceService(Gallery(tmp), recognizer, threshold=args.threshold)
+        service = open_service(argparse.Namespace(**{**vars(args), "data_dir": tmp}))
         for name in enrolled:
             service.enroll(name, load_image(people[name][0]), actor="demo")
             print(f"enrolled {name} from {people[name][0].name}")

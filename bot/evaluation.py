@@ -8,7 +8,7 @@ ORIGINAL = {"siamese (original, same people)": (0.649, 0.759, 0.892), "facenet (
 
 
 def run_eval(args, progress) -> int:
-    from recognition import DEFAULT_THRESHOLD, Recognizer
+    import recognition
     from recognition.evaluate import embed_tree, evaluate, list_tree
 
     try:
@@ -17,14 +17,18 @@ def run_eval(args, progress) -> int:
         print(f"facebot: {exc}")
         return 1
     started = time.monotonic()
-    recognizer = Recognizer(detector=args.detector)
+    recognizer = recognition.Recognizer(detector=args.detector, model=args.model)
     data = embed_tree(args.dir, recognizer, progress=lambda it: progress(it, total=total, desc="embedding"))
     if len(data.identities) < 2 or len(data.paths) < 3:
         print("facebot: need at least two identities with faces to evaluate")
         return 1
-    threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD
+    threshold = args.threshold if args.threshold is not None else recognizer.default_threshold
     report = evaluate(data, threshold, seed=args.seed, trials=args.trials, repeats=args.repeats)
     report["detector"] = args.detector
+    report["model"] = recognizer.scorer.name
+    # A network scored on people it trained on reports an optimistic figure: say so.
+    seen = sorted(set(recognizer.scorer.meta.get("trained_on", [])) & set(data.identities)) if report["model"] != "facenet" else []
+    report["trained_on_identities"] = len(seen)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["failures"] = [{"image": p, "reason": r} for p, r in data.failures]
     if args.json:
@@ -37,13 +41,14 @@ def run_eval(args, progress) -> int:
 def format_report(r: dict) -> str:
     """The human-readable table printed by `facebot eval`."""
     pct = lambda v: f"{100 * v:6.2f}%"  # noqa: E731
+    model = "facenet distance" if r.get("model", "facenet") == "facenet" else r["model"]
     lines = [
         f"{r['identities']} identities, {r['images']} images, detector {r['detector']}, "
         f"{r['detection_failures']} detection failure(s), {r['seconds']} s",
         f"one-shot rank-1 over all identities ({r['repeats']} draws): {pct(r['rank1'])}",
         "",
         f"N-way one-shot ({r['trials']} trials)      20-way    10-way     4-way",
-        f"{'this run (facenet distance)':<32}" + "".join(f"{pct(r['n_way'][n]):>10}" for n in ("20", "10", "4")),
+        f"{f'this run ({model})':<32}" + "".join(f"{pct(r['n_way'][n]):>10}" for n in ("20", "10", "4")),
     ]
     for label, values in ORIGINAL.items():
         lines.append(f"{label:<32}" + "".join(f"{pct(v):>10}" for v in values))
@@ -54,6 +59,9 @@ def format_report(r: dict) -> str:
         f"  image pairs: false-accept {pct(r['pair_false_accept_rate'])}, true-accept {pct(r['pair_true_accept_rate'])};"
         f" threshold at pair FAR 0.01%: {r['calibrated_threshold']:.3f}",
     ]
+    if r.get("trained_on_identities"):
+        lines.append(f"  warning: the {model} model was trained on {r['trained_on_identities']} of these identities; "
+                     "its figures are optimistic")
     failures = r.get("failures", [])
     for f in failures[:10]:
         lines.append(f"  no face: {f['image']} ({f['reason']})")

@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from recognition import DEFAULT_THRESHOLD, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
+from recognition import DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
 from storage import Gallery, validate_name
 from storage.names import name_key
 
@@ -60,6 +60,19 @@ class BulkReport:
     skipped: list[tuple[str, str]] | None = None  # (path, reason)
 
 
+def open_service(args, recognizer: Recognizer | None = None) -> FaceService:
+    """The FaceService named by the global options: the gallery in `args.data_dir`, the
+    detector and model of `args.detector` / `args.model`, the `--threshold` override.
+
+    The gallery only sees samples made by the same model as the recognizer's.
+    """
+    import recognition  # looked up at call time, so tests can hand every command one loaded Recognizer
+
+    if recognizer is None:
+        recognizer = recognition.Recognizer(detector=args.detector, model=getattr(args, "model", None))
+    return FaceService(Gallery(args.data_dir, model=recognizer.model_id), recognizer, threshold=args.threshold)
+
+
 def parse_threshold(value) -> float:
     """A distance threshold between 0 and 2 (unit vectors are at most 2 apart)."""
     threshold = float(value)
@@ -79,18 +92,25 @@ class FaceService:
         self._matcher_version = None
 
     @property
+    def threshold_setting(self) -> str:
+        """The settings key of the saved threshold: one per way of comparing faces, since a
+        Siamese network's distances are on another scale than FaceNet's."""
+        scorer = self.recognizer.scorer.name
+        return THRESHOLD_SETTING if scorer == "facenet" else f"{THRESHOLD_SETTING}:{scorer}"
+
+    @property
     def threshold(self) -> float:
         """The flag's value if given, else the saved setting, else the calibrated default."""
         if self._explicit_threshold is not None:
             return self._explicit_threshold
-        return float(self.gallery.get_setting(THRESHOLD_SETTING, DEFAULT_THRESHOLD))
+        saved = self.gallery.get_setting(self.threshold_setting)
+        return float(saved) if saved is not None else self.recognizer.default_threshold
 
     def matcher(self) -> Matcher:
         """The in-memory search matrix, rebuilt only when the gallery changed on disk."""
         version = self.gallery.version
         if self._matcher is None or version != self._matcher_version:
-            labels, matrix = self.gallery.embeddings()
-            self._matcher = Matcher(labels, matrix if len(labels) else np.zeros((0, self.recognizer.embedder.dim), np.float32))
+            self._matcher = self.recognizer.matcher(*self.gallery.embeddings())
             self._matcher_version = version
         return self._matcher
 

@@ -123,13 +123,49 @@ def train_kind(data, split, kind: str, out: Path, seed: int = 0, epochs: int | N
     meta = {"split": split.to_dict(), "trained_on": list(split.train), "train": train_config.to_dict(),
             "history": history.to_dict(), "seconds": round(time.monotonic() - started, 1),
             "params": net.count_params(), "command": command}
+    meta["threshold"] = threshold_on_validation(net, data, split)
     save_net(net, out, meta)
     if plot:
         training_curves(history.to_dict(), f"{kind} (best epoch {history.best_epoch})", plot)
     return net, meta
 
 
+def threshold_on_validation(net, data, split, false_accept_rate: float = 1e-3) -> dict:
+    """The network's identification threshold, calibrated on the split's validation people
+    (held out of the gradient, so their distances look like a stranger's would)."""
+    from models.siamese import SiameseScorer
+    from models.siamese.evaluate import calibrate
+
+    val = data.subset(split.val)
+    scorer = SiameseScorer(net)
+    try:
+        threshold = calibrate(scorer, val.crops if scorer.reads == "crop" else val.embeddings, val.labels,
+                              false_accept_rate)
+    except ValueError as exc:  # a tiny split: the model still trains, identification will ask for --threshold
+        log.warning("%s: no threshold calibrated: %s", net.config.kind, exc)
+        return {}
+    log.info("%s: threshold %.4f (pair false-accept %.4f, true-accept %.3f on %d validation people)", net.config.kind,
+             threshold["value"], threshold["false_accept_rate"], threshold["true_accept_rate"], len(split.val))
+    return {**threshold, "people": list(split.val)}
+
+
 # -- commands -----------------------------------------------------------------------------------
+def cmd_calibrate(args) -> int:
+    """Recompute and store the threshold of a trained network on its own validation people."""
+    from models.siamese import Split, load_net, save_net
+
+    path = Path(args.model_file)
+    net, meta = load_net(path)
+    meta.pop("digest", None)
+    data = load_faces(args.data, args.cache, args.detector)
+    meta["threshold"] = threshold_on_validation(net, data, Split.from_dict(meta["split"]), args.far)
+    save_net(net, path, meta)
+    t = meta["threshold"]
+    print(f"{path}: threshold {t['value']} (pair false-accept {100 * t['false_accept_rate']:.2f}%, true-accept "
+          f"{100 * t['true_accept_rate']:.1f}% over {t['pairs'][0]} + {t['pairs'][1]} pairs of validation people)")
+    return 0
+
+
 def cmd_train(args) -> int:
     from models.siamese import split_identities
 
@@ -138,11 +174,11 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else out.with_name(out.stem + "-curves.png")
     command = "facebot siamese train " + " ".join(sys.argv[3:] if sys.argv[1:3] == ["siamese", "train"] else [])
-    _, meta = train_kind(data, split, args.model, out, seed=args.seed, epochs=args.epochs, minutes=args.minutes,
+    _, meta = train_kind(data, split, args.kind, out, seed=args.seed, epochs=args.epochs, minutes=args.minutes,
                          steps=args.steps, plot=plot, command=command.strip())
     h = meta["history"]
     best = h["epochs"][h["best_epoch"] - 1] if h["best_epoch"] else {}
-    print(f"{args.model}: {meta['params']:,} parameters, {len(h['epochs'])} epochs in {meta['seconds']} s "
+    print(f"{args.kind}: {meta['params']:,} parameters, {len(h['epochs'])} epochs in {meta['seconds']} s "
           f"({h['stopped']}); best epoch {h['best_epoch']}: validation ranking accuracy "
           f"{best.get('val_ranking', float('nan')):.3f} on {len(split.val)} people not trained on")
     print(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) and {plot}")
@@ -268,7 +304,7 @@ def add_command(sub) -> None:
 
     t = ss.add_parser("train", help="train one Siamese network on the training people of a split")
     _common(t)
-    t.add_argument("--model", required=True, choices=KINDS)
+    t.add_argument("--model", dest="kind", required=True, choices=KINDS)
     t.add_argument("--out", required=True, metavar="PATH.npz", help="where to save the weights")
     t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     t.add_argument("--epochs", type=int, help="most epochs (default: per model)")
@@ -276,6 +312,13 @@ def add_command(sub) -> None:
     t.add_argument("--steps", type=int, help="batches per epoch (default 40, 50 for facenet-head)")
     t.add_argument("--plot", metavar="PNG", help="loss/accuracy curves (default: OUT-curves.png)")
     t.set_defaults(func=cmd_train)
+
+    c = ss.add_parser("calibrate", help="store a trained network's threshold, from its validation people")
+    c.add_argument("model_file", metavar="MODEL.npz")
+    c.add_argument("--data", required=True, metavar="DIR", help="the DIR/IDENTITY/*.jpg photos it was trained from")
+    c.add_argument("--cache", metavar="DIR", help="where face crops are cached")
+    c.add_argument("--far", type=float, default=1e-3, help="pair false-accept rate to aim at (default 0.001)")
+    c.set_defaults(func=cmd_calibrate)
 
     e = ss.add_parser("eval", help="N-way one-shot on the test people, every model and plain FaceNet")
     _common(e)

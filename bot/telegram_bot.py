@@ -24,7 +24,7 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, T
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.config import BotConfig, ConfigError, load_bot_config
-from bot.service import THRESHOLD_SETTING, ConflictingPerson, EnrollRefused, FaceService, NoFace, SeveralFaces, parse_threshold
+from bot.service import ConflictingPerson, EnrollRefused, FaceService, NoFace, SeveralFaces, parse_threshold
 from bot.telegram_util import RedactToken, annotated_jpeg, command_argument, image_attachment, with_retry
 from bot.texts import UNKNOWN_LABEL, text
 from recognition import ImageError, TooManyFaces, decode_image
@@ -290,7 +290,7 @@ class FaceBot:
         argument = command_argument(message.text).strip()
         gallery = self.service.gallery
         if not argument:
-            saved = await self._core(gallery.get_setting, THRESHOLD_SETTING)
+            saved = await self._core(gallery.get_setting, self.service.threshold_setting)
             source = self.t("threshold_saved" if saved is not None else "threshold_default")
             await self.reply(message, self.t("threshold_show", value=self.service.threshold, source=source))
             return
@@ -301,7 +301,7 @@ class FaceBot:
             return
 
         def save() -> None:
-            gallery.set_setting(THRESHOLD_SETTING, value)
+            gallery.set_setting(self.service.threshold_setting, value)
             gallery.audit("threshold", f"tg:{user_id}", value=value)
 
         await self._core(save)
@@ -454,8 +454,7 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2)
 def warm_up(service: FaceService) -> None:
     """Run both models once on a blank picture, so the first user does not wait for TensorFlow's set-up."""
     try:
-        service.recognizer.faces(np.full((160, 160, 3), 128, np.uint8))
-        service.recognizer.embedder.embed(np.full((1, 160, 160, 3), 128, np.uint8))
+        service.recognizer.warm_up()
     except Exception:  # only an optimisation
         log.warning("model warm-up failed", exc_info=True)
 
@@ -474,11 +473,10 @@ def run_bot(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("bot").setLevel(logging.INFO)
 
-    from recognition import Recognizer
-    from storage import Gallery
+    from bot.service import open_service
 
-    log.info("loading models (%s + FaceNet)", args.detector)
-    service = FaceService(Gallery(args.data_dir), Recognizer(detector=args.detector), threshold=args.threshold)
+    log.info("loading models (%s + FaceNet, comparing with %s)", args.detector, args.model)
+    service = open_service(args)
     warm_up(service)
     application = build_application(config, service)
     log.info("polling %s for updates; gallery in %s", config.api_url, args.data_dir)

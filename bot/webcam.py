@@ -56,12 +56,10 @@ def run(args) -> int:
     from bot.alerts import Alert, AlertSender
     from bot.camera import FrameSource, parse_source
     from bot.config import ConfigError, load_bot_config
-    from bot.service import FaceService
+    from bot.service import open_service
     from bot.watcher import Watcher
-    from recognition import Recognizer
     from recognition.draw import annotate
     from recognition.images import encode_jpeg
-    from storage import Gallery
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines contain the token
     try:
@@ -73,11 +71,11 @@ def run(args) -> int:
         print(f"facebot webcam: {exc}", file=sys.stderr)
         return 2
     texts = TEXTS[config.lang]
-    recognizer = Recognizer(detector=args.detector)
+    service = open_service(args)
+    recognizer = service.recognizer
     if hasattr(recognizer.detector, "max_side"):
         recognizer.detector.max_side = args.detect_size
     recognizer.warm_up()
-    service = FaceService(Gallery(args.data_dir), recognizer, args.threshold)
     sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
 
     def post(text: str, photo: bytes | None = None) -> None:

@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from recognition.images import ImageError, load_image
-from recognition.match import Matcher
+from recognition.match import Matcher, Metric
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,11 @@ class EmbeddedSet:
     embeddings: np.ndarray  # (rows, D)
     paths: list[str]
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    metric: Metric | None = None  # how rows are compared (None: L2 distance)
+
+    def matcher(self, labels: list[str], rows) -> Matcher:
+        """A Matcher over some rows of this set, with the set's metric."""
+        return Matcher(labels, self.embeddings[rows], metric=self.metric)
 
     @property
     def images(self) -> int:
@@ -66,9 +71,8 @@ def embed_tree(root: str | Path, recognizer, progress: Callable[[Iterable], Iter
         labels.append(index[name])
         rows.append(faces[0].embedding)
         paths.append(str(path))
-    dim = recognizer.embedder.dim
-    emb = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-    return EmbeddedSet(identities, np.asarray(labels, dtype=int), emb, paths, failures)
+    emb = np.stack(rows).astype(np.float32) if rows else np.zeros((0, recognizer.dim), np.float32)
+    return EmbeddedSet(identities, np.asarray(labels, dtype=int), emb, paths, failures, recognizer.metric)
 
 
 def _by_identity(labels: np.ndarray) -> dict[int, np.ndarray]:
@@ -87,9 +91,8 @@ def one_shot_rank1(data: EmbeddedSet, repeats: int = 10, seed: int = 0) -> float
     for _ in range(repeats):
         enrolled = {c: rng.choice(rows) for c, rows in groups.items()}
         classes = list(enrolled)
-        gallery = data.embeddings[[enrolled[c] for c in classes]]
         probes = [r for c, rows in groups.items() for r in rows if r != enrolled[c]]
-        dist = Matcher([str(c) for c in classes], gallery).distances(data.embeddings[probes])
+        dist = data.matcher([str(c) for c in classes], [enrolled[c] for c in classes]).distances(data.embeddings[probes])
         predicted = np.asarray(classes)[np.argmin(dist, axis=1)]
         scores.append(float(np.mean(predicted == data.labels[probes])))
     return float(np.mean(scores)) if scores else float("nan")
@@ -121,14 +124,14 @@ def n_way_accuracy(data: EmbeddedSet, n: int, trials: int = 1000, seed: int = 0)
     hits = 0
     draws = n_way_trials(data.labels, n, trials, seed)
     for probe, support in draws:
-        d = np.linalg.norm(data.embeddings[support] - data.embeddings[probe], axis=1)
+        d = data.matcher(["x"] * len(support), support).distances(data.embeddings[probe])[0]
         hits += int(np.argmin(d) == 0)
     return hits / len(draws) if draws else float("nan")
 
 
 def pair_distances(data: EmbeddedSet) -> tuple[np.ndarray, np.ndarray]:
-    """Return (genuine, impostor) L2 distances over all pairs of images."""
-    dist = Matcher(["x"] * len(data.labels), data.embeddings).distances(data.embeddings)
+    """Return (genuine, impostor) distances over all pairs of images."""
+    dist = data.matcher(["x"] * len(data.labels), slice(None)).distances(data.embeddings)
     same = data.labels[:, None] == data.labels[None, :]
     upper = np.triu(np.ones_like(same, dtype=bool), k=1)
     return dist[same & upper], dist[~same & upper]
@@ -155,7 +158,7 @@ def open_set(data: EmbeddedSet, threshold: float, stranger_fraction: float = 0.3
         n_strangers = max(1, int(round(len(classes) * stranger_fraction)))
         strangers, members = shuffled[:n_strangers], shuffled[n_strangers:]
         enrolled = {int(c): int(rng.choice(groups[int(c)])) for c in members}
-        matcher = Matcher([str(c) for c in enrolled], data.embeddings[list(enrolled.values())])
+        matcher = data.matcher([str(c) for c in enrolled], list(enrolled.values()))
         genuine = [r for c in enrolled for r in groups[c] if r != enrolled[c]]
         impostor = [r for c in strangers for r in groups[int(c)]]
         g = matcher.nearest(data.embeddings[genuine], threshold)

@@ -1,15 +1,18 @@
 """Detect -> crop -> embed -> match, with the models loaded once."""
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from models.siamese.scorer import load_scorer
 from recognition.align import crop_face
 from recognition.detect import make_detector
 from recognition.embed import Embedder
-from recognition.match import DEFAULT_THRESHOLD, Matcher
+from recognition.match import DEFAULT_THRESHOLD, Matcher, Metric
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +53,66 @@ class Identification:
 
 
 class Recognizer:
-    """Loads a detector and FaceNet once; finds, embeds and identifies every face in a photo."""
+    """Loads a detector and FaceNet once; finds, embeds and identifies every face in a photo.
 
-    def __init__(self, detector: str = "mtcnn", max_faces: int = MAX_FACES):
+    `model` chooses how faces are compared: None or "facenet" (the default) is the L2
+    distance between FaceNet embeddings; the path of a `facebot siamese train` file (.npz)
+    compares them with that network instead (its features become the embeddings, its
+    distance the metric, its calibrated threshold the default).
+    """
+
+    def __init__(self, detector: str = "mtcnn", max_faces: int = MAX_FACES, model: str | Path | None = None):
         self.detector = make_detector(detector)
         self.embedder = Embedder()
         self.max_faces = max_faces
+        self.scorer = load_scorer(model)
+
+    def with_model(self, model: str | Path | None) -> "Recognizer":
+        """A Recognizer sharing this one's loaded detector and FaceNet, comparing faces with `model`."""
+        other = copy.copy(self)
+        other.scorer = load_scorer(model)
+        return other
+
+    @property
+    def model_id(self) -> str:
+        """What DetectedFace.embedding holds: FaceNet's id, or a from-scratch network's own
+        (the gallery keeps samples of different models apart)."""
+        return self.scorer.features_id or self.embedder.model_id
+
+    @property
+    def dim(self) -> int:
+        """Length of DetectedFace.embedding."""
+        return self.embedder.dim if self.scorer.reads == "facenet" else self.scorer.net.config.embedding_dim
+
+    @property
+    def metric(self) -> Metric | None:
+        """The distance Matchers should use: None (plain L2) for FaceNet, else the network's."""
+        return None if self.scorer.name == "facenet" else self.scorer.distance
+
+    @property
+    def default_threshold(self) -> float:
+        """FaceNet's calibrated threshold, or the one stored with the Siamese network."""
+        if self.scorer.name == "facenet":
+            return DEFAULT_THRESHOLD
+        if self.scorer.threshold is None:
+            raise ValueError(f"the {self.scorer.name} model has no calibrated threshold; "
+                             "run `facebot siamese calibrate` on it or pass --threshold")
+        return float(self.scorer.threshold)
+
+    def matcher(self, labels: list[str], embeddings: np.ndarray) -> Matcher:
+        """A Matcher over enrolled samples made by this recognizer, with its metric."""
+        embeddings = embeddings if len(labels) else np.zeros((0, self.dim), np.float32)
+        return Matcher(labels, embeddings, metric=self.metric)
 
     def warm_up(self) -> None:
         """Run each network once so the first real photo is not slowed by graph set-up."""
         self.detector.detect(np.full((240, 320, 3), 127, np.uint8))
-        self.embedder.embed(np.zeros((1, 160, 160, 3), np.uint8))
+        self._embed(np.zeros((1, 160, 160, 3), np.uint8))
+
+    def _embed(self, crops: np.ndarray) -> np.ndarray:
+        if self.scorer.reads == "crop":  # a from-scratch network reads the crops itself
+            return self.scorer.features(crops)
+        return self.scorer.features(self.embedder.embed(crops))
 
     def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
         """Return every face in an RGB photo with its embedding, biggest first.
@@ -71,7 +123,7 @@ class Recognizer:
         if len(found) > self.max_faces:
             raise TooManyFaces(f"{len(found)} faces found; at most {self.max_faces} per photo")
         crops = np.stack([crop_face(rgb, f.box) for f in found]) if found else np.zeros((0, 160, 160, 3), np.uint8)
-        embeddings = self.embedder.embed(crops)
+        embeddings = self._embed(crops)
         return [DetectedFace(f.box, f.score, c, e) for f, c, e in zip(found, crops, embeddings)]
 
     def identify(self, rgb: np.ndarray, matcher: Matcher, threshold: float = DEFAULT_THRESHOLD) -> list[Identification]:

@@ -53,9 +53,9 @@ def cli(tmp_path, recognizer, monkeypatch, capsys):
     """
     loads = []
 
-    def shared_recognizer(detector="mtcnn", **kwargs):
+    def shared_recognizer(detector="mtcnn", model=None, **kwargs):
         loads.append(detector)
-        return recognizer
+        return recognizer if model in (None, "facenet") else recognizer.with_model(model)
 
     import recognition
     from bot.cli import main

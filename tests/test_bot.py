@@ -403,7 +403,7 @@ def test_rejected_token_gives_one_line_without_the_token(monkeypatch, tmp_path, 
     server = FakeTelegram(token="1:right").start()
     try:
         monkeypatch.chdir(tmp_path)
-        monkeypatch.setattr(recognition, "Recognizer", lambda detector="mtcnn": recognizer)
+        monkeypatch.setattr(recognition, "Recognizer", lambda detector="mtcnn", **_: recognizer)
         monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "777:WRONG-token")
         monkeypatch.setenv("TELEGRAM_API_URL", server.url)
         assert main(["--data-dir", str(tmp_path / "data"), "bot"]) == 2

@@ -158,3 +158,44 @@ def test_shipped_weights_never_saw_the_test_people(georgia_tech):
         assert not set(meta["trained_on"]) & set(split.test)
         assert tuple(meta["split"]["test"]) == split.test
         assert path.stat().st_size < 5_000_000
+
+
+def test_a_trained_network_serves_enroll_identify_threshold_and_eval(cli, samples, tmp_path):
+    head, triplet = tmp_path / "head.npz", tmp_path / "triplet.npz"
+    common = ["--data", samples, "--cache", tmp_path / "cache", "--test-people", "1", "--val-people", "2"]
+    for kind, out in (("facenet-head", head), ("scratch-triplet", triplet)):
+        code, _, err = cli("siamese", "train", *common, "--model", kind, "--out", out, "--epochs", "2", "--steps", "4")
+        assert code == 0, err
+        threshold = read_header(out)["meta"]["threshold"]
+        assert threshold["value"] > 0 and threshold["people"] and len(threshold["pairs"]) == 2
+
+    # facenet-head compares FaceNet embeddings: it shares the FaceNet samples of the gallery
+    assert cli("enroll", "s2", samples / "s2" / "1.jpg")[0] == 0
+    code, out, err = cli("--model", head, "identify", "--json", samples / "s2" / "1.jpg")
+    assert code == 0, err
+    face = json.loads(out)["faces"][0]
+    assert face["known"] and face["name"] == "s2" and 0 <= face["distance"] < 1  # 1 - probability
+    assert cli("--model", head, "threshold")[1].startswith(f"threshold {read_header(head)['meta']['threshold']['value']}")
+    assert cli("--model", head, "threshold", "0.3")[0] == 0
+    assert "threshold 0.3 (saved)" in cli("--model", head, "threshold")[1]
+    assert "threshold 0.75 (default)" in cli("threshold")[1]  # FaceNet's own setting is untouched
+
+    # a from-scratch network reads crops: its samples are its own, FaceNet's are not compared with them
+    code, out, _ = cli("--model", triplet, "identify", "--json", samples / "s2" / "1.jpg")
+    assert json.loads(out)["faces"][0]["name"] is None
+    assert cli("--model", triplet, "enroll", "s5", samples / "s5" / "1.jpg")[0] == 0
+    code, out, _ = cli("--model", triplet, "identify", "--json", samples / "s5" / "1.jpg")
+    face = json.loads(out)["faces"][0]
+    assert face["name"] == "s5" and face["distance"] < 1e-3
+    code, out, _ = cli("identify", "--json", samples / "s5" / "1.jpg")  # FaceNet never saw s5's sample
+    assert json.loads(out)["faces"][0]["name"] is None
+
+    code, out, err = cli("--model", head, "eval", samples, "--json", "--trials", "50", "--repeats", "2")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["model"] == "facenet-head" and report["trained_on_identities"] == 4
+    assert report["threshold"] == read_header(head)["meta"]["threshold"]["value"]  # the network's own, not FaceNet's
+    assert "optimistic" in cli("--model", head, "eval", samples, "--trials", "50", "--repeats", "2")[1]
+
+    code, _, err = cli("--model", tmp_path / "missing.npz", "identify", samples / "s5" / "1.jpg")
+    assert code != 0 and "missing.npz" in err

@@ -54,3 +54,20 @@ def roc_curve(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np
     tpr = np.r_[0.0, np.cumsum(is_genuine)[last] / max(len(genuine), 1)]
     fpr = np.r_[0.0, np.cumsum(1 - is_genuine)[last] / max(len(impostor), 1)]
     return fpr, tpr, float(np.trapezoid(tpr, fpr))
+
+
+def calibrate(scorer, inputs: np.ndarray, labels: np.ndarray, false_accept_rate: float = 1e-3) -> dict:
+    """The distance threshold at which `false_accept_rate` of impostor pairs among `inputs`
+    (people the network did not train on) would be accepted, as a dict stored with the
+    model: {"value", "false_accept_rate", "true_accept_rate", "pairs"}.
+
+    Identification needs a threshold in the network's own units (1 - probability, or L2
+    between its features); this is the same rule as FaceNet's calibration, on fewer pairs.
+    """
+    features = scorer.features(inputs)
+    genuine, impostor = pair_scores(np.asarray(scorer.distance(features, features), np.float64), labels)
+    if not len(genuine) or not len(impostor):
+        raise ValueError("calibration needs at least two people with two photos each")
+    value = float(np.quantile(impostor, false_accept_rate))
+    return {"value": round(value, 4), "false_accept_rate": float(np.mean(impostor <= value)),
+            "true_accept_rate": float(np.mean(genuine <= value)), "pairs": [len(genuine), len(impostor)]}

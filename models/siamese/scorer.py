@@ -23,6 +23,8 @@ class FaceNetScorer:
 
     name = "facenet"
     reads = "facenet"
+    features_id = None  # what its features are, when they are not the FaceNet embeddings themselves
+    threshold = None  # a distance threshold calibrated for this scorer, when it has one
 
     def features(self, x: np.ndarray) -> np.ndarray:
         """FaceNet embeddings (N, 512) in, the same out (float32)."""
@@ -51,6 +53,10 @@ class SiameseScorer(FaceNetScorer):
         self.meta = meta or {}
         self.name = net.config.kind
         self.reads = "crop" if net.config.uses_crops else "facenet"
+        # facenet-head compares FaceNet embeddings, so it shares the gallery's FaceNet
+        # samples; a from-scratch network's features are its own and need their own samples.
+        self.features_id = f"siamese-{self.name}-{self.meta.get('digest', 'untracked')}" if net.config.uses_crops else None
+        self.threshold = self.meta.get("threshold", {}).get("value")
 
     def features(self, x: np.ndarray, batch: int = 128) -> np.ndarray:
         """Encoder features for crops (N, S, S, 3) uint8 or FaceNet embeddings (N, 512)."""

@@ -6,6 +6,7 @@ never needs custom-object registration or unsafe deserialisation, and it stays s
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -43,7 +44,11 @@ def read_header(path: str | Path) -> dict:
 
 
 def load_net(path: str | Path) -> tuple[SiameseNet, dict]:
-    """Rebuild the network saved at PATH and load its weights; return (net, meta)."""
+    """Rebuild the network saved at PATH and load its weights; return (net, meta).
+
+    meta gains "digest": a short hash of the weights, so features of two different trainings
+    are never mistaken for one another (the gallery tags samples with it).
+    """
     header = read_header(path)
     net = SiameseNet(NetConfig(**header["config"]))
     with np.load(path, allow_pickle=False) as z:
@@ -55,4 +60,5 @@ def load_net(path: str | Path) -> tuple[SiameseNet, dict]:
         if tuple(variable.shape) != value.shape:
             raise ValueError(f"{path}: weight {variable.path} has shape {value.shape}, expected {tuple(variable.shape)}")
         variable.assign(value)
-    return net, header["meta"]
+    digest = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()[:12]
+    return net, {**header["meta"], "digest": digest}

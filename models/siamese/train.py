@@ -26,7 +26,8 @@ class TrainConfig:
 
     people x per_person images make one batch; an epoch is steps_per_epoch batches;
     training stops after `patience` epochs without a better validation ranking accuracy
-    (see ranking_accuracy: threshold-free, so pair and triplet kinds are judged alike), after
+    (see ranking_accuracy: threshold-free, so pair and triplet kinds are judged alike; ties
+    go to the lower validation loss), after
     max_epochs, or once max_seconds have passed (the best epoch's weights are kept).
     """
 
@@ -188,7 +189,7 @@ def train(net: SiameseNet, fit: FaceSet, val: FaceSet, config: TrainConfig = Tra
         optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
         return loss, acc
 
-    history, best, best_weights, waited = History(), -1.0, None, 0
+    history, best, best_weights, waited = History(), (-1.0, 0.0), None, 0
     started = time.monotonic()
     wrap = progress or (lambda it, **_: it)
     for epoch in range(1, config.max_epochs + 1):
@@ -208,8 +209,11 @@ def train(net: SiameseNet, fit: FaceSet, val: FaceSet, config: TrainConfig = Tra
         history.epochs.append(record)
         log.info("%s epoch %d: loss %.4f acc %.3f | val loss %.4f acc %.3f ranking %.3f (%.0f s)", kind.kind,
                  epoch, record["loss"], record["accuracy"], val_loss, val_acc, val_rank, record["seconds"])
-        if val_rank > best:
-            best, best_weights, waited, history.best_epoch = val_rank, [w.numpy() for w in net.weights], 0, epoch
+        # Ranking accuracy saturates at 1.0 on easy validation people (FaceNet features);
+        # the validation loss then breaks the tie.
+        score = (val_rank, -val_loss)
+        if score > best:
+            best, best_weights, waited, history.best_epoch = score, [w.numpy() for w in net.weights], 0, epoch
         else:
             waited += 1
         if waited >= config.patience:
@@ -223,5 +227,5 @@ def train(net: SiameseNet, fit: FaceSet, val: FaceSet, config: TrainConfig = Tra
     if best_weights is not None:
         for variable, value in zip(net.weights, best_weights):
             variable.assign(value)
-    log.info("%s: best epoch %d (val ranking accuracy %.3f); stopped: %s", kind.kind, history.best_epoch, best, history.stopped)
+    log.info("%s: best epoch %d (val ranking accuracy %.3f); stopped: %s", kind.kind, history.best_epoch, best[0], history.stopped)
     return history
