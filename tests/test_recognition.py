@@ -33,6 +33,32 @@ def test_batches_give_the_same_embeddings_as_single_faces(recognizer, samples):
     assert np.abs(batch - single).max() < 1e-4
 
 
+def test_fast_mtcnn_finds_the_same_boxes_as_the_package(recognizer, samples):
+    from recognition.detect import MTCNNDetector
+
+    plain = MTCNNDetector(compiled=False, float32=False, tflite_pnet=False)  # the `mtcnn` package as it comes
+    group = mosaic([photo(samples, p, 5) for p in ("s2", "s5", "s11", "s23", "s37")], columns=3)
+    for rgb in (photo(samples, "s2", 1), photo(samples, "s37", 13), group):
+        fast, slow = recognizer.detector.detect(rgb), plain.detect(rgb)
+        assert len(fast) == len(slow) >= 1
+        assert np.abs(np.array([f.box for f in fast]) - np.array([f.box for f in slow])).max() <= 1
+
+
+def test_tflite_pnet_matches_tensorflow_for_any_size():
+    from mtcnn.stages import StagePNet
+
+    from models.mtcnn_lite import TFLitePNet
+
+    keras_pnet = StagePNet()._model
+    lite = TFLitePNet(keras_pnet, shapes=2)
+    rng = np.random.default_rng(0)
+    for height, width in [(12, 12), (45, 60), (288, 384), (45, 60), (13, 17)]:  # a re-used shape and an evicted one
+        x = rng.uniform(-1, 1, (1, height, width, 3)).astype(np.float32)
+        for want, got in zip(keras_pnet(x), lite(x)):
+            assert want.shape == got.shape and np.abs(np.asarray(want) - np.asarray(got)).max() < 1e-4
+    assert len(lite._interpreters) == 2
+
+
 def test_every_face_in_a_group_picture_is_identified(recognizer, samples):
     people = ["s2", "s5", "s11", "s23", "s37"]
     enrolled = ["s2", "s11", "s23", "s37"]  # s5 is a stranger
