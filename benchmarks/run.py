@@ -476,7 +476,7 @@ def bench_bot(s: Settings, users_count: int = 8, photos_each: int = 3) -> dict:
     from bot.telegram_bot import build_application
     from recognition import Recognizer, load_image
     from storage import Gallery
-    from tests.fake_telegram import FakeTelegram
+    from tests.fake_telegram import FakeTelegram, polling
 
     users = list(range(100, 100 + users_count))
     recognizer = Recognizer()
@@ -506,17 +506,10 @@ def bench_bot(s: Settings, users_count: int = 8, photos_each: int = 3) -> dict:
             service.enroll(f"Person {person}", load_image(SAMPLES / person / "1.jpg"), actor="bench")
         config = BotConfig(token=server.token, api_url=server.url, data_dir=data_dir,
                            hr_ids=frozenset({1}), user_ids=frozenset(users))
-        application = build_application(config, service)
-        await application.initialize()
-        await application.start()
-        await application.updater.start_polling(poll_interval=0.0, timeout=1)
         try:
-            return await scenario(server)
+            async with polling(build_application(config, service)):
+                return await scenario(server)
         finally:
-            await application.updater.stop()
-            await application.stop()
-            await application.shutdown()
-            application.bot_data["facebot"].executor.shutdown(wait=True)
             server.stop()
 
     with tempfile.TemporaryDirectory(prefix="facebot-bench-") as tmp:

@@ -8,12 +8,16 @@ call (sendMessage, sendPhoto with the uploaded bytes, editMessageText, ...) is r
 Usage::
 
     server = FakeTelegram().start()
-    ... ApplicationBuilder().base_url(server.url + "/bot").base_file_url(server.url + "/file/bot")
+    application = build_application(BotConfig(token=server.token, api_url=server.url, ...), service)
+    async with polling(application):
+        server.push_photo(...)
+        await server.wait_for_messages(chat_id, 1)
     server.stop()
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.parser
 import email.policy
 import itertools
@@ -30,6 +34,22 @@ STRING_PARAMS = {"text", "caption", "callback_query_id", "file_id", "parse_mode"
                  "short_description", "name"}
 MESSAGE_METHODS = {"sendMessage", "sendPhoto", "sendDocument", "editMessageText", "editMessageCaption",
                    "editMessageReplyMarkup"}
+
+
+@contextlib.asynccontextmanager
+async def polling(application):
+    """Run a built facebot Application (bot.telegram_bot.build_application) polling as
+    `facebot bot` does, then stop it, its updater and its photo workers."""
+    await application.initialize()
+    await application.start()
+    await application.updater.start_polling(poll_interval=0.0, timeout=1)
+    try:
+        yield application
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+        application.bot_data["facebot"].executor.shutdown(wait=True)
 
 
 class ApiError(Exception):

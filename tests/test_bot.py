@@ -14,7 +14,7 @@ from bot.telegram_bot import build_application
 from bot.texts import EN, ES, text
 from recognition import decode_image, load_image
 from recognition.images import encode_jpeg
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import FakeTelegram, polling
 
 HR, USER, STRANGER, GROUP = 1001, 2002, 3003, -5005
 
@@ -37,17 +37,10 @@ def run_bot(service, tmp_path):
             server = FakeTelegram().start()
             config = BotConfig(token=server.token, api_url=server.url, data_dir=str(tmp_path),
                                hr_ids=frozenset({HR}), user_ids=frozenset(users), lang=lang)
-            application = build_application(config, service)
-            await application.initialize()
-            await application.start()
-            await application.updater.start_polling(poll_interval=0.0, timeout=1)
             try:
-                await asyncio.wait_for(scenario(server), timeout)
+                async with polling(build_application(config, service)):
+                    await asyncio.wait_for(scenario(server), timeout)
             finally:
-                await application.updater.stop()
-                await application.stop()
-                await application.shutdown()
-                application.bot_data["facebot"].executor.shutdown(wait=True)
                 server.stop()
             return server
 

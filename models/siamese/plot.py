@@ -19,10 +19,12 @@ def _ticks(lo: float, hi: float, count: int = 5) -> np.ndarray:
 
 def line_chart(series: dict[str, tuple[list[float], list[float]]], title: str, xlabel: str, ylabel: str,
                size: tuple[int, int] = (640, 420), xlim: tuple[float, float] | None = None,
-               ylim: tuple[float, float] | None = None, dashed_diagonal: bool = False) -> np.ndarray:
-    """Draw named (x, y) series on shared axes; return an RGB uint8 image (height, width, 3)."""
+               ylim: tuple[float, float] | None = None, dashed_diagonal: bool = False,
+               legend_at: str = "top") -> np.ndarray:
+    """Draw named (x, y) series on shared axes, the legend in the top or bottom right
+    corner; return an RGB uint8 image (height, width, 3)."""
     width, height = size
-    left, right, top, bottom = 70, 20, 40, 55
+    left, right, top, bottom = 70, 20, 50, 55
     img = np.full((height, width, 3), 255, np.uint8)
     xs = np.concatenate([np.asarray(x, float) for x, _ in series.values()]) if series else np.zeros(1)
     ys = np.concatenate([np.asarray(y, float) for _, y in series.values()]) if series else np.zeros(1)
@@ -54,17 +56,23 @@ def line_chart(series: dict[str, tuple[list[float], list[float]]], title: str, x
             a, b = k / 40, (k + 1) / 40
             cv2.line(img, px(x0 + a * (x1 - x0), y0 + a * (y1 - y0)), px(x0 + b * (x1 - x0), y0 + b * (y1 - y0)),
                      (160, 160, 160), 1, cv2.LINE_AA)
-    for k, (name, (x, y)) in enumerate(series.items()):
+    for k, (x, y) in enumerate(series.values()):
         colour = COLOURS[k % len(COLOURS)]
         points = np.asarray([px(a, b) for a, b in zip(x, y) if np.isfinite(a) and np.isfinite(b)], np.int32)
         if len(points) > 1:
             cv2.polylines(img, [points], False, colour, 2, cv2.LINE_AA)
         elif len(points) == 1:
             cv2.circle(img, tuple(points[0]), 3, colour, -1)
-        ly = top + 18 + 18 * k
-        cv2.line(img, (width - right - 190, ly - 4), (width - right - 165, ly - 4), colour, 2)
+    # the legend goes on a white box drawn over the curves, so it stays readable
+    first = top + 18 if legend_at == "top" else height - bottom - 10 - 18 * (len(series) - 1)
+    if series:
+        cv2.rectangle(img, (width - right - 198, first - 16), (width - right - 4, first + 18 * (len(series) - 1) + 8),
+                      (255, 255, 255), -1)
+    for k, name in enumerate(series):
+        ly = first + 18 * k
+        cv2.line(img, (width - right - 190, ly - 4), (width - right - 165, ly - 4), COLOURS[k % len(COLOURS)], 2)
         cv2.putText(img, name[:26], (width - right - 160, ly), FONT, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, title, (left, 25), FONT, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, title, (left, 22), FONT, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, xlabel, (left + (width - left - right) // 2 - 4 * len(xlabel), height - 12), FONT, 0.45,
                 (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, ylabel, (8, top - 8), FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
@@ -87,7 +95,7 @@ def training_curves(history: dict, title: str, path: str | Path) -> Path:
     loss = line_chart({"train loss": (epochs, get("loss")), "validation loss": (epochs, get("val_loss"))},
                       f"{title}: loss", "epoch", "loss")
     acc = line_chart({"train accuracy": (epochs, get("accuracy")), "validation accuracy": (epochs, get("val_accuracy"))},
-                     f"{title}: accuracy", "epoch", "accuracy", ylim=(0.0, 1.0))
+                     f"{title}: accuracy", "epoch", "accuracy", ylim=(0.0, 1.0), legend_at="bottom")
     return write_png(np.concatenate([loss, acc], axis=1), path)
 
 
@@ -95,5 +103,5 @@ def roc_chart(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: st
     """ROC curves {name: (fpr, tpr, auc)} on one chart, the AUC in each legend entry."""
     series = {f"{name} AUC {auc:.3f}": (fpr, tpr) for name, (fpr, tpr, auc) in curves.items()}
     img = line_chart(series, title, "false-accept rate", "true-accept rate", size=(640, 520),
-                     xlim=(0.0, 1.0), ylim=(0.0, 1.0), dashed_diagonal=True)
+                     xlim=(0.0, 1.0), ylim=(0.0, 1.0), dashed_diagonal=True, legend_at="bottom")
     return write_png(img, path)
