@@ -30,7 +30,15 @@ def convert_to_tflite(keras_model) -> bytes:
 
     spec = tf.TensorSpec([1, None, None, 3], tf.float32)
     concrete = tf.function(lambda x: keras_model(x), input_signature=[spec]).get_concrete_function()
-    return tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert()
+    # Passing the Keras model as `trackable_obj`, as the converter's deprecation warning
+    # asks, gave NaN outputs with TensorFlow 2.21; the older path is exact, so keep it quiet.
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        return tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert()
+    finally:
+        absl.setLevel(level)
 
 
 class TFLitePNet:

@@ -28,7 +28,8 @@ class TrainConfig:
     training stops after `patience` epochs without a better validation ranking accuracy
     (see ranking_accuracy: threshold-free, so pair and triplet kinds are judged alike; ties
     go to the lower validation loss), after
-    max_epochs, or once max_seconds have passed (the best epoch's weights are kept).
+    max_epochs, or once max_seconds have passed. The best epoch's weights are kept, or the
+    last epoch's with restore_best=False (validation then only reports).
     """
 
     seed: int = 0
@@ -41,6 +42,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     margin: float = 0.3
     max_seconds: float | None = None
+    restore_best: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -224,8 +226,11 @@ def train(net: SiameseNet, fit: FaceSet, val: FaceSet, config: TrainConfig = Tra
             break
     else:
         history.stopped = f"{config.max_epochs} epochs done"
-    if best_weights is not None:
+    if not config.restore_best:
+        history.best_epoch = len(history.epochs)
+    elif best_weights is not None:
         for variable, value in zip(net.weights, best_weights):
             variable.assign(value)
-    log.info("%s: best epoch %d (val ranking accuracy %.3f); stopped: %s", kind.kind, history.best_epoch, best[0], history.stopped)
+    log.info("%s: keeps epoch %d (best validation ranking accuracy %.3f); stopped: %s", kind.kind, history.best_epoch,
+             best[0], history.stopped)
     return history
