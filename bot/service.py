@@ -114,6 +114,12 @@ class FaceService:
             self._matcher_version = version
         return self._matcher
 
+    def same_face(self, a: np.ndarray, b: np.ndarray, slack: float = 1.3) -> bool:
+        """Whether two embeddings could be one person seen in consecutive frames: within
+        the threshold times `slack` (looser than identification, so a turn of the head
+        does not split a track, while two strangers are far apart)."""
+        return float(self.recognizer.matcher([""], b[None]).distances(a)[0, 0]) <= self.threshold * slack
+
     def single_face(self, rgb: np.ndarray) -> DetectedFace:
         """The one face of an enrollment photo; NoFace or SeveralFaces otherwise."""
         faces = self.recognizer.faces(rgb)

@@ -1,6 +1,8 @@
 """Turn per-frame identifications into a few trustworthy alerts.
 
-- Faces are followed from frame to frame by box overlap (a track per face).
+- Faces are followed from frame to frame by box overlap (a track per face); given a
+  `same_face` test on embeddings, a different face in the same place (one stranger
+  stepping in where another stood) starts a new track.
 - A name is announced only when it wins K of the track's last M votes, and at most once
   per person per cooldown.
 - An unknown face is announced once per track, not once per frame.
@@ -11,6 +13,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable
+
+import numpy as np
 
 
 @dataclass
@@ -19,6 +24,7 @@ class Track:
     votes: deque
     last_frame: int
     announced_unknown: bool = False
+    embedding: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Watcher:
     unknown_alerts: bool = True
     max_missed: int = 8  # processed frames a track survives without its face
     min_iou: float = 0.3
+    same_face: Callable[[np.ndarray, np.ndarray], bool] | None = None
     tracks: list[Track] = field(default_factory=list)
     last_announced: dict[str, datetime] = field(default_factory=dict)
     attendance: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
@@ -60,13 +67,14 @@ class Watcher:
         events = []
         free = list(self.tracks)
         for ident in sorted(identifications, key=lambda r: -r.box[2] * r.box[3]):
-            track = max(free, key=lambda t: iou(t.box, ident.box), default=None)
+            track = max((t for t in free if self._continues(t, ident)), key=lambda t: iou(t.box, ident.box), default=None)
             if track is None or iou(track.box, ident.box) < self.min_iou:
                 track = Track(ident.box, deque(maxlen=self.m), self.frame)
                 self.tracks.append(track)
             else:
                 free.remove(track)
             track.box, track.last_frame = ident.box, self.frame
+            track.embedding = getattr(ident, "embedding", None)
             track.votes.append(ident.name if ident.known else None)
             if ident.known and track.votes.count(ident.name) >= self.k:  # confirmed, not a glitch
                 first, _ = self.attendance.get(ident.name, (now, now))
@@ -76,6 +84,13 @@ class Watcher:
                 events.append(event)
         self.tracks = [t for t in self.tracks if self.frame - t.last_frame <= self.max_missed]
         return events
+
+    def _continues(self, track: Track, ident) -> bool:
+        """Whether `ident` may be the face `track` followed (always, without embeddings)."""
+        embedding = getattr(ident, "embedding", None)
+        if self.same_face is None or track.embedding is None or embedding is None:
+            return True
+        return self.same_face(track.embedding, embedding)
 
     def _decide(self, track: Track, ident, now: datetime) -> Event | None:
         votes = list(track.votes)

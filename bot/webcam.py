@@ -87,7 +87,8 @@ def run(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     source = FrameSource(parse_source(args.source)).start()
-    watcher = Watcher(k=args.votes[0], m=args.votes[1], cooldown_s=args.cooldown, unknown_alerts=not args.no_unknown_alerts)
+    watcher = Watcher(k=args.votes[0], m=args.votes[1], cooldown_s=args.cooldown, unknown_alerts=not args.no_unknown_alerts,
+                      same_face=service.same_face)
     writer = None
     index, processed, window_start, window_count = 0, 0, time.monotonic(), 0
     summary_sent_for = None

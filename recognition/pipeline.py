@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ class Identification:
     name: str | None
     distance: float
     known: bool
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # the face's, for tracking
 
     @property
     def label(self) -> str:
@@ -132,4 +133,4 @@ class Recognizer:
         if not faces:
             return []
         matches = matcher.nearest(np.stack([f.embedding for f in faces]), threshold)
-        return [Identification(f.box, m.name, m.distance, m.known) for f, m in zip(faces, matches)]
+        return [Identification(f.box, m.name, m.distance, m.known, f.embedding) for f, m in zip(faces, matches)]

@@ -141,3 +141,19 @@ def test_camera_sees_enrollments_made_elsewhere_without_restarting(service, samp
     assert camera.identify(photo, audit=False)[0].label == "unknown"
     service.enroll("s23", load_image(samples / "s23" / "1.jpg"))  # e.g. HR through the bot
     assert camera.identify(photo, audit=False)[0].label == "s23"
+
+
+def test_a_different_stranger_in_the_same_place_is_a_new_track(service, samples):
+    """Two strangers one after the other where the camera sees them the same size and place:
+    box overlap alone would take them for one face and announce only the first."""
+    first, second = (service.recognizer.faces(load_image(samples / p / "5.jpg"))[0].embedding for p in ("s2", "s5"))
+    rng = np.random.default_rng(0)
+    jitter = lambda e: e + rng.normal(0, 0.01, e.shape).astype(np.float32)  # noqa: E731  frame-to-frame noise
+    watcher = Watcher(k=3, m=5, cooldown_s=600, same_face=service.same_face)
+    t0 = datetime(2026, 11, 23, 9, 0)
+    box = (200, 100, 120, 150)
+    frames = [first] * 10 + [second] * 10
+    events = [e for i, emb in enumerate(frames)
+              for e in watcher.update([Identification(box, None, 1.2, False, jitter(emb))], t0 + timedelta(seconds=i))]
+    assert [(e.name, e.when) for e in events] == [(None, t0 + timedelta(seconds=2)), (None, t0 + timedelta(seconds=12))]
+    assert service.same_face(first, jitter(first)) and not service.same_face(first, second)
