@@ -204,6 +204,6 @@ class FaceService:
             raise clash
         others = [(n, e) for n, e in pending if name_key(n) != name_key(name)]
         if others:
-            match = Matcher([n for n, _ in others], np.stack([e for _, e in others])).nearest(embedding, self.threshold)[0]
+            match = self.recognizer.matcher([n for n, _ in others], np.stack([e for _, e in others])).nearest(embedding, self.threshold)[0]
             if match.known:
                 raise ConflictingPerson(match.name, match.distance)
