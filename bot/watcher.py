@@ -74,7 +74,7 @@ class Watcher:
             else:
                 free.remove(track)
             track.box, track.last_frame = ident.box, self.frame
-            track.embedding = getattr(ident, "embedding", None)
+            track.embedding = ident.embedding
             track.votes.append(ident.name if ident.known else None)
             if ident.known and track.votes.count(ident.name) >= self.k:  # confirmed, not a glitch
                 first, _ = self.attendance.get(ident.name, (now, now))
@@ -87,10 +87,9 @@ class Watcher:
 
     def _continues(self, track: Track, ident) -> bool:
         """Whether `ident` may be the face `track` followed (always, without embeddings)."""
-        embedding = getattr(ident, "embedding", None)
-        if self.same_face is None or track.embedding is None or embedding is None:
+        if self.same_face is None or track.embedding is None or ident.embedding is None:
             return True
-        return self.same_face(track.embedding, embedding)
+        return self.same_face(track.embedding, ident.embedding)
 
     def _decide(self, track: Track, ident, now: datetime) -> Event | None:
         votes = list(track.votes)
