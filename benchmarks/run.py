@@ -39,7 +39,7 @@ if str(REPO) not in sys.path:  # `python benchmarks/run.py` puts only benchmarks
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-SAMPLES = REPO / "samples" / "georgia_tech"
+from facebot.lab.demo import SAMPLES  # noqa: E402  (the samples shipped in the package)
 PEOPLE = ("s2", "s5", "s11", "s23", "s37")
 NUMBERS = (1, 5, 9, 13)
 BACKGROUND = 200  # grey level of the canvas the faces are pasted on
@@ -109,7 +109,7 @@ def log(message: str) -> None:
 # -- inputs built from the shipped samples --------------------------------------------------
 
 def sample_photo(person: str, number: int) -> np.ndarray:
-    from recognition import load_image
+    from facebot.recognition import load_image
 
     return load_image(SAMPLES / person / f"{number}.jpg")
 
@@ -145,10 +145,10 @@ def one_face_frame(person: str, number: int, size: tuple[int, int] = (640, 480))
 
 
 def mosaic_tiles(photos: list[np.ndarray], columns: int) -> list[Rect]:
-    """Where bot.demo.mosaic puts each photo, following its layout (default cell and gap)."""
+    """Where facebot.lab.demo.mosaic puts each photo, following its layout (default cell and gap)."""
     import inspect
 
-    from bot.demo import mosaic
+    from facebot.lab.demo import mosaic
 
     defaults = inspect.signature(mosaic).parameters
     (w, h), gap = defaults["cell"].default, defaults["gap"].default
@@ -161,8 +161,8 @@ def mosaic_tiles(photos: list[np.ndarray], columns: int) -> list[Rect]:
 
 
 def group_frame(people: list[tuple[str, int]], size: tuple[int, int] = (640, 480)) -> tuple[np.ndarray, list[Rect]]:
-    """A group picture (bot.demo.mosaic of the photos, 3 per row) fitted on a frame of `size`; and where each photo lies."""
-    from bot.demo import mosaic
+    """A group picture (facebot.lab.demo.mosaic of the photos, 3 per row) fitted on a frame of `size`; and where each photo lies."""
+    from facebot.lab.demo import mosaic
 
     photos = [sample_photo(p, n) for p, n in people]
     frame, scale, x, y = place_on_canvas(mosaic(photos, columns=3), size)
@@ -189,8 +189,8 @@ def score_faces(faces, truth: list[Rect]) -> tuple[int, int]:
 
 def face_crops() -> np.ndarray:
     """The 160x160 face crops of the 20 sample photos, found with the default detector."""
-    from recognition.align import crop_face
-    from recognition.detect import MTCNNDetector
+    from facebot.recognition.align import crop_face
+    from facebot.recognition.detect import MTCNNDetector
 
     detector = MTCNNDetector()
     crops = []
@@ -226,7 +226,7 @@ def time_interleaved(fns: dict[str, Callable[[int], object]], repeats: int, warm
 
 def bench_embedding(s: Settings) -> dict:
     """ms per face at batch 1 and 16 for the TensorFlow and TFLite backends, and how far apart their outputs are."""
-    from recognition.embed import Embedder
+    from facebot.recognition.embed import Embedder
 
     crops = face_crops()
     batch16 = np.concatenate([crops, crops])[:16]
@@ -261,7 +261,7 @@ def bench_detection(s: Settings) -> dict:
 
     Every frame goes through all four detectors in turn, so background load hits them alike.
     """
-    from recognition.detect import HaarDetector, MTCNNDetector
+    from facebot.recognition.detect import HaarDetector, MTCNNDetector
 
     frames = detection_frames(s)
     log("detection: loading detectors")
@@ -298,7 +298,7 @@ def bench_detection(s: Settings) -> dict:
 
 def gallery_matcher(recognizer, people: int, rng: np.random.Generator):
     """A Matcher of `people` people: the five sample people (from photo 1) plus random strangers."""
-    from recognition import Matcher
+    from facebot.recognition import Matcher
 
     labels, rows = [], []
     for person in PEOPLE:
@@ -311,8 +311,8 @@ def gallery_matcher(recognizer, people: int, rng: np.random.Generator):
 
 def bench_identify(s: Settings) -> dict:
     """End to end for 1280x960 JPEGs: decode, detect, embed and match against 100 people."""
-    from recognition import Recognizer, decode_image
-    from recognition.images import encode_jpeg
+    from facebot.recognition import Recognizer, decode_image
+    from facebot.recognition.images import encode_jpeg
 
     recognizer = Recognizer()
     matcher = gallery_matcher(recognizer, 100, np.random.default_rng(s.seed))
@@ -342,7 +342,7 @@ def loop_nearest(labels: list[str], matrix: np.ndarray, query: np.ndarray) -> tu
 
 def bench_search(s: Settings) -> dict:
     """One query against N enrolled samples: Matcher.nearest (one matrix product) vs a Python loop."""
-    from recognition import Matcher
+    from facebot.recognition import Matcher
 
     rng = np.random.default_rng(s.seed)
     result: dict = {}
@@ -380,9 +380,9 @@ def copy_samples(root: Path) -> list[tuple[str, Path]]:
 def enroll_seconds(recognizer, items: list[tuple[str, Path]], root: Path, prefill: int, bulk: bool) -> float:
     """Seconds to enroll `items` into a new gallery under `root` that already holds `prefill` people,
     with one enroll_many call (bulk) or one FaceService.enroll call, and so one write, per photo."""
-    from bot.service import FaceService
-    from recognition import load_image
-    from storage import Gallery
+    from facebot.service import FaceService
+    from facebot.recognition import load_image
+    from facebot.storage import Gallery
 
     gallery = Gallery(root)
     if prefill:
@@ -402,7 +402,7 @@ def enroll_seconds(recognizer, items: list[tuple[str, Path]], root: Path, prefil
 def bench_enrollment(s: Settings) -> dict:
     """Photos per second through FaceService.enroll_many (batched writes) vs enroll (one write each),
     into an empty gallery and into one that already holds s.enroll_prefill people."""
-    from recognition import Recognizer
+    from facebot.recognition import Recognizer
 
     recognizer = Recognizer()
     recognizer.warm_up()
@@ -427,7 +427,7 @@ def bench_enrollment(s: Settings) -> dict:
 
 def bench_gallery_load(s: Settings) -> dict:
     """Write s.gallery_people people in one transaction; time a fresh Gallery's embeddings() and report the file size."""
-    from storage import Gallery
+    from facebot.storage import Gallery
 
     rng = np.random.default_rng(s.seed)
     vectors = random_unit_vectors(s.gallery_people, rng)
@@ -451,7 +451,7 @@ def bench_gallery_load(s: Settings) -> dict:
 
 def bot_photos(count: int) -> list[bytes]:
     """`count` 640x480 JPEGs with one face each, cycling through the samples."""
-    from recognition.images import encode_jpeg
+    from facebot.recognition.images import encode_jpeg
 
     photos = [encode_jpeg(one_face_frame(p, n)[0]) for p, n in all_samples()]
     return [photos[i % len(photos)] for i in range(count)]
@@ -471,11 +471,11 @@ async def wait_for_replies(server, users: list[int], each: int, timeout: float =
 def bench_bot(s: Settings, users_count: int = 8, photos_each: int = 3) -> dict:
     """Photos answered per second with 8 users each sending 3 photos at once, through the real
     PTB Application polling the fake Bot API server (as tests/test_bot.py runs it)."""
-    from bot.config import BotConfig
-    from bot.service import FaceService
-    from bot.telegram_bot import build_application
-    from recognition import Recognizer, load_image
-    from storage import Gallery
+    from facebot.config import BotConfig
+    from facebot.service import FaceService
+    from facebot.bot.telegram_bot import build_application
+    from facebot.recognition import Recognizer, load_image
+    from facebot.storage import Gallery
     from tests.fake_telegram import FakeTelegram, polling
 
     users = list(range(100, 100 + users_count))

@@ -1,1 +1,1 @@
-"""The product's faces: the `facebot` command line, the Telegram bot and the camera process."""
+"""The Telegram bot: one small async handler per action over the service."""

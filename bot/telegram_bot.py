@@ -23,13 +23,13 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Mes
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.config import BotConfig, ConfigError, load_bot_config
-from bot.service import ConflictingPerson, EnrollRefused, FaceService, NoFace, SeveralFaces, parse_threshold
-from bot.telegram_util import RedactToken, annotated_jpeg, command_argument, image_attachment, with_retry
-from bot.texts import UNKNOWN_LABEL, text
-from recognition import ImageError, TooManyFaces, decode_image
-from recognition.images import MAX_BYTES, encode_jpeg
-from storage import GalleryBusy, InvalidName, UnknownPerson, validate_name
+from facebot.config import BotConfig, ConfigError, load_bot_config
+from facebot.service import ConflictingPerson, EnrollRefused, FaceService, NoFace, SeveralFaces, parse_threshold
+from facebot.bot.telegram_util import RedactToken, annotated_jpeg, command_argument, image_attachment, with_retry
+from facebot.texts import UNKNOWN_LABEL, text
+from facebot.recognition import ImageError, TooManyFaces, decode_image
+from facebot.recognition.images import MAX_BYTES, encode_jpeg
+from facebot.storage import GalleryBusy, InvalidName, UnknownPerson, validate_name
 
 log = logging.getLogger(__name__)
 
@@ -473,7 +473,7 @@ def run_bot(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("bot").setLevel(logging.INFO)
 
-    from bot.service import open_service
+    from facebot.service import open_service
 
     log.info("loading models (%s + FaceNet, comparing with %s)", args.detector, args.model)
     service = open_service(args)

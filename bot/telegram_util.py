@@ -13,8 +13,8 @@ import numpy as np
 from telegram import Message
 from telegram.error import BadRequest, NetworkError, RetryAfter
 
-from recognition.draw import annotate
-from recognition.images import encode_jpeg
+from facebot.recognition.draw import annotate
+from facebot.recognition.images import encode_jpeg
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,13 @@
 
 No Telegram and no storage here. Typical use::
 
-    from recognition import load_image, Recognizer, Matcher
+    from facebot.recognition import load_image, Recognizer, Matcher
     recognizer = Recognizer()                 # loads MTCNN + FaceNet once
     faces = recognizer.faces(load_image("ana.jpg"))
 """
-from recognition.images import ImageError, decode_image, load_image
-from recognition.match import DEFAULT_THRESHOLD, Match, Matcher
-from recognition.pipeline import DetectedFace, Identification, Recognizer, TooManyFaces
+from facebot.recognition.images import ImageError, decode_image, load_image
+from facebot.recognition.match import DEFAULT_THRESHOLD, Match, Matcher
+from facebot.recognition.pipeline import DetectedFace, Identification, Recognizer, TooManyFaces
 
 __all__ = [
     "DEFAULT_THRESHOLD",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from models.facenet import INPUT_SIZE
+from facebot.models.facenet import INPUT_SIZE
 
 DEFAULT_MARGIN = 0.1
 

@@ -70,7 +70,7 @@ class MTCNNDetector:
         from mtcnn import MTCNN
         from mtcnn.stages import StageONet, StagePNet, StageRNet
 
-        from models.mtcnn_lite import lite_pnet
+        from facebot.models.mtcnn_lite import lite_pnet
 
         stages = [StagePNet(), StageRNet(), StageONet()]
         pnet = lite_pnet(stages[0]._model) if tflite_pnet else None

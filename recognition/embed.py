@@ -7,7 +7,7 @@ import numpy as np
 
 import os
 
-from models.facenet import EMBEDDING_DIM, INPUT_SIZE, load_facenet, load_facenet_tflite
+from facebot.models.facenet import EMBEDDING_DIM, INPUT_SIZE, load_facenet, load_facenet_tflite
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from recognition.images import ImageError, load_image
-from recognition.match import Matcher, Metric
+from facebot.recognition.images import ImageError, load_image
+from facebot.recognition.match import Matcher, Metric
 
 log = logging.getLogger(__name__)
 

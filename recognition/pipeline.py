@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.siamese.scorer import load_scorer
-from recognition.align import crop_face
-from recognition.detect import make_detector
-from recognition.embed import Embedder
-from recognition.match import DEFAULT_THRESHOLD, Matcher, Metric
+from facebot.models.siamese.scorer import load_scorer
+from facebot.recognition.align import crop_face
+from facebot.recognition.detect import make_detector
+from facebot.recognition.embed import Embedder
+from facebot.recognition.match import DEFAULT_THRESHOLD, Matcher, Metric
 
 log = logging.getLogger(__name__)
 

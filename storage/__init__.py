@@ -1,5 +1,5 @@
 """The gallery: enrolled people, their face embeddings (never photos), settings and an audit log, on TinyDB."""
-from storage.gallery import Gallery, GalleryBusy, Person, UnknownPerson
-from storage.names import InvalidName, validate_name
+from facebot.storage.gallery import Gallery, GalleryBusy, Person, UnknownPerson
+from facebot.storage.names import InvalidName, validate_name
 
 __all__ = ["Gallery", "GalleryBusy", "InvalidName", "Person", "UnknownPerson", "validate_name"]

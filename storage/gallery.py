@@ -25,8 +25,8 @@ import numpy as np
 from tinydb import TinyDB
 from tinydb.table import Table
 
-from storage.atomic import AtomicJSONStorage
-from storage.names import name_key, validate_name
+from facebot.storage.atomic import AtomicJSONStorage
+from facebot.storage.names import name_key, validate_name
 
 log = logging.getLogger(__name__)
 

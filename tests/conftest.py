@@ -10,13 +10,14 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples" / "georgia_tech"
 GEORGIA_TECH = REPO.parent / "shared" / "datasets" / "georgia_tech" / "faces"
 
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
     """samples/georgia_tech/{s2,s5,s11,s23,s37}/{1,5,9,13}.jpg — shipped, always present."""
+    from facebot.lab.demo import SAMPLES
+
     return SAMPLES
 
 
@@ -31,7 +32,7 @@ def georgia_tech() -> Path:
 @pytest.fixture(scope="session")
 def recognizer():
     """One MTCNN + FaceNet recognizer for the whole run (loading takes a few seconds)."""
-    from recognition import Recognizer
+    from facebot.recognition import Recognizer
 
     return Recognizer()
 
@@ -39,8 +40,8 @@ def recognizer():
 @pytest.fixture()
 def service(tmp_path, recognizer):
     """A FaceService over an empty gallery in a temporary folder."""
-    from bot.service import FaceService
-    from storage import Gallery
+    from facebot.service import FaceService
+    from facebot.storage import Gallery
 
     return FaceService(Gallery(tmp_path / "gallery"), recognizer)
 
@@ -57,8 +58,8 @@ def cli(tmp_path, recognizer, monkeypatch, capsys):
         loads.append(detector)
         return recognizer if model in (None, "facenet") else recognizer.with_model(model)
 
-    import recognition
-    from bot.cli import main
+    import facebot.recognition as recognition
+    from facebot.cli.main import main
 
     monkeypatch.setattr(recognition, "Recognizer", shared_recognizer)
     data = tmp_path / "data"

@@ -38,7 +38,7 @@ MESSAGE_METHODS = {"sendMessage", "sendPhoto", "sendDocument", "editMessageText"
 
 @contextlib.asynccontextmanager
 async def polling(application):
-    """Run a built facebot Application (bot.telegram_bot.build_application) polling as
+    """Run a built facebot Application (facebot.bot.telegram_bot.build_application) polling as
     `facebot bot` does, then stop it, its updater and its photo workers."""
     await application.initialize()
     await application.start()

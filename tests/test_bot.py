@@ -9,11 +9,11 @@ import zlib
 
 import pytest
 
-from bot.config import BotConfig
-from bot.telegram_bot import build_application
-from bot.texts import EN, ES, text
-from recognition import decode_image, load_image
-from recognition.images import encode_jpeg
+from facebot.config import BotConfig
+from facebot.bot.telegram_bot import build_application
+from facebot.texts import EN, ES, text
+from facebot.recognition import decode_image, load_image
+from facebot.recognition.images import encode_jpeg
 from tests.fake_telegram import FakeTelegram, polling
 
 HR, USER, STRANGER, GROUP = 1001, 2002, 3003, -5005
@@ -95,7 +95,7 @@ def test_enroll_by_reply_and_by_following_photo(run_bot, service, samples):
 
 
 def test_group_picture_gets_one_label_per_face(run_bot, service, samples):
-    from bot.demo import mosaic
+    from facebot.lab.demo import mosaic
 
     for name, person in [("Ana", "s2"), ("Bob", "s11"), ("Carla", "s23")]:
         enroll(service, samples, name, person)
@@ -376,7 +376,7 @@ def test_spanish_texts(run_bot):
     ({"TELEGRAM_BOT_TOKEN": "12345:SECRET", "TELEGRAM_API_URL": "ftp://x"}, "TELEGRAM_API_URL must start"),
 ])
 def test_config_errors_give_one_line(env, expected, monkeypatch, tmp_path, capsys):
-    from bot.cli import main
+    from facebot.cli.main import main
 
     monkeypatch.chdir(tmp_path)  # no .env here
     for key in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "FACEBOT_LANG", "FACEBOT_HR_IDS", "FACEBOT_USER_IDS",
@@ -390,8 +390,8 @@ def test_config_errors_give_one_line(env, expected, monkeypatch, tmp_path, capsy
 
 
 def test_rejected_token_gives_one_line_without_the_token(monkeypatch, tmp_path, capsys, recognizer):
-    import recognition
-    from bot.cli import main
+    import facebot.recognition as recognition
+    from facebot.cli.main import main
 
     server = FakeTelegram(token="1:right").start()
     try:

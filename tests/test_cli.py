@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.cli import main
-from bot.demo import mosaic
-from recognition import load_image
-from storage import Gallery
+from facebot.cli.main import main
+from facebot.lab.demo import mosaic
+from facebot.recognition import load_image
+from facebot.storage import Gallery
 from tests.images import jpeg_bytes, png_bomb
 
 REPO = Path(__file__).resolve().parent.parent
@@ -144,7 +144,7 @@ def test_threshold_default_saved_and_flag(cli, samples):
 
 
 def test_enroll_dir_batches_writes_and_reports_skips(cli, samples, tmp_path, monkeypatch):
-    from storage.atomic import AtomicJSONStorage
+    from facebot.storage.atomic import AtomicJSONStorage
 
     people = tmp_path / "people"
     shutil.copytree(samples, people)
@@ -171,7 +171,7 @@ def test_killed_bulk_enrollment_keeps_every_acknowledged_sample(tmp_path, sample
     data = tmp_path / "data"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "--data-dir", str(data), "enroll-dir", str(people), "--batch", "3", "--force"],
+        [sys.executable, "-m", "facebot", "--data-dir", str(data), "enroll-dir", str(people), "--batch", "3", "--force"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
     acknowledged = 0
     deadline = time.monotonic() + 240
@@ -192,9 +192,9 @@ def test_killed_bulk_enrollment_keeps_every_acknowledged_sample(tmp_path, sample
 
 def test_demo_runs_on_the_shipped_samples(tmp_path):
     out = tmp_path / "demo.jpg"
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--out", str(out)], cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-m", "facebot", "demo", "--out", str(out)], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 given a wrong name" in result.stdout
     correct = int(result.stdout.split("/16 correct")[0].split()[-1])

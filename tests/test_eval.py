@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from recognition.evaluate import EmbeddedSet, calibrate_threshold, n_way_trials, one_shot_rank1, open_set
+from facebot.recognition.evaluate import EmbeddedSet, calibrate_threshold, n_way_trials, one_shot_rank1, open_set
 
 KEYS = {"identities", "images", "rank1", "n_way", "threshold", "false_accept_rate", "true_accept_rate", "detection_failures"}
 

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from storage import Gallery, InvalidName, UnknownPerson, validate_name
-from storage.atomic import AtomicJSONStorage
+from facebot.storage import Gallery, InvalidName, UnknownPerson, validate_name
+from facebot.storage.atomic import AtomicJSONStorage
 
 
 def unit(seed: int, dim: int = 512) -> np.ndarray:
@@ -79,7 +79,7 @@ def test_a_second_process_sees_changes_without_restarting(tmp_path):
     reader = Gallery(tmp_path)
     assert reader.embeddings()[0] == []
     code = (
-        "import numpy as np, sys; from storage import Gallery;"
+        "import numpy as np, sys; from facebot.storage import Gallery;"
         "Gallery(sys.argv[1]).add_samples([('Zoe', np.ones(512, np.float32) / np.sqrt(512))])"
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, cwd=os.getcwd())
@@ -89,7 +89,7 @@ def test_a_second_process_sees_changes_without_restarting(tmp_path):
 
 def test_concurrent_writers_lose_nothing(tmp_path):
     code = (
-        "import numpy as np, sys; from storage import Gallery; g = Gallery(sys.argv[1]);"
+        "import numpy as np, sys; from facebot.storage import Gallery; g = Gallery(sys.argv[1]);"
         "[g.add_samples([(f'{sys.argv[2]} {i}', np.ones(8, np.float32))]) for i in range(15)]"
     )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), tag]) for tag in ("a", "b", "c")]

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from recognition import ImageError, decode_image, load_image
-from recognition.images import image_header
+from facebot.recognition import ImageError, decode_image, load_image
+from facebot.recognition.images import image_header
 from tests.images import cmyk_jpeg, exif_rotated_jpeg, jpeg_bytes, png_bomb, png_bytes
 
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from bot.demo import mosaic
-from recognition import Matcher, TooManyFaces, load_image
-from recognition.align import crop_face
-from recognition.draw import annotate, ascii_label
+from facebot.lab.demo import mosaic
+from facebot.recognition import Matcher, TooManyFaces, load_image
+from facebot.recognition.align import crop_face
+from facebot.recognition.draw import annotate, ascii_label
 
 
 def photo(samples, person, n):
@@ -34,7 +34,7 @@ def test_batches_give_the_same_embeddings_as_single_faces(recognizer, samples):
 
 
 def test_fast_mtcnn_finds_the_same_boxes_as_the_package(recognizer, samples):
-    from recognition.detect import MTCNNDetector
+    from facebot.recognition.detect import MTCNNDetector
 
     plain = MTCNNDetector(compiled=False, float32=False, tflite_pnet=False)  # the `mtcnn` package as it comes
     group = mosaic([photo(samples, p, 5) for p in ("s2", "s5", "s11", "s23", "s37")], columns=3)
@@ -47,7 +47,7 @@ def test_fast_mtcnn_finds_the_same_boxes_as_the_package(recognizer, samples):
 def test_tflite_pnet_matches_tensorflow_for_any_size():
     from mtcnn.stages import StagePNet
 
-    from models.mtcnn_lite import TFLitePNet
+    from facebot.models.mtcnn_lite import TFLitePNet
 
     keras_pnet = StagePNet()._model
     lite = TFLitePNet(keras_pnet, shapes=2)
@@ -89,7 +89,7 @@ def test_no_face_in_an_empty_scene(recognizer):
 
 
 def test_haar_detector_option(samples):
-    from recognition.detect import make_detector
+    from facebot.recognition.detect import make_detector
 
     faces = make_detector("haar").detect(photo(samples, "s2", 1))
     assert all(len(f.box) == 4 for f in faces)

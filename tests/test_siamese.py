@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from models.siamese import (FaceNetScorer, SiameseNet, SiameseScorer, TrainConfig, for_kind, load_net,
+from facebot.models.siamese import (FaceNetScorer, SiameseNet, SiameseScorer, TrainConfig, for_kind, load_net,
                             load_scorer, read_header, save_net, split_identities, train)
-from models.siamese.data import FaceSet, augment, pk_batches
-from models.siamese.evaluate import n_way_accuracy, pair_scores, roc_curve, similarity_matrix
+from facebot.models.siamese.data import FaceSet, augment, pk_batches
+from facebot.models.siamese.evaluate import n_way_accuracy, pair_scores, roc_curve, similarity_matrix
 
 TINY = {"input_size": 49, "crop_size": 53, "embedding_dim": 16, "width": 4}
 QUICK = TrainConfig(seed=0, people=3, per_person=4, steps_per_epoch=6, max_epochs=4, patience=10)
@@ -19,7 +19,7 @@ QUICK = TrainConfig(seed=0, people=3, per_person=4, steps_per_epoch=6, max_epoch
 @pytest.fixture(scope="module")
 def faces(samples, recognizer, tmp_path_factory):
     """The 20 sample photos as a FaceSet (MTCNN crops + FaceNet embeddings), via the cache."""
-    from bot.siamese_cli import load_faces
+    from facebot.lab.siamese import load_faces
 
     return load_faces(samples, cache=tmp_path_factory.mktemp("cache"))
 
@@ -148,7 +148,7 @@ def test_cli_train_and_eval_on_the_samples(cli, samples, tmp_path):
 
 
 def test_shipped_weights_never_saw_the_test_people(georgia_tech):
-    from bot.siamese_cli import WEIGHTS_DIR
+    from facebot.lab.siamese import WEIGHTS_DIR
 
     people = sorted(p.name for p in georgia_tech.iterdir() if p.is_dir())
     split = split_identities(people, test=15, val=5, seed=0)

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from bot.camera import FrameSource
-from bot.watcher import Watcher
-from recognition import Identification, load_image
+from facebot.camera.source import FrameSource
+from facebot.camera.watcher import Watcher
+from facebot.recognition import Identification, load_image
 from tests.fake_telegram import FakeTelegram
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ def test_video_gives_one_alert_per_person_in_order(tmp_path, samples, service, t
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url,
            "FACEBOT_ALERT_CHAT_ID": str(ALERT_CHAT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--data-dir", str(service.gallery.data_dir), "webcam",
+        [sys.executable, "-m", "facebot", "--data-dir", str(service.gallery.data_dir), "webcam",
          "--source", str(video), "--camera-name", "front door", "--record", str(tmp_path / "seen.mp4")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -133,8 +133,8 @@ def test_watcher_votes_cools_down_and_reports_unknowns_once():
 
 
 def test_camera_sees_enrollments_made_elsewhere_without_restarting(service, samples):
-    from bot.service import FaceService
-    from storage import Gallery
+    from facebot.service import FaceService
+    from facebot.storage import Gallery
 
     camera = FaceService(Gallery(service.gallery.data_dir), service.recognizer)
     photo = load_image(samples / "s23" / "9.jpg")

@@ -4,15 +4,15 @@ frozen FaceNet embeddings, with identity-disjoint splits, training, evaluation a
 
 Driven by `facebot siamese train|eval` (bot/siamese_cli.py). Typical use::
 
-    from models.siamese import load_scorer
+    from facebot.models.siamese import load_scorer
     scorer = load_scorer("models/weights/siamese-facenet-head.npz")
     d = scorer.distance(scorer.features(a), scorer.features(b))
 """
-from models.siamese.data import FaceSet, Split, split_identities
-from models.siamese.networks import KINDS, NetConfig, SiameseNet, for_kind
-from models.siamese.scorer import FaceNetScorer, SiameseScorer, load_scorer
-from models.siamese.store import load_net, read_header, save_net
-from models.siamese.train import History, TrainConfig, train
+from facebot.models.siamese.data import FaceSet, Split, split_identities
+from facebot.models.siamese.networks import KINDS, NetConfig, SiameseNet, for_kind
+from facebot.models.siamese.scorer import FaceNetScorer, SiameseScorer, load_scorer
+from facebot.models.siamese.store import load_net, read_header, save_net
+from facebot.models.siamese.train import History, TrainConfig, train
 
 __all__ = [
     "KINDS", "FaceNetScorer", "FaceSet", "History", "NetConfig", "SiameseNet", "SiameseScorer", "Split",

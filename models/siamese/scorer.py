@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.siamese.data import center_crop, resize_crops
-from models.siamese.networks import SiameseNet
-from models.siamese.store import load_net
+from facebot.models.siamese.data import center_crop, resize_crops
+from facebot.models.siamese.networks import SiameseNet
+from facebot.models.siamese.store import load_net
 
 
 class FaceNetScorer:

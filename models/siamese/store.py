@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.siamese.networks import NetConfig, SiameseNet
+from facebot.models.siamese.networks import NetConfig, SiameseNet
 
 log = logging.getLogger(__name__)
 

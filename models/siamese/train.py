@@ -14,8 +14,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from models.siamese.data import FaceSet, augment, center_crop, pk_batches, resize_crops
-from models.siamese.networks import NetConfig, SiameseNet
+from facebot.models.siamese.data import FaceSet, augment, center_crop, pk_batches, resize_crops
+from facebot.models.siamese.networks import NetConfig, SiameseNet
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ ORIGINAL = {"siamese (original, same people)": (0.649, 0.759, 0.892), "facenet (
 
 
 def run_eval(args, progress) -> int:
-    import recognition
-    from recognition.evaluate import embed_tree, evaluate, list_tree
+    import facebot.recognition as recognition
+    from facebot.recognition.evaluate import embed_tree, evaluate, list_tree
 
     try:
         total = len(list_tree(args.dir))

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot.config import data_dir_default, setting
+from facebot.config import data_dir_default, setting
 
 log = logging.getLogger("facebot")
 
@@ -25,7 +25,7 @@ def _progress(iterable, total=None, desc=""):
 
 
 def _service(args):
-    from bot.service import open_service
+    from facebot.service import open_service
 
     return open_service(args)
 
@@ -38,9 +38,9 @@ def _fail(message: str) -> int:
 # -- commands -------------------------------------------------------------------------------
 def cmd_enroll(args) -> int:
     """All photos are checked first; the samples are then saved together or not at all."""
-    from bot.service import EnrollRefused
-    from recognition import ImageError, TooManyFaces, load_image
-    from storage import InvalidName, validate_name
+    from facebot.service import EnrollRefused
+    from facebot.recognition import ImageError, TooManyFaces, load_image
+    from facebot.storage import InvalidName, validate_name
 
     try:
         name = validate_name(args.name)
@@ -64,7 +64,7 @@ def cmd_enroll(args) -> int:
 
 
 def cmd_enroll_dir(args) -> int:
-    from recognition.evaluate import list_tree
+    from facebot.recognition.evaluate import list_tree
 
     try:
         items = list_tree(args.dir)
@@ -86,9 +86,9 @@ def cmd_enroll_dir(args) -> int:
 
 
 def cmd_identify(args) -> int:
-    from recognition import ImageError, TooManyFaces, load_image
-    from recognition.draw import annotate
-    from recognition.images import encode_jpeg
+    from facebot.recognition import ImageError, TooManyFaces, load_image
+    from facebot.recognition.draw import annotate
+    from facebot.recognition.images import encode_jpeg
 
     service = _service(args)
     if args.annotate:
@@ -119,7 +119,7 @@ def cmd_identify(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from storage import Gallery
+    from facebot.storage import Gallery
 
     people = Gallery(args.data_dir).people()
     if args.json:
@@ -133,7 +133,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    from storage import Gallery, UnknownPerson
+    from facebot.storage import Gallery, UnknownPerson
 
     gallery = Gallery(args.data_dir)
     try:
@@ -146,9 +146,9 @@ def cmd_delete(args) -> int:
 
 
 def cmd_threshold(args) -> int:
-    from bot.service import THRESHOLD_SETTING, parse_threshold
-    from recognition import DEFAULT_THRESHOLD
-    from storage import Gallery
+    from facebot.service import THRESHOLD_SETTING, parse_threshold
+    from facebot.recognition import DEFAULT_THRESHOLD
+    from facebot.storage import Gallery
 
     if args.model == "facenet":  # no need to load any model
         gallery, key, default = Gallery(args.data_dir), THRESHOLD_SETTING, DEFAULT_THRESHOLD
@@ -170,7 +170,7 @@ def cmd_threshold(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from storage import Gallery
+    from facebot.storage import Gallery
 
     for entry in Gallery(args.data_dir).audit_log(args.last):
         print(json.dumps(entry, ensure_ascii=False))
@@ -178,13 +178,13 @@ def cmd_audit(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from bot.evaluation import run_eval
+    from facebot.lab.evaluation import run_eval
 
     return run_eval(args, _progress)
 
 
 def cmd_demo(args) -> int:
-    from bot.demo import run_demo
+    from facebot.lab.demo import run_demo
 
     return run_demo(args)
 
@@ -195,7 +195,10 @@ def _actor() -> str:
 
 # -- wiring ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from facebot import __version__
+
     parser = argparse.ArgumentParser(prog="facebot", description="One-shot face recognition for your team.")
+    parser.add_argument("--version", action="version", version=f"facebot {__version__}")
     parser.add_argument("--data-dir", default=data_dir_default(), help="gallery folder (default: $FACEBOT_DATA_DIR or ./data)")
     parser.add_argument("--threshold", type=float, default=None, help="distance threshold (default: saved setting or calibrated)")
     parser.add_argument("--detector", choices=["mtcnn", "haar"], default="mtcnn", help="face detector (default: mtcnn)")
@@ -258,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands():
     """Subcommands that live in their own modules (Telegram bot, camera, Siamese)."""
-    from bot import siamese_cli, telegram_bot, webcam
+    from facebot.bot import telegram_bot
+    from facebot.camera import webcam
+    from facebot.lab import siamese as siamese_cli
 
     return [telegram_bot.add_command, webcam.add_command, siamese_cli.add_command]
 
@@ -277,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # last resort: one clear line, details with -v
-        from storage import GalleryBusy
+        from facebot.storage import GalleryBusy
 
         if isinstance(exc, GalleryBusy) or not args.verbose:
             log.debug("failure", exc_info=True)

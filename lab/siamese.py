@@ -11,11 +11,13 @@ import json
 import logging
 import sys
 import time
+from importlib.resources import files
 from pathlib import Path
 
 log = logging.getLogger("facebot.siamese")
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
+# The weights shipped with the package (facebot/models/weights), read as package data.
+WEIGHTS_DIR = Path(str(files("facebot.models") / "weights"))
 
 
 def _progress(iterable, total=None, desc="", unit="photo"):
@@ -26,7 +28,7 @@ def _progress(iterable, total=None, desc="", unit="photo"):
 
 def default_cache_dir() -> Path:
     """Where face crops are cached: $FACEBOT_CACHE_DIR, else ~/.cache/facebot (never the repo)."""
-    from models.facenet import cache_dir
+    from facebot.models.facenet import cache_dir
 
     return cache_dir()
 
@@ -41,8 +43,8 @@ def load_faces(data_dir: str | Path, cache: str | Path | None = None, detector: 
     """
     import numpy as np
 
-    from models.siamese.data import FaceSet, cache_key, load_faceset, save_faceset
-    from recognition.evaluate import list_tree
+    from facebot.models.siamese.data import FaceSet, cache_key, load_faceset, save_faceset
+    from facebot.recognition.evaluate import list_tree
 
     items = list_tree(data_dir)
     if not items:
@@ -52,7 +54,7 @@ def load_faces(data_dir: str | Path, cache: str | Path | None = None, detector: 
         log.info("faces read from %s", cache_file)
         return load_faceset(cache_file)
 
-    from recognition import ImageError, Recognizer, load_image
+    from facebot.recognition import ImageError, Recognizer, load_image
 
     recognizer = Recognizer(detector=detector)
     identities = sorted({name for name, _ in items})
@@ -86,7 +88,7 @@ def default_configs(kind: str, seed: int = 0, epochs: int | None = None, minutes
     budget that keeps the whole train + eval under 20 minutes on 2 cores; the FaceNet head trains in seconds but needs
     a larger step (differences of unit 512-d embeddings are small).
     """
-    from models.siamese import TrainConfig, for_kind
+    from facebot.models.siamese import TrainConfig, for_kind
 
     if kind == "facenet-head":
         net = for_kind(kind)
@@ -116,8 +118,8 @@ def train_kind(data, split, kind: str, out: Path, seed: int = 0, epochs: int | N
                command: str = ""):
     """Train one kind on the split's fit people (validating on its val people), save it to
     OUT with the split and history in its header, and draw its curves. Returns the net."""
-    from models.siamese import SiameseNet, save_net, train
-    from models.siamese.plot import training_curves
+    from facebot.models.siamese import SiameseNet, save_net, train
+    from facebot.models.siamese.plot import training_curves
 
     net_config, train_config = default_configs(kind, seed, epochs, minutes, steps)
     net = SiameseNet(net_config, seed=seed)
@@ -139,8 +141,8 @@ def train_kind(data, split, kind: str, out: Path, seed: int = 0, epochs: int | N
 def threshold_on_validation(net, data, split, false_accept_rate: float = 1e-3) -> dict:
     """The network's identification threshold, calibrated on the split's validation people
     (held out of the gradient, so their distances look like a stranger's would)."""
-    from models.siamese import SiameseScorer
-    from models.siamese.evaluate import calibrate
+    from facebot.models.siamese import SiameseScorer
+    from facebot.models.siamese.evaluate import calibrate
 
     val = data.subset(split.val)
     scorer = SiameseScorer(net)
@@ -158,7 +160,7 @@ def threshold_on_validation(net, data, split, false_accept_rate: float = 1e-3) -
 # -- commands -----------------------------------------------------------------------------------
 def cmd_calibrate(args) -> int:
     """Recompute and store the threshold of a trained network on its own validation people."""
-    from models.siamese import Split, load_net, save_net
+    from facebot.models.siamese import Split, load_net, save_net
 
     path = Path(args.model_file)
     net, meta = load_net(path)
@@ -173,7 +175,7 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from models.siamese import split_identities
+    from facebot.models.siamese import split_identities
 
     data = load_faces(args.data, args.cache, args.detector)
     split = split_identities(data.identities, test=args.test_people, val=args.val_people, seed=args.split_seed)
@@ -199,7 +201,7 @@ def trained_model(data, split, kind: str, weights: Path, cache: Path, train_miss
     Raises RuntimeError when no usable model exists and training is not allowed: a model
     that saw a test person would report an optimistic, meaningless figure.
     """
-    from models.siamese import SiameseScorer, load_net, read_header
+    from facebot.models.siamese import SiameseScorer, load_net, read_header
 
     path = weights / f"siamese-{kind}.npz"
     if path.is_file():
@@ -224,8 +226,8 @@ WAYS = (20, 10, 4)
 def evaluate_split(data, split, scorers: dict, trials: int, seed: int) -> dict:
     """N-way one-shot accuracy and ROC of every scorer on the split's test people, all on
     the same seeded trials (recognition.evaluate.n_way_trials, seed + N as `facebot eval`)."""
-    from models.siamese.evaluate import n_way_accuracy, pair_scores, roc_curve, similarity_matrix
-    from recognition.evaluate import n_way_trials
+    from facebot.models.siamese.evaluate import n_way_accuracy, pair_scores, roc_curve, similarity_matrix
+    from facebot.recognition.evaluate import n_way_trials
 
     test = data.subset(split.test)
     draws = {n: n_way_trials(test.labels, n, trials, seed + n) for n in WAYS}
@@ -264,8 +266,8 @@ def format_table(report: dict) -> str:
 
 
 def cmd_eval(args) -> int:
-    from models.siamese import KINDS, FaceNetScorer, split_identities
-    from models.siamese.plot import roc_chart
+    from facebot.models.siamese import KINDS, FaceNetScorer, split_identities
+    from facebot.models.siamese.plot import roc_chart
 
     started = time.monotonic()
     data = load_faces(args.data, args.cache, args.detector)
@@ -303,7 +305,7 @@ def _common(p) -> None:
 
 def add_command(sub) -> None:
     """Register `facebot siamese train|eval` on the main parser's subparsers."""
-    from models.siamese.networks import KINDS
+    from facebot.models.siamese.networks import KINDS
 
     p = sub.add_parser("siamese", help="train and measure the Siamese networks on unseen people")
     ss = p.add_subparsers(dest="siamese_command", required=True, metavar="ACTION")

@@ -14,9 +14,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from recognition import DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
-from storage import Gallery, validate_name
-from storage.names import name_key
+from facebot.recognition import DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
+from facebot.storage import Gallery, validate_name
+from facebot.storage.names import name_key
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def open_service(args, recognizer: Recognizer | None = None) -> FaceService:
 
     The gallery only sees samples made by the same model as the recognizer's.
     """
-    import recognition  # looked up at call time, so tests can hand every command one loaded Recognizer
+    import facebot.recognition as recognition  # looked up at call time, so tests can hand every command one loaded Recognizer
 
     if recognizer is None:
         recognizer = recognition.Recognizer(detector=args.detector, model=getattr(args, "model", None))

@@ -53,13 +53,13 @@ def summary_text(watcher, camera: str, lang: str, today) -> str:
 
 
 def run(args) -> int:
-    from bot.alerts import Alert, AlertSender
-    from bot.camera import FrameSource, parse_source
-    from bot.config import ConfigError, load_bot_config
-    from bot.service import open_service
-    from bot.watcher import Watcher
-    from recognition.draw import annotate
-    from recognition.images import encode_jpeg
+    from facebot.camera.alerts import Alert, AlertSender
+    from facebot.camera.source import FrameSource, parse_source
+    from facebot.config import ConfigError, load_bot_config
+    from facebot.service import open_service
+    from facebot.camera.watcher import Watcher
+    from facebot.recognition.draw import annotate
+    from facebot.recognition.images import encode_jpeg
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines contain the token
     try:

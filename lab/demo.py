@@ -1,4 +1,4 @@
-"""`facebot demo`: the whole job on the sample faces shipped in `samples/georgia_tech/`.
+"""`facebot demo`: the whole job on the sample faces shipped in the package (`facebot/samples/georgia_tech/`).
 
 Enrolls the first photo of four people into a throw-away gallery, identifies their other
 photos plus a fifth person who was never enrolled, and writes one annotated picture.
@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "georgia_tech"
+# Package data, read through importlib.resources so the demo works from any folder once
+# installed. facebot is installed as plain files (never zipped), so this is a real path.
+SAMPLES = Path(str(files("facebot") / "samples" / "georgia_tech"))
 
 
 def sample_people(root: Path = SAMPLES) -> dict[str, list[Path]]:
@@ -39,10 +42,10 @@ def mosaic(images: list[np.ndarray], columns: int = 4, cell: tuple[int, int] = (
 
 
 def run_demo(args) -> int:
-    from bot.service import open_service
-    from recognition import load_image
-    from recognition.draw import annotate
-    from recognition.images import encode_jpeg
+    from facebot.service import open_service
+    from facebot.recognition import load_image
+    from facebot.recognition.draw import annotate
+    from facebot.recognition.images import encode_jpeg
 
     people = sample_people()
     names = list(people)

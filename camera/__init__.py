@@ -1,0 +1,1 @@
+"""The camera process: frame sources, the pure Watcher, the alert queue, `facebot webcam`."""

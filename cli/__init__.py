@@ -1,0 +1,1 @@
+"""The `facebot` command line: a thin face over the service."""

@@ -1,0 +1,1 @@
+"""The lab: the Siamese experiment's command line, evaluation and the demo. May use `models` directly."""

@@ -1,0 +1,6 @@
+"""`python -m facebot` is the `facebot` command."""
+import sys
+
+from facebot.cli.main import main
+
+sys.exit(main())
