@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from importlib import metadata
 
 import pytest
@@ -10,17 +11,23 @@ import pytest
 import facebot
 
 
-def _editable() -> bool:
-    direct_url = metadata.distribution("facebot").read_text("direct_url.json")
-    return bool(direct_url) and json.loads(direct_url).get("dir_info", {}).get("editable", False)
+def _installed() -> metadata.Distribution:
+    """facebot's metadata in site-packages (a build leaves facebot.egg-info in the checkout,
+    which is on sys.path when pytest runs from there)."""
+    found = list(metadata.distributions(name="facebot", path=[sysconfig.get_paths()["purelib"]]))
+    assert len(found) == 1, "facebot is not installed in this environment"
+    return found[0]
 
 
 def test_the_distribution_installs_only_the_facebot_package():
-    if _editable():
+    dist = _installed()
+    direct_url = json.loads(dist.read_text("direct_url.json") or "{}")
+    if direct_url.get("dir_info", {}).get("editable"):
         pytest.skip("an editable install maps the checkout; CI tests the built wheel")
-    tops = {f.parts[0] for f in metadata.files("facebot") if f.parts[0] not in ("..",)}
+    tops = {f.parts[0] for f in dist.files if f.parts[0] != ".."}  # ".." holds bin/facebot
     assert tops == {"facebot", f"facebot-{facebot.__version__}.dist-info"}
-    assert (metadata.distribution("facebot").read_text("top_level.txt") or "facebot").split() == ["facebot"]
+    assert dist.read_text("top_level.txt").split() == ["facebot"]
+    assert "site-packages" in facebot.__file__  # the tests run against the installed package
 
 
 def test_version_and_module_entry_point_work_from_any_folder(tmp_path):
