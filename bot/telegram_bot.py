@@ -24,9 +24,11 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, T
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from facebot.config import BotConfig, ConfigError, load_bot_config
-from facebot.service import ConflictingPerson, EnrollRefused, FaceService, NoFace, SeveralFaces, parse_threshold
-from facebot.bot.telegram_util import RedactToken, annotated_jpeg, command_argument, image_attachment, with_retry
-from facebot.texts import UNKNOWN_LABEL, text
+from facebot.recognition.draw import face_labels
+from facebot.service import ConflictingPerson, EnrollRefused, FaceService, NoFace, SeveralFaces
+from facebot.bot.telegram_util import RedactToken, annotated_jpeg, command_argument, image_attachment
+from facebot.telegram_retry import with_retry
+from facebot.texts import text
 from facebot.recognition import ImageError, TooManyFaces, decode_image
 from facebot.recognition.images import MAX_BYTES, encode_jpeg
 from facebot.storage import GalleryBusy, InvalidName, UnknownPerson, validate_name
@@ -207,9 +209,7 @@ class FaceBot:
         if not results:
             await self.reply(message, self.t("no_faces_found"))
             return
-        unknown = UNKNOWN_LABEL.get(self.config.lang, "unknown")
-        labels = [(r.box, f"{i}. {r.label} {r.distance:.2f}" if r.known else f"{i}. {unknown}", r.known)
-                  for i, r in enumerate(results, 1)]
+        labels = face_labels(results, unknown=self.t("unknown_label"), numbered=True)
         lines = [self.t("face_known", index=i, name=r.name, distance=r.distance) if r.known else self.t("face_unknown", index=i)
                  for i, r in enumerate(results, 1)]
         jpeg = await self._cpu(annotated_jpeg, rgb, labels)
@@ -265,7 +265,7 @@ class FaceBot:
         await self.reply(message, self.t("enroll_cancelled" if found else "nothing_pending"))
 
     async def on_list(self, message: Message, user_id: int, context) -> None:
-        people = await self._core(self.service.gallery.people)
+        people = await self._core(self.service.people)
         if not people:
             await self.reply(message, self.t("list_empty"))
             return
@@ -278,7 +278,7 @@ class FaceBot:
         if not name:
             await self.reply(message, self.t("delete_usage"))
             return
-        person = await self._core(self.service.gallery.find, name)
+        person = await self._core(self.service.find, name)
         if person is None:
             await self.reply(message, self.t("unknown_person", name=name))
             return
@@ -288,23 +288,16 @@ class FaceBot:
     async def on_threshold(self, message: Message, user_id: int, context) -> None:
         """'/threshold' shows the distance threshold; '/threshold 0.7' saves a new one."""
         argument = command_argument(message.text).strip()
-        gallery = self.service.gallery
         if not argument:
-            saved = await self._core(gallery.get_setting, self.service.threshold_setting)
+            saved = await self._core(self.service.saved_threshold)
             source = self.t("threshold_saved" if saved is not None else "threshold_default")
             await self.reply(message, self.t("threshold_show", value=self.service.threshold, source=source))
             return
         try:
-            value = parse_threshold(argument)
+            value = await self._core(self.service.set_threshold, argument, actor=f"tg:{user_id}")
         except ValueError as exc:
             await self.reply(message, self.t("threshold_invalid", reason=str(exc)))
             return
-
-        def save() -> None:
-            gallery.set_setting(self.service.threshold_setting, value)
-            gallery.audit("threshold", f"tg:{user_id}", value=value)
-
-        await self._core(save)
         await self.reply(message, self.t("threshold_set", value=value))
 
     async def on_audit(self, message: Message, user_id: int, context) -> None:
@@ -313,7 +306,7 @@ class FaceBot:
         if not argument.isdigit() or not 1 <= int(argument) <= 100:
             await self.reply(message, self.t("audit_usage"))
             return
-        entries = await self._core(self.service.gallery.audit_log, int(argument))
+        entries = await self._core(self.service.audit_log, int(argument))
         if not entries:
             await self.reply(message, self.t("audit_empty"))
             return
@@ -376,15 +369,8 @@ class FaceBot:
         await with_retry(lambda: context.bot.send_photo(pending.chat_id, jpeg, caption=caption))
 
     async def confirm_delete(self, query, pending: Pending, actor: str) -> None:
-        gallery = self.service.gallery
-
-        def delete() -> int:
-            removed = gallery.delete(pending.name, actor=actor)
-            gallery.audit("delete", actor, name=pending.name, samples=removed)
-            return removed
-
         try:
-            removed = await self._core(delete)
+            removed = await self._core(self.service.delete, pending.name, actor=actor)
         except UnknownPerson:
             await with_retry(lambda: query.edit_message_text(self.t("unknown_person", name=pending.name)))
             return
@@ -476,7 +462,7 @@ def run_bot(args: argparse.Namespace) -> int:
     from facebot.service import open_service
 
     log.info("loading models (%s + FaceNet, comparing with %s)", args.detector, args.model)
-    service = open_service(args)
+    service = open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold)
     warm_up(service)
     application = build_application(config, service)
     log.info("polling %s for updates; gallery in %s", config.api_url, args.data_dir)

@@ -1,48 +1,20 @@
-"""Small helpers of the Telegram bot: retries, reading attachments and commands, drawing
-replies, and keeping the token out of the logs."""
+"""Small helpers of the Telegram bot: reading attachments and commands, drawing replies,
+and keeping the token out of the logs. (Retries: `facebot.telegram_retry`.)"""
 from __future__ import annotations
 
-import asyncio
 import logging
-import warnings
-from datetime import timedelta
-from typing import Awaitable, Callable, TypeVar
 
 import cv2
 import numpy as np
 from telegram import Message
-from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from facebot.recognition.draw import annotate
 from facebot.recognition.images import encode_jpeg
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_REPLY_SIDE = 2560  # annotated photos are scaled down to this before sending
-
-
-async def with_retry(call: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
-    """Await `call()`, retrying after flood control (429) and network hiccups (timeouts, 5xx)."""
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except RetryAfter as exc:
-            if attempt == attempts - 1:
-                raise
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                wait = exc.retry_after
-            wait = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            log.warning("Telegram flood control: retrying in %.0f s", wait)
-            await asyncio.sleep(min(wait, 60.0))
-        except NetworkError as exc:  # TimedOut and 5xx; BadRequest is a client error: do not retry
-            if isinstance(exc, BadRequest) or attempt == attempts - 1:
-                raise
-            log.warning("Telegram request failed (%s); retrying", exc)
-            await asyncio.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 def image_attachment(message: Message):

@@ -22,16 +22,11 @@ class Alert:
     photo: bytes | None = None  # JPEG snapshot
 
 
-def _seconds(value) -> float:
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
-
-
 class AlertSender:
     """Queue alerts with `send()`; a thread posts them in order with PTB's Bot."""
 
-    def __init__(self, token: str, api_url: str, chat_id: int, maxsize: int = 200, max_backoff: float = 60.0):
+    def __init__(self, token: str, api_url: str, chat_id: int, maxsize: int = 200):
         self.token, self.api_url, self.chat_id = token, api_url.rstrip("/"), chat_id
-        self.max_backoff = max_backoff
         self.sent = 0
         self.dropped = 0
         self._queue: queue.Queue[Alert] = queue.Queue(maxsize=maxsize)
@@ -79,28 +74,17 @@ class AlertSender:
                 await self._deliver(bot, alert)
 
     async def _deliver(self, bot, alert: Alert) -> None:
-        from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+        from telegram.error import TelegramError
 
-        backoff = 1.0
-        while True:
-            try:
-                if alert.photo is not None:
-                    await bot.send_photo(self.chat_id, photo=alert.photo, caption=alert.text)
-                else:
-                    await bot.send_message(self.chat_id, alert.text)
-                self.sent += 1
-                return
-            except RetryAfter as exc:
-                wait = _seconds(exc.retry_after)
-                log.warning("Telegram flood limit: waiting %.1f s", wait)
-                await asyncio.sleep(wait)
-            except (BadRequest, Forbidden) as exc:  # BadRequest subclasses NetworkError: catch it first
-                log.error("Telegram refused an alert: %s", exc)
-                return
-            except NetworkError as exc:  # TimedOut, connection errors, 5xx responses
-                log.warning("Telegram unreachable (%s); retrying in %.0f s", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(self.max_backoff, backoff * 2)
-            except TelegramError as exc:  # anything else: retrying will not help
-                log.error("Telegram refused an alert: %s", exc)
-                return
+        from facebot.telegram_retry import ALERTS
+
+        async def post():
+            if alert.photo is not None:
+                return await bot.send_photo(self.chat_id, photo=alert.photo, caption=alert.text)
+            return await bot.send_message(self.chat_id, alert.text)
+
+        try:
+            await ALERTS.call(post)
+            self.sent += 1
+        except TelegramError as exc:  # rejected (bad chat id, bot removed from the channel): retrying will not help
+            log.error("Telegram refused an alert: %s", exc)

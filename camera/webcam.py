@@ -14,12 +14,7 @@ from datetime import datetime
 
 log = logging.getLogger(__name__)
 
-TEXTS = {
-    "en": {"known": "Welcome {name} — {camera}, {time}", "unknown": "Unknown person — {camera}, {time}",
-           "summary": "Seen today on {camera}:", "nobody": "Nobody was recognised today on {camera}."},
-    "es": {"known": "Bienvenido/a {name} — {camera}, {time}", "unknown": "Usuario desconocido — {camera}, {time}",
-           "summary": "Vistos hoy en {camera}:", "nobody": "Hoy no se reconoció a nadie en {camera}."},
-}
+from facebot.texts import text
 
 
 def add_command(sub) -> None:
@@ -46,8 +41,8 @@ def _summary_time(value: str | None):
 def summary_text(watcher, camera: str, lang: str, today) -> str:
     rows = watcher.seen_today(today)
     if not rows:
-        return TEXTS[lang]["nobody"].format(camera=camera)
-    lines = [TEXTS[lang]["summary"].format(camera=camera)]
+        return text(lang, "camera_nobody", camera=camera)
+    lines = [text(lang, "camera_summary", camera=camera)]
     lines += [f"• {name}: {first:%H:%M}–{last:%H:%M}" for name, first, last in rows]
     return "\n".join(lines)
 
@@ -58,7 +53,7 @@ def run(args) -> int:
     from facebot.config import ConfigError, load_bot_config
     from facebot.service import open_service
     from facebot.camera.watcher import Watcher
-    from facebot.recognition.draw import annotate
+    from facebot.recognition.draw import annotate, face_labels
     from facebot.recognition.images import encode_jpeg
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines contain the token
@@ -70,8 +65,7 @@ def run(args) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"facebot webcam: {exc}", file=sys.stderr)
         return 2
-    texts = TEXTS[config.lang]
-    service = open_service(args)
+    service = open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold)
     recognizer = service.recognizer
     if hasattr(recognizer.detector, "max_side"):
         recognizer.detector.max_side = args.detect_size
@@ -103,14 +97,13 @@ def run(args) -> int:
             now = datetime.now().astimezone()
             results = service.identify(frame, audit=False)
             events = watcher.update(results, now)
-            labels = [(r.box, f"{r.label} {r.distance:.2f}", r.known) for r in results]
             if events or args.record:
-                annotated = annotate(frame, labels)
+                annotated = annotate(frame, face_labels(results, unknown=text(config.lang, "unknown_label")))
             for event in events:
-                key = "known" if event.name else "unknown"
-                post(texts[key].format(name=event.name, camera=args.camera_name, time=f"{event.when:%Y-%m-%d %H:%M:%S}"),
+                key = "camera_known" if event.name else "camera_unknown"
+                post(text(config.lang, key, name=event.name, camera=args.camera_name, time=f"{event.when:%Y-%m-%d %H:%M:%S}"),
                      encode_jpeg(annotated))
-                service.gallery.audit("camera", f"camera:{args.camera_name}", name=event.name, distance=round(event.distance, 4))
+                service.record_sighting(args.camera_name, event.name, event.distance)
             if args.record:
                 writer = writer or _open_writer(args.record, frame.shape)
                 writer.write(annotated[:, :, ::-1])

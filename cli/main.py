@@ -25,9 +25,10 @@ def _progress(iterable, total=None, desc=""):
 
 
 def _service(args):
+    """The service named by the global options."""
     from facebot.service import open_service
 
-    return open_service(args)
+    return open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold)
 
 
 def _fail(message: str) -> int:
@@ -38,28 +39,24 @@ def _fail(message: str) -> int:
 # -- commands -------------------------------------------------------------------------------
 def cmd_enroll(args) -> int:
     """All photos are checked first; the samples are then saved together or not at all."""
-    from facebot.service import EnrollRefused
-    from facebot.recognition import ImageError, TooManyFaces, load_image
+    from facebot.recognition import ImageError, load_image
     from facebot.storage import InvalidName, validate_name
 
     try:
         name = validate_name(args.name)
     except InvalidName as exc:
         return _fail(f"invalid name: {exc}")
-    service = _service(args)
-    faces = []
+    photos = []
     for path in args.images:
         try:
-            face = service.single_face(load_image(path))
-            if not args.force and (clash := service.conflict(name, face.embedding)):
-                raise clash
-        except (ImageError, EnrollRefused, TooManyFaces) as exc:
+            photos.append(load_image(path))
+        except ImageError as exc:
             return _fail(f"{path}: {exc}; nothing was enrolled")
-        faces.append(face)
-    counts = service.gallery.add_samples([(name, f.embedding) for f in faces], actor=_actor())
-    shown, samples = next(iter(counts.items()))
-    service.gallery.audit("enroll", _actor(), name=shown, samples=samples, forced=args.force)
-    print(f"enrolled {shown}: {len(faces)} new sample(s), {samples} in all")
+    try:
+        enrolled = _service(args).enroll(name, photos, force=args.force, actor=_actor())
+    except ValueError as exc:  # EnrollRefused, TooManyFaces: `photo` says which one
+        return _fail(f"{args.images[getattr(exc, 'photo', 0)]}: {exc}; nothing was enrolled")
+    print(f"enrolled {enrolled.name}: {enrolled.added} new sample(s), {enrolled.samples} in all")
     return EXIT_OK
 
 
@@ -87,7 +84,7 @@ def cmd_enroll_dir(args) -> int:
 
 def cmd_identify(args) -> int:
     from facebot.recognition import ImageError, TooManyFaces, load_image
-    from facebot.recognition.draw import annotate
+    from facebot.recognition.draw import annotate, face_labels
     from facebot.recognition.images import encode_jpeg
 
     service = _service(args)
@@ -113,15 +110,12 @@ def cmd_identify(args) -> int:
                 print(f"  {r.label:<24} distance {r.distance:.3f}  box {list(r.box)}")
         if args.annotate:
             out = Path(args.annotate) / (Path(path).stem + ".annotated.jpg")
-            labels = [(r.box, f"{r.label} {r.distance:.2f}", r.known) for r in results]
-            out.write_bytes(encode_jpeg(annotate(rgb, labels)))
+            out.write_bytes(encode_jpeg(annotate(rgb, face_labels(results))))
     return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_list(args) -> int:
-    from facebot.storage import Gallery
-
-    people = Gallery(args.data_dir).people()
+    people = _gallery_service(args).people()
     if args.json:
         print(json.dumps([{"name": p.name, "samples": p.samples, "created": p.created} for p in people]))
         return EXIT_OK
@@ -133,46 +127,33 @@ def cmd_list(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    from facebot.storage import Gallery, UnknownPerson
+    from facebot.storage import UnknownPerson
 
-    gallery = Gallery(args.data_dir)
     try:
-        removed = gallery.delete(args.name, actor=_actor())
+        removed = _gallery_service(args).delete(args.name, actor=_actor())
     except UnknownPerson as exc:
         return _fail(str(exc))
-    gallery.audit("delete", _actor(), name=args.name, samples=removed)
     print(f"deleted {args.name}: {removed} sample(s) removed")
     return EXIT_OK
 
 
 def cmd_threshold(args) -> int:
-    from facebot.service import THRESHOLD_SETTING, parse_threshold
-    from facebot.recognition import DEFAULT_THRESHOLD
-    from facebot.storage import Gallery
-
-    if args.model == "facenet":  # no need to load any model
-        gallery, key, default = Gallery(args.data_dir), THRESHOLD_SETTING, DEFAULT_THRESHOLD
-    else:
-        service = _service(args)
-        gallery, key, default = service.gallery, service.threshold_setting, service.recognizer.default_threshold
+    service = _gallery_service(args)
     if args.value is None:
-        value = gallery.get_setting(key)
-        print(f"threshold {value if value is not None else default} ({'saved' if value is not None else 'default'})")
+        saved = service.saved_threshold()
+        print(f"threshold {saved if saved is not None else service.default_threshold} "
+              f"({'saved' if saved is not None else 'default'})")
         return EXIT_OK
     try:
-        value = parse_threshold(args.value)
+        value = service.set_threshold(args.value, actor=_actor())
     except ValueError as exc:
         return _fail(str(exc))
-    gallery.set_setting(key, value)
-    gallery.audit("threshold", _actor(), value=value)
     print(f"threshold set to {value}")
     return EXIT_OK
 
 
 def cmd_audit(args) -> int:
-    from facebot.storage import Gallery
-
-    for entry in Gallery(args.data_dir).audit_log(args.last):
+    for entry in _gallery_service(args).audit_log(args.last):
         print(json.dumps(entry, ensure_ascii=False))
     return EXIT_OK
 
@@ -187,6 +168,15 @@ def cmd_demo(args) -> int:
     from facebot.lab.demo import run_demo
 
     return run_demo(args)
+
+
+def _gallery_service(args):
+    """The service for commands that only read or change the gallery (no networks loaded
+    with FaceNet)."""
+    from facebot.service import open_service
+
+    return open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold,
+                        gallery_only=True)
 
 
 def _actor() -> str:

@@ -5,7 +5,6 @@ photos plus a fifth person who was never enrolled, and writes one annotated pict
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 from importlib.resources import files
 from pathlib import Path
@@ -44,7 +43,7 @@ def mosaic(images: list[np.ndarray], columns: int = 4, cell: tuple[int, int] = (
 def run_demo(args) -> int:
     from facebot.service import open_service
     from facebot.recognition import load_image
-    from facebot.recognition.draw import annotate
+    from facebot.recognition.draw import annotate, face_labels
     from facebot.recognition.images import encode_jpeg
 
     people = sample_people()
@@ -52,7 +51,7 @@ def run_demo(args) -> int:
     enrolled, stranger = names[:-1], names[-1]
     print("loading models (MTCNN + FaceNet)...")
     with tempfile.TemporaryDirectory(prefix="facebot-demo-") as tmp:
-        service = open_service(argparse.Namespace(**{**vars(args), "data_dir": tmp}))
+        service = open_service(tmp, detector=args.detector, model=args.model, threshold=args.threshold)
         for name in enrolled:
             service.enroll(name, load_image(people[name][0]), actor="demo")
             print(f"enrolled {name} from {people[name][0].name}")
@@ -73,7 +72,7 @@ def run_demo(args) -> int:
         print(f"\n{correct}/{len(probes)} correct, {wrong_name} given a wrong name")
         group = mosaic([load_image(people[name][-1]) for name in names], columns=len(names))
         results = service.identify(group, actor="demo", audit=False)
-        picture = annotate(group, [(r.box, f"{r.label} {r.distance:.2f}", r.known) for r in results])
+        picture = annotate(group, face_labels(results))
         Path(args.out).write_bytes(encode_jpeg(picture))
         print(f"group picture: {len(results)} faces -> {', '.join(r.label for r in results)}; written to {args.out}")
     return 0

@@ -14,6 +14,8 @@ import time
 from importlib.resources import files
 from pathlib import Path
 
+from facebot.lab.original import ORIGINAL_N_WAY, ORIGINAL_WAYS
+
 log = logging.getLogger("facebot.siamese")
 
 # The weights shipped with the package (facebot/models/weights), read as package data.
@@ -219,8 +221,7 @@ def trained_model(data, split, kind: str, weights: Path, cache: Path, train_miss
     return SiameseScorer(net, meta), str(out)
 
 
-ORIGINAL = {"scratch": (0.649, 0.759, 0.892), "facenet": (0.963, 0.987, 0.992)}
-WAYS = (20, 10, 4)
+WAYS = ORIGINAL_WAYS
 
 
 def evaluate_split(data, split, scorers: dict, trials: int, seed: int) -> dict:
@@ -258,8 +259,7 @@ def format_table(report: dict) -> str:
     for name, acc in report["models"].items():
         lines.append(f"  {name:<32}" + "".join(f"{pct(acc[str(n)]):>10}" for n in WAYS) + f"   {report['auc'][name]:.3f}")
     lines += ["", f"{'original (2020, same people)':<34}" + "".join(f"{f'{n}-way':>10}" for n in WAYS)]
-    lines += [f"  {'siamese from scratch':<32}" + "".join(f"{pct(v):>10}" for v in ORIGINAL["scratch"]),
-              f"  {'facenet':<32}" + "".join(f"{pct(v):>10}" for v in ORIGINAL["facenet"])]
+    lines += [f"  {name:<32}" + "".join(f"{pct(v):>10}" for v in values) for name, values in ORIGINAL_N_WAY.items()]
     if s["note"]:
         lines += ["", f"* {s['note']}."]
     return "\n".join(lines)
@@ -312,7 +312,7 @@ def add_command(sub) -> None:
 
     t = ss.add_parser("train", help="train one Siamese network on the training people of a split")
     _common(t)
-    t.add_argument("--model", dest="kind", required=True, choices=KINDS)
+    t.add_argument("--kind", required=True, choices=KINDS, help="which network to train")
     t.add_argument("--out", required=True, metavar="PATH.npz", help="where to save the weights")
     t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     t.add_argument("--epochs", type=int, help="most epochs (default: per model)")

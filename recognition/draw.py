@@ -17,6 +17,25 @@ def ascii_label(text: str) -> str:
     return "".join(c if 32 <= ord(c) < 127 else "?" for c in stripped)
 
 
+Label = tuple[tuple[int, int, int, int], str, bool]  # (box x, y, w, h), caption, known
+
+
+def face_labels(results, unknown: str = "unknown", numbered: bool = False) -> list[Label]:
+    """The caption of every identified face, for `annotate`: "Ana 0.62" when known, the
+    `unknown` word otherwise; `numbered` prefixes "1. ", "2. "... to match a list of lines.
+
+    `results` are Identification-like objects (box, label, distance, known).
+    """
+    labels = []
+    for i, r in enumerate(results, 1):
+        if numbered:  # the numbered list beside the photo carries the details
+            caption = f"{i}. {r.label} {r.distance:.2f}" if r.known else f"{i}. {unknown}"
+        else:
+            caption = f"{r.label if r.known else unknown} {r.distance:.2f}"
+        labels.append((r.box, caption, r.known))
+    return labels
+
+
 def annotate(rgb: np.ndarray, labels: list[tuple[tuple[int, int, int, int], str, bool]]) -> np.ndarray:
     """Return a copy of `rgb` with a box and a caption per face.
 

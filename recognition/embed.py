@@ -30,7 +30,7 @@ class Embedder:
     1e-6), TFLite is faster for the one-face-at-a-time work of the bot and the camera.
     """
 
-    model_id = MODEL_ID
+    features_id = MODEL_ID
     dim = EMBEDDING_DIM
 
     def __init__(self, batch_size: int = 16, backend: str | None = None):

@@ -75,10 +75,10 @@ class Recognizer:
         return other
 
     @property
-    def model_id(self) -> str:
+    def features_id(self) -> str:
         """What DetectedFace.embedding holds: FaceNet's id, or a from-scratch network's own
         (the gallery keeps samples of different models apart)."""
-        return self.scorer.features_id or self.embedder.model_id
+        return self.scorer.features_id or self.embedder.features_id
 
     @property
     def dim(self) -> int:

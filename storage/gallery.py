@@ -68,14 +68,16 @@ def decode_embedding(text: str) -> np.ndarray:
 class Gallery:
     """People and their face embeddings in `data_dir`, shared safely between processes.
 
-    `model` tags every sample with the embedding model that made it, so samples from
-    another model are never compared with these.
+    `features` names what made the embeddings (FaceNet's weights, or a from-scratch Siamese
+    network's); every sample is tagged with it (the stored field is called "model", as in
+    galleries written before the rename), so samples of other features are never compared
+    with these.
     """
 
-    def __init__(self, data_dir: str | Path, model: str = "facenet-20180408-102900"):
+    def __init__(self, data_dir: str | Path, features: str = "facenet-20180408-102900"):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.model = model
+        self.features = features
         self._storage = AtomicJSONStorage(self.data_dir / "gallery.json")
         self._db = TinyDB(storage=lambda: self._storage)
         self._audit_storage = AtomicJSONStorage(self.data_dir / "audit.json")
@@ -156,7 +158,7 @@ class Gallery:
             names = {k: d["name"] for k, d in self._person_names().items()}
             labels, rows = [], []
             for doc in self._table("samples").all():
-                if doc.get("model") == self.model and doc["key"] in names:
+                if doc.get("model") == self.features and doc["key"] in names:
                     labels.append(names[doc["key"]])
                     rows.append(decode_embedding(doc["embedding"]))
             matrix = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
@@ -181,7 +183,7 @@ class Gallery:
                 if key not in people:
                     people[key] = {"name": name, "key": key, "created": now, "created_by": actor}
                     new_people.append(people[key])
-                new_samples.append({"key": key, "embedding": encode_embedding(vec), "model": self.model,
+                new_samples.append({"key": key, "embedding": encode_embedding(vec), "model": self.features,
                                     "created": now, "created_by": actor})
             self._table("people").insert_multiple(new_people)
             self._table("samples").insert_multiple(new_samples)

@@ -364,7 +364,7 @@ def test_spanish_texts(run_bot):
     run_bot(scenario, lang="es")
     assert set(EN) == set(ES)
     values = dict(user_id=1, chat_id=2, name="Ana", samples=1, count=2, reason="r", other="Bob", distance=0.5,
-                  index=1, value=0.7, source="s")
+                  index=1, value=0.7, source="s", camera="door", time="09:00")
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

@@ -69,7 +69,7 @@ def test_writes_leave_no_temporary_files_and_survive_a_failed_transaction(tmp_pa
     g.add_samples([("Ana", unit(1))])
     with pytest.raises(RuntimeError):
         with g._transaction():
-            g._table("samples").insert({"key": "ghost", "embedding": "", "model": g.model})
+            g._table("samples").insert({"key": "ghost", "embedding": "", "model": g.features})
             raise RuntimeError("crash in the middle")
     assert [p.samples for p in g.people()] == [1]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -126,7 +126,7 @@ def test_cli_train_and_eval_on_the_samples(cli, samples, tmp_path):
     weights = tmp_path / "weights"
     common = ["--data", samples, "--cache", tmp_path / "cache", "--test-people", "2", "--val-people", "1"]
     for kind in ("scratch", "scratch-triplet", "facenet-head"):
-        code, out, err = cli("siamese", "train", *common, "--model", kind, "--out", weights / f"siamese-{kind}.npz",
+        code, out, err = cli("siamese", "train", *common, "--kind", kind, "--out", weights / f"siamese-{kind}.npz",
                              "--epochs", "1", "--steps", "2")
         assert code == 0, err
         assert "saved" in out and (weights / f"siamese-{kind}-curves.png").stat().st_size > 1000
@@ -164,7 +164,7 @@ def test_a_trained_network_serves_enroll_identify_threshold_and_eval(cli, sample
     head, triplet = tmp_path / "head.npz", tmp_path / "triplet.npz"
     common = ["--data", samples, "--cache", tmp_path / "cache", "--test-people", "1", "--val-people", "2"]
     for kind, out in (("facenet-head", head), ("scratch-triplet", triplet)):
-        code, _, err = cli("siamese", "train", *common, "--model", kind, "--out", out, "--epochs", "2", "--steps", "4")
+        code, _, err = cli("siamese", "train", *common, "--kind", kind, "--out", out, "--epochs", "2", "--steps", "4")
         assert code == 0, err
         threshold = read_header(out)["meta"]["threshold"]
         assert threshold["value"] > 0 and threshold["people"] and len(threshold["pairs"]) == 2

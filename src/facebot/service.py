@@ -1,8 +1,10 @@
-"""Enroll and identify: the rules both the command line and the Telegram bot follow.
+"""The application service: every rule and every audit entry, whoever asks.
 
-Joins the pure pipeline (`recognition`) to the gallery (`storage`): exactly one face to
-enroll, refuse a face that already belongs to someone else, threshold from flag > saved
-setting > calibrated default, an audit entry for every enrollment and identification.
+The command line, the Telegram bot and the camera are thin faces over `FaceService`. It
+joins the pure pipeline (`recognition`) to the gallery (`storage`): exactly one face per
+enrollment photo, refuse a face that already belongs to someone else, threshold from flag
+> saved setting > calibrated default, and an audit entry for every enrollment,
+identification, deletion, setting and camera sighting, written here and nowhere else.
 """
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from facebot.recognition import DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
-from facebot.storage import Gallery, validate_name
+from facebot.recognition import DEFAULT_THRESHOLD, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
+from facebot.storage import Gallery, Person, validate_name
 from facebot.storage.names import name_key
 
 log = logging.getLogger(__name__)
@@ -48,9 +50,12 @@ class ConflictingPerson(EnrollRefused):
 
 @dataclass(frozen=True)
 class Enrolled:
+    """What an enrollment saved: the name as stored, its sample count, the (first) face."""
+
     name: str
     samples: int
     face: DetectedFace
+    added: int = 1
 
 
 @dataclass
@@ -60,17 +65,23 @@ class BulkReport:
     skipped: list[tuple[str, str]] | None = None  # (path, reason)
 
 
-def open_service(args, recognizer: Recognizer | None = None) -> FaceService:
-    """The FaceService named by the global options: the gallery in `args.data_dir`, the
-    detector and model of `args.detector` / `args.model`, the `--threshold` override.
+def open_service(data_dir: str | Path, detector: str = "mtcnn", model: str | None = None,
+                 threshold: float | None = None, recognizer: Recognizer | None = None,
+                 gallery_only: bool = False) -> FaceService:
+    """The FaceService over the gallery in `data_dir`, comparing faces with `model`
+    ("facenet" or a Siamese .npz), `threshold` overriding the saved and default ones.
 
-    The gallery only sees samples made by the same model as the recognizer's.
+    The gallery only sees samples made by the same features as the recognizer's.
+    `gallery_only` skips loading the networks where FaceNet is the model: enough to list,
+    delete, audit and set the threshold, not to enroll or identify.
     """
     import facebot.recognition as recognition  # looked up at call time, so tests can hand every command one loaded Recognizer
 
+    if gallery_only and model in (None, "facenet") and recognizer is None:
+        return FaceService(Gallery(data_dir), None, threshold=threshold)
     if recognizer is None:
-        recognizer = recognition.Recognizer(detector=args.detector, model=getattr(args, "model", None))
-    return FaceService(Gallery(args.data_dir, model=recognizer.model_id), recognizer, threshold=args.threshold)
+        recognizer = recognition.Recognizer(detector=detector, model=model)
+    return FaceService(Gallery(data_dir, features=recognizer.features_id), recognizer, threshold=threshold)
 
 
 def parse_threshold(value) -> float:
@@ -82,9 +93,12 @@ def parse_threshold(value) -> float:
 
 
 class FaceService:
-    """Enroll and identify against one gallery with one set of loaded models."""
+    """Enroll, identify and manage one gallery with one set of loaded models.
 
-    def __init__(self, gallery: Gallery, recognizer: Recognizer, threshold: float | None = None):
+    `recognizer` may be None for gallery-only work (FaceNet assumed for the settings).
+    """
+
+    def __init__(self, gallery: Gallery, recognizer: Recognizer | None, threshold: float | None = None):
         self.gallery = gallery
         self.recognizer = recognizer
         self._explicit_threshold = threshold
@@ -95,7 +109,7 @@ class FaceService:
     def threshold_setting(self) -> str:
         """The settings key of the saved threshold: one per way of comparing faces, since a
         Siamese network's distances are on another scale than FaceNet's."""
-        scorer = self.recognizer.scorer.name
+        scorer = self.recognizer.scorer.name if self.recognizer else "facenet"
         return THRESHOLD_SETTING if scorer == "facenet" else f"{THRESHOLD_SETTING}:{scorer}"
 
     @property
@@ -103,8 +117,13 @@ class FaceService:
         """The flag's value if given, else the saved setting, else the calibrated default."""
         if self._explicit_threshold is not None:
             return self._explicit_threshold
-        saved = self.gallery.get_setting(self.threshold_setting)
-        return float(saved) if saved is not None else self.recognizer.default_threshold
+        saved = self.saved_threshold()
+        return saved if saved is not None else self.default_threshold
+
+    @property
+    def default_threshold(self) -> float:
+        """The calibrated threshold of the way faces are compared (FaceNet's, or the network's)."""
+        return self.recognizer.default_threshold if self.recognizer else DEFAULT_THRESHOLD
 
     def matcher(self) -> Matcher:
         """The in-memory search matrix, rebuilt only when the gallery changed on disk."""
@@ -135,21 +154,34 @@ class FaceService:
         match = self.matcher().nearest(embedding, self.threshold, exclude=person.name if person else None)[0]
         return ConflictingPerson(match.name, match.distance) if match.known else None
 
-    def enroll(self, name: str, rgb: np.ndarray, force: bool = False, actor: str = "cli") -> Enrolled:
-        """Add one sample for `name` from a photo with exactly one face.
+    def enroll(self, name: str, photos: np.ndarray | Sequence[np.ndarray], force: bool = False,
+               actor: str = "cli") -> Enrolled:
+        """Add one sample for `name` per photo, each photo showing exactly one face.
 
+        Every photo is checked first; the samples are then saved together or not at all.
         Raises InvalidName, NoFace, SeveralFaces, TooManyFaces, or ConflictingPerson
-        (unless force) without touching the gallery.
+        (unless force) without touching the gallery; `exc.photo` is the index of the
+        photo that was refused.
         """
         name = validate_name(name)
-        face = self.single_face(rgb)
-        if not force and (clash := self.conflict(name, face.embedding)):
-            raise clash
-        counts = self.gallery.add_samples([(name, face.embedding)], actor=actor)
+        photos = [photos] if isinstance(photos, np.ndarray) and photos.ndim == 3 else list(photos)
+        if not photos:
+            raise ValueError("no photo to enroll")
+        faces = []
+        for index, rgb in enumerate(photos):
+            try:
+                face = self.single_face(rgb)
+                if not force and (clash := self.conflict(name, face.embedding)):
+                    raise clash
+            except ValueError as exc:  # EnrollRefused, TooManyFaces
+                exc.photo = index
+                raise
+            faces.append(face)
+        counts = self.gallery.add_samples([(name, f.embedding) for f in faces], actor=actor)
         shown, samples = next(iter(counts.items()))
-        self.gallery.audit("enroll", actor, name=shown, samples=samples, forced=bool(force))
-        log.info("enrolled a sample for %s (%d samples)", shown, samples)
-        return Enrolled(shown, samples, face)
+        self.gallery.audit("enroll", actor, name=shown, samples=samples, added=len(faces), forced=bool(force))
+        log.info("enrolled %d sample(s) for %s (%d in all)", len(faces), shown, samples)
+        return Enrolled(shown, samples, faces[0], added=len(faces))
 
     def identify(self, rgb: np.ndarray, actor: str = "cli", audit: bool = True) -> list[Identification]:
         """Name every face in the photo (or mark it unknown) and record the request."""
@@ -157,6 +189,44 @@ class FaceService:
         if audit:
             self.gallery.audit("identify", actor, faces=len(results), names=[r.label for r in results])
         return results
+
+    def people(self) -> list[Person]:
+        """Everyone enrolled, with their sample counts."""
+        return self.gallery.people()
+
+    def find(self, name: str) -> Person | None:
+        """The enrolled person called `name` (ignoring case and extra spaces), or None."""
+        return self.gallery.find(name)
+
+    def delete(self, name: str, actor: str = "cli") -> int:
+        """Remove every sample of `name` and audit it; returns how many were removed.
+
+        Raises UnknownPerson when nobody has that name.
+        """
+        person = self.gallery.find(name)
+        removed = self.gallery.delete(name, actor=actor)
+        self.gallery.audit("delete", actor, name=person.name if person else name, samples=removed)
+        return removed
+
+    def saved_threshold(self) -> float | None:
+        """The threshold saved in the gallery for this way of comparing faces, or None."""
+        saved = self.gallery.get_setting(self.threshold_setting)
+        return float(saved) if saved is not None else None
+
+    def set_threshold(self, value, actor: str = "cli") -> float:
+        """Validate, save and audit a new distance threshold; returns it as a float."""
+        value = parse_threshold(value)
+        self.gallery.set_setting(self.threshold_setting, value)
+        self.gallery.audit("threshold", actor, value=value)
+        return value
+
+    def audit_log(self, last: int = 20) -> list[dict]:
+        """The newest `last` audit entries, oldest first."""
+        return self.gallery.audit_log(last)
+
+    def record_sighting(self, camera: str, name: str | None, distance: float) -> None:
+        """Audit what a camera announced: a person by name, or a stranger (None)."""
+        self.gallery.audit("camera", f"camera:{camera}", name=name, distance=round(float(distance), 4))
 
     def enroll_many(self, items: Iterable[tuple[str, Path]], force: bool = False, actor: str = "cli",
                     batch: int = 100, every_s: float = 5.0,

@@ -1,4 +1,4 @@
-"""Every sentence the Telegram bot says, in English and Spanish.
+"""Every sentence the Telegram bot and the camera say, in English and Spanish.
 
 `text(lang, key, **values)` returns the sentence for `key` in `lang` ("en" or "es") with
 `values` filled in. Replies are sent as plain text (no parse mode), so names and reasons
@@ -154,10 +154,23 @@ ES = {
     "audit_empty": "El registro de auditoría está vacío.",
 }
 
-TEXTS: dict[str, dict[str, str]] = {"en": EN, "es": ES}
+# What the camera posts to the alert chat, and the short label drawn on unknown faces.
+EN.update({
+    "unknown_label": "unknown",
+    "camera_known": "Welcome {name} — {camera}, {time}",
+    "camera_unknown": "Unknown person — {camera}, {time}",
+    "camera_summary": "Seen today on {camera}:",
+    "camera_nobody": "Nobody was recognised today on {camera}.",
+})
+ES.update({
+    "unknown_label": "desconocido",
+    "camera_known": "Bienvenido/a {name} — {camera}, {time}",
+    "camera_unknown": "Usuario desconocido — {camera}, {time}",
+    "camera_summary": "Vistos hoy en {camera}:",
+    "camera_nobody": "Hoy no se reconoció a nadie en {camera}.",
+})
 
-# The short labels drawn on annotated photos (OpenCV fonts are ASCII only).
-UNKNOWN_LABEL = {"en": "unknown", "es": "desconocido"}
+TEXTS: dict[str, dict[str, str]] = {"en": EN, "es": ES}
 
 
 def text(lang: str, key: str, **values) -> str:
