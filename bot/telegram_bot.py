@@ -25,13 +25,13 @@ from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, 
 
 from facebot.config import BotConfig, ConfigError, load_bot_config
 from facebot.recognition.draw import face_labels
-from facebot.service import ConflictingPerson, EnrollRefused, FaceService, NoFace, SeveralFaces
+from facebot.service import (ConflictingPerson, EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
+                             SeveralFaces, UnknownPerson, validate_name)
 from facebot.bot.telegram_util import RedactToken, annotated_jpeg, command_argument, image_attachment
 from facebot.telegram_retry import with_retry
 from facebot.texts import text
 from facebot.recognition import ImageError, TooManyFaces, decode_image
 from facebot.recognition.images import MAX_BYTES, encode_jpeg
-from facebot.storage import GalleryBusy, InvalidName, UnknownPerson, validate_name
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ def _fail(message: str) -> int:
 def cmd_enroll(args) -> int:
     """All photos are checked first; the samples are then saved together or not at all."""
     from facebot.recognition import ImageError, load_image
-    from facebot.storage import InvalidName, validate_name
+    from facebot.service import InvalidName, validate_name
 
     try:
         name = validate_name(args.name)
@@ -127,7 +127,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    from facebot.storage import UnknownPerson
+    from facebot.service import UnknownPerson
 
     try:
         removed = _gallery_service(args).delete(args.name, actor=_actor())
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # last resort: one clear line, details with -v
-        from facebot.storage import GalleryBusy
+        from facebot.service import GalleryBusy
 
         if isinstance(exc, GalleryBusy) or not args.verbose:
             log.debug("failure", exc_info=True)

@@ -17,7 +17,11 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from facebot.recognition import DEFAULT_THRESHOLD, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
-from facebot.storage import Gallery, Person, validate_name
+from facebot.storage import Gallery, GalleryBusy, InvalidName, Person, UnknownPerson, validate_name
+
+# The gallery's errors the faces catch, so that they need not import storage themselves.
+__all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "InvalidName", "NoFace",
+           "SeveralFaces", "UnknownPerson", "open_service", "parse_threshold", "validate_name"]
 from facebot.storage.names import name_key
 
 log = logging.getLogger(__name__)
