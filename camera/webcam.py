@@ -19,7 +19,11 @@ from facebot.texts import text
 
 def add_command(sub) -> None:
     p = sub.add_parser("webcam", help="watch a camera and post who it sees to the alert chat")
-    p.add_argument("--source", default="0", help="camera index, video file, or rtsp/http URL (default 0)")
+    from facebot.config import setting
+
+    # From the environment too, so a camera URL with a password need not be on a command line.
+    p.add_argument("--source", default=setting("FACEBOT_CAMERA_SOURCE", "0") or "0",
+                   help="camera index, video file, or rtsp/http URL (default: $FACEBOT_CAMERA_SOURCE or 0)")
     p.add_argument("--camera-name", default="camera", help="name used in alerts")
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated stream to a video file")
     p.add_argument("--no-unknown-alerts", action="store_true", help="do not alert on unknown faces")

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from facebot.config import data_dir_default, setting
+from facebot.config import data_dir_default, load_dotenv_into_environment, setting
 
 log = logging.getLogger("facebot")
 
@@ -260,6 +260,7 @@ def _extra_commands():
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow start-up chatter
+    load_dotenv_into_environment()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -15,22 +15,22 @@ class ConfigError(ValueError):
 
 
 def read_dotenv(path: str | Path = ".env") -> dict[str, str]:
-    """Parse KEY=VALUE lines (comments, blank lines, `export` and quotes allowed)."""
-    values: dict[str, str] = {}
+    """The KEY=VALUE pairs of a `.env` file (python-dotenv's syntax: comments, `export`,
+    quotes, and `# comments` after a value), or {} when there is no such file."""
+    from dotenv import dotenv_values
+
     path = Path(path)
     if not path.is_file():
-        return values
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        key = key.removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
-    return values
+        return {}
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def load_dotenv_into_environment(path: str | Path = ".env") -> None:
+    """Copy `.env` into os.environ where a variable is not already set, so that settings
+    read deeper down (FACEBOT_CACHE_DIR, FACEBOT_EMBEDDER) follow `.env` too; the
+    environment still wins."""
+    for key, value in read_dotenv(path).items():
+        os.environ.setdefault(key, value)
 
 
 def setting(name: str, default: str | None = None, env: dict[str, str] | None = None) -> str | None:
