@@ -1,5 +1,19 @@
-"""The gallery: enrolled people, their face embeddings (never photos), settings and an audit log, on TinyDB."""
+"""The gallery: enrolled people, their face embeddings (never photos), settings and an audit log,
+on TinyDB files (the default) or PostgreSQL (`open_gallery(database_url=...)`; see storage.store)."""
 from facebot.storage.gallery import Gallery, GalleryBusy, Person, UnknownPerson
 from facebot.storage.names import InvalidName, validate_name
+from facebot.storage.store import (CopyReport, GallerySummary, Store, TargetNotEmpty, copy_gallery, is_database_url,
+                                   open_gallery, summarize)
 
-__all__ = ["Gallery", "GalleryBusy", "InvalidName", "Person", "UnknownPerson", "validate_name"]
+
+def init_database(url: str) -> tuple[list[int], int]:
+    """Create or upgrade the PostgreSQL gallery schema at `url`; returns (versions applied
+    now, version the database is at). Idempotent. (psycopg is imported only when called.)"""
+    from facebot.storage.postgres import init_database as init
+
+    return init(url)
+
+
+__all__ = ["CopyReport", "Gallery", "GalleryBusy", "GallerySummary", "InvalidName", "Person", "Store",
+           "TargetNotEmpty", "UnknownPerson", "copy_gallery", "init_database", "is_database_url", "open_gallery",
+           "summarize", "validate_name"]

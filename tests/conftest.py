@@ -29,6 +29,15 @@ def georgia_tech() -> Path:
     return GEORGIA_TECH
 
 
+from tests.postgres_server import postgres_server  # noqa: E402,F401  (session fixture: a real PostgreSQL)
+
+
+@pytest.fixture()
+def postgres_url(postgres_server) -> str:
+    """postgresql:// URL of a fresh empty database on the session's PostgreSQL server."""
+    return postgres_server.url(postgres_server.create_database())
+
+
 @pytest.fixture(scope="session")
 def recognizer():
     """One MTCNN + FaceNet recognizer for the whole run (loading takes a few seconds)."""

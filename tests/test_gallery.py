@@ -1,13 +1,18 @@
-"""The gallery on its own: people, compact samples, atomic writes, sharing between processes."""
+"""The gallery on its own: people, compact samples, atomic writes, sharing between processes.
+
+The same tests run on both stores (`store` is parametrized: TinyDB files, and PostgreSQL on
+the session's real server); tests about one store's insides say so in their name.
+"""
 import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
-from facebot.storage import Gallery, InvalidName, UnknownPerson, validate_name
+from facebot.storage import Gallery, InvalidName, UnknownPerson, open_gallery, validate_name
 from facebot.storage.atomic import AtomicJSONStorage
 
 
@@ -16,11 +21,46 @@ def unit(seed: int, dim: int = 512) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def test_enroll_list_and_delete(tmp_path):
-    g = Gallery(tmp_path)
+class StoreUnderTest:
+    """One gallery location of one kind; `open()` gives a new store object on it each time,
+    `location` is what a subprocess passes to `open_location`."""
+
+    def __init__(self, kind: str, location: str):
+        self.kind, self.location = kind, location
+
+    def open(self, **kwargs):
+        if self.kind == "postgres":
+            return open_gallery(database_url=self.location, **kwargs)
+        return open_gallery(self.location, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.location}>"
+
+
+@pytest.fixture(params=["tinydb", "postgres"])
+def store(request, tmp_path) -> StoreUnderTest:
+    """A fresh empty gallery: a temporary folder, or a fresh database on the test server."""
+    if request.param == "postgres":
+        return StoreUnderTest("postgres", request.getfixturevalue("postgres_url"))
+    return StoreUnderTest("tinydb", str(tmp_path))
+
+
+# Run in a subprocess: open the gallery named by argv[1] (a folder or a postgresql:// URL).
+OPEN = "import numpy as np, sys; from facebot.storage.store import open_location; g = open_location(sys.argv[1]);"
+
+
+def snapshot(g) -> tuple:
+    """Everything a reader can see of a gallery, for before/after comparisons."""
+    names, matrix = g.embeddings()
+    return [(p.name, p.samples) for p in g.people()], names, matrix.tobytes(), g.version
+
+
+def test_enroll_list_and_delete(store):
+    g = store.open()
     assert g.add_samples([("Ana María", unit(1))]) == {"Ana María": 1}
     assert g.add_samples([("ana maría", unit(2)), ("Bob", unit(3))]) == {"Ana María": 2, "Bob": 1}
     assert [(p.name, p.samples) for p in g.people()] == [("Ana María", 2), ("Bob", 1)]
+    assert g.find("  ANA   maría") .name == "Ana María" and g.find("Carl") is None
     assert g.delete("ANA MARÍA") == 2
     assert [p.name for p in g.people()] == ["Bob"]
     names, matrix = g.embeddings()
@@ -29,7 +69,16 @@ def test_enroll_list_and_delete(tmp_path):
         g.delete("Ana María")
 
 
-def test_embeddings_are_stored_compactly_and_exactly(tmp_path):
+def test_embeddings_are_exact_and_in_enrollment_order(store):
+    g = store.open()
+    g.add_samples([(f"person {i}", unit(i)) for i in range(50)])
+    names, matrix = store.open().embeddings()
+    assert names == [f"person {i}" for i in range(50)]
+    assert matrix.dtype == np.float32 and matrix.shape == (50, 512)
+    assert np.array_equal(matrix[names.index("person 7")], unit(7))
+
+
+def test_tinydb_embeddings_are_stored_compactly_and_exactly(tmp_path):
     g = Gallery(tmp_path)
     g.add_samples([(f"person {i}", unit(i)) for i in range(50)])
     raw = json.loads((tmp_path / "gallery.json").read_text())
@@ -40,7 +89,7 @@ def test_embeddings_are_stored_compactly_and_exactly(tmp_path):
     assert np.array_equal(matrix[names.index("person 7")], unit(7))
 
 
-def test_no_photo_is_ever_stored(tmp_path):
+def test_tinydb_no_photo_is_ever_stored(tmp_path):
     g = Gallery(tmp_path)
     g.add_samples([("Ana", unit(1))])
     g.audit("identify", "tg:1", faces=1, names=["Ana"])
@@ -48,14 +97,27 @@ def test_no_photo_is_ever_stored(tmp_path):
     assert stored <= {"gallery.json", "audit.json", ".lock"}
 
 
-def test_invalid_names_change_nothing(tmp_path):
-    g = Gallery(tmp_path)
+def test_only_samples_of_the_same_features_are_compared(store):
+    facenet, other = store.open(), store.open(features="siamese-scratch-abc")
+    facenet.add_samples([("Ana", unit(1))])
+    other.add_samples([("Ana", unit(2)), ("Bob", unit(3))])
+    assert facenet.embeddings()[0] == ["Ana"] and np.array_equal(facenet.embeddings()[1][0], unit(1))
+    assert other.embeddings()[0] == ["Ana", "Bob"]
+    assert [(p.name, p.samples) for p in facenet.people()] == [("Ana", 2), ("Bob", 1)]
+
+
+def test_invalid_names_change_nothing(store):
+    g = store.open()
     g.add_samples([("Ana", unit(1))])
-    before = (tmp_path / "gallery.json").read_bytes()
+    before = snapshot(g)
+    file_before = (store.location and os.path.join(store.location, "gallery.json"))
+    raw_before = open(file_before, "rb").read() if store.kind == "tinydb" else None
     for bad in ["", "   ", "x" * 65, "Ana\x00", "Bob\nSmith", "Eve\u202e", "<b>Mallory</b>"]:
         with pytest.raises(InvalidName):
             g.add_samples([("Carl", unit(2)), (bad, unit(3))])
-    assert (tmp_path / "gallery.json").read_bytes() == before
+    assert snapshot(g) == before and snapshot(store.open()) == before
+    if store.kind == "tinydb":
+        assert open(file_before, "rb").read() == raw_before
 
 
 def test_names_are_cleaned():
@@ -64,7 +126,7 @@ def test_names_are_cleaned():
     assert validate_name("José Ñúñez-O'Brien") == "José Ñúñez-O'Brien"
 
 
-def test_writes_leave_no_temporary_files_and_survive_a_failed_transaction(tmp_path):
+def test_tinydb_writes_leave_no_temporary_files_and_survive_a_failed_transaction(tmp_path):
     g = Gallery(tmp_path)
     g.add_samples([("Ana", unit(1))])
     with pytest.raises(RuntimeError):
@@ -75,42 +137,110 @@ def test_writes_leave_no_temporary_files_and_survive_a_failed_transaction(tmp_pa
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_a_second_process_sees_changes_without_restarting(tmp_path):
-    reader = Gallery(tmp_path)
+def test_a_failure_in_the_middle_of_an_enrollment_changes_nothing(store, monkeypatch):
+    """A crash after the new person is written but before their samples: neither stays."""
+    g = store.open()
+    g.add_samples([("Ana", unit(1))])
+    before = snapshot(g)
+    if store.kind == "postgres":
+        from facebot.storage.postgres import PostgresGallery
+
+        target, method = PostgresGallery, "_insert_samples"
+    else:
+        from tinydb.table import Table
+
+        target, method = Table, "insert_multiple"
+    real = getattr(target, method)
+
+    def crash_on_samples(*args, **kwargs):
+        if store.kind == "postgres" or args[0].name == "samples":
+            raise RuntimeError("crash in the middle")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, method, crash_on_samples)
+    with pytest.raises(RuntimeError):
+        g.add_samples([("Bob", unit(2)), ("Ana", unit(3))])
+    monkeypatch.undo()
+    assert snapshot(g) == before and snapshot(store.open()) == before
+
+
+def test_a_second_process_sees_changes_without_restarting(store):
+    reader = store.open()
     assert reader.embeddings()[0] == []
-    code = (
-        "import numpy as np, sys; from facebot.storage import Gallery;"
-        "Gallery(sys.argv[1]).add_samples([('Zoe', np.ones(512, np.float32) / np.sqrt(512))])"
-    )
-    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, cwd=os.getcwd())
+    code = OPEN + "g.add_samples([('Zoe', np.ones(512, np.float32) / np.sqrt(512))])"
+    subprocess.run([sys.executable, "-c", code, store.location], check=True, cwd=os.getcwd())
     names, matrix = reader.embeddings()
     assert names == ["Zoe"] and matrix.shape == (1, 512)
 
 
-def test_concurrent_writers_lose_nothing(tmp_path):
-    code = (
-        "import numpy as np, sys; from facebot.storage import Gallery; g = Gallery(sys.argv[1]);"
-        "[g.add_samples([(f'{sys.argv[2]} {i}', np.ones(8, np.float32))]) for i in range(15)]"
-    )
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), tag]) for tag in ("a", "b", "c")]
+def test_an_open_gallery_sees_another_ones_changes_within_a_second(store):
+    """Enrollment and deletion through one object reach another, already-open one (its
+    search rows refreshed from what changed), well within a second."""
+    reader, writer = store.open(), store.open()
+    reader.add_samples([("Ana", unit(1)), ("Bob", unit(2))])
+    assert reader.embeddings()[0] == ["Ana", "Bob"]
+    unchanged = reader.version
+    assert reader.version == unchanged and reader.embeddings() is reader.embeddings()  # cached
+    writer.add_samples([("Carl", unit(3))])
+    started = time.monotonic()
+    while reader.version == unchanged:
+        assert time.monotonic() - started < 1.0
+        time.sleep(0.01)
+    names, matrix = reader.embeddings()
+    assert names == ["Ana", "Bob", "Carl"] and np.array_equal(matrix[2], unit(3))
+    writer.delete("ana")
+    writer.add_samples([("Dora", unit(4))])
+    names, matrix = reader.embeddings()
+    assert names == ["Bob", "Carl", "Dora"] and np.array_equal(matrix, np.stack([unit(2), unit(3), unit(4)]))
+    assert time.monotonic() - started < 1.0
+    assert (names, matrix.tobytes()) == (store.open().embeddings()[0], store.open().embeddings()[1].tobytes())
+
+
+def test_concurrent_writers_lose_nothing(store):
+    code = OPEN + "[g.add_samples([(f'{sys.argv[2]} {i}', np.ones(8, np.float32))]) for i in range(15)]"
+    procs = [subprocess.Popen([sys.executable, "-c", code, store.location, tag]) for tag in ("a", "b", "c")]
     assert all(p.wait(timeout=120) == 0 for p in procs)
-    assert len(Gallery(tmp_path).people()) == 45
+    assert len(store.open().people()) == 45
 
 
-def test_settings_and_audit(tmp_path):
-    g = Gallery(tmp_path)
+def test_concurrent_enrollments_of_one_name_make_one_person(store):
+    """Three processes enroll the same five names (spelled differently) at once: five people,
+    every sample kept."""
+    code = OPEN + ("names = ['Ana', 'BOB', 'carl', 'Dora  Lee', 'eve'];"
+                   "[g.add_samples([(names[i % 5] if sys.argv[2] == 'a' else names[i % 5].swapcase(),"
+                   " np.ones(8, np.float32))]) for i in range(20)]")
+    procs = [subprocess.Popen([sys.executable, "-c", code, store.location, tag]) for tag in ("a", "b", "c")]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    people = store.open().people()
+    assert len(people) == 5 and sum(p.samples for p in people) == 60
+    assert {p.samples for p in people} == {12}
+
+
+def test_settings_and_audit(store):
+    g = store.open()
     assert g.get_setting("threshold", 0.75) == 0.75
     g.set_setting("threshold", 0.7)
     g.set_setting("threshold", 0.65)
-    assert Gallery(tmp_path).get_setting("threshold") == 0.65
+    assert store.open().get_setting("threshold") == 0.65
+    g.set_setting("names", {"en": ["a", "b"], "n": None})
+    assert store.open().get_setting("names") == {"en": ["a", "b"], "n": None}
     for i in range(5):
         g.audit("identify", f"tg:{i}", faces=1)
     log = g.audit_log(3)
     assert [e["actor"] for e in log] == ["tg:2", "tg:3", "tg:4"]
     assert all("time" in e for e in log)
+    assert log[-1] == {"time": log[-1]["time"], "action": "identify", "actor": "tg:4", "faces": 1}
+    assert log[-1]["time"].endswith("+00:00") and store.open().audit_log(0) == []
 
 
-def test_storage_reloads_only_when_the_file_changes(tmp_path):
+def test_settings_change_the_version(store):
+    g = store.open()
+    before = g.version
+    store.open().set_setting("threshold", 0.7)
+    assert g.version != before
+
+
+def test_tinydb_storage_reloads_only_when_the_file_changes(tmp_path):
     storage = AtomicJSONStorage(tmp_path / "db.json")
     storage.write({"t": {"1": {"a": 1}}})
     first = storage.read()

@@ -1,0 +1,417 @@
+"""The gallery in PostgreSQL: one database shared by bots, cameras and the command line on many hosts.
+
+Tables (see storage.migrations): `people` (key = the folded name, primary key), `samples`
+(float32 bytes in bytea, the features id that made them, the change counter of the
+transaction that added them), `settings` (jsonb), `audit` (jsonb details),
+`gallery_version` (the change counter) and `deletions`.
+
+What the TinyDB gallery does with a lock and an atomic rename, this does with the database:
+
+- Every change is one transaction. It starts by bumping the single `gallery_version` row;
+  that row lock makes writers take turns (so samples get counter values in commit order)
+  and a failed transaction rolls the bump back with everything else.
+- The primary key on `people.key` makes a duplicate person impossible, even when two
+  hosts enroll the same name at once (`INSERT ... ON CONFLICT DO NOTHING`).
+- `version` reads the counter: one tiny query. When it moved, `embeddings()` fetches only
+  the samples added since and drops the people deleted since (the `deletions` table), in
+  one repeatable-read snapshot, instead of reloading the gallery.
+- A writer that waits longer than LOCK_TIMEOUT_S for the counter row gets GalleryBusy, like
+  a TinyDB writer waiting for the flock; a lost connection is GalleryUnavailable (a kind
+  of GalleryBusy, so every face already answers it with "busy, try again").
+
+Connection URLs are never logged with their password (`redact_url`).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb
+
+from facebot.storage.gallery import AUDIT_CAP, LOCK_TIMEOUT_S, GalleryBusy, Person, UnknownPerson
+from facebot.storage.migrations import migrate
+from facebot.storage.names import name_key, validate_name
+from facebot.storage.store import DEFAULT_FEATURES, GalleryDump, PersonRecord, SampleRecord, parse_time
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Trim the audit table to AUDIT_CAP once every this many inserts (by id), not on every one:
+# the trim walks the newest AUDIT_CAP ids, a few milliseconds we need not pay each time.
+AUDIT_TRIM_EVERY = 64
+CONNECT_TIMEOUT_S = 10
+
+
+class GalleryUnavailable(GalleryBusy):
+    """The database cannot be reached (down, network, credentials); the message says which."""
+
+
+def redact_url(url: str) -> str:
+    """The URL (or key=value connection string) with its password replaced by ***."""
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.password is not None:
+            host = parts.netloc.rsplit("@", 1)[-1]
+            user = parts.username or ""
+            parts = parts._replace(netloc=f"{user}:***@{host}")
+        url = urlunsplit(parts)
+    # A password may also hide in the query string (?password=...) or a key=value string.
+    return re.sub(r"(password\s*=\s*)('[^']*'|[^&\s]+)", r"\1***", url, flags=re.IGNORECASE)
+
+
+def _iso(moment: datetime) -> str:
+    """The same text TinyDB stores: UTC, to the second, with +00:00."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _vector_bytes(vector: np.ndarray) -> bytes:
+    """float32 little-endian bytes, as the TinyDB gallery stores them (before base64)."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+class PostgresGallery:
+    """People and their face embeddings in a PostgreSQL database at `url`, shared by every
+    process that opens the same URL, on any host.
+
+    `features` names what made the embeddings (see storage.store.Store); `audit_cap` is how
+    many audit entries to keep (None keeps all); `migrate` creates or upgrades the schema
+    on first use. The connection opens lazily and reopens after a failure. One object may
+    be used from several threads: calls take turns on its connection.
+    """
+
+    data_dir = None  # no folder: see `url`
+
+    def __init__(self, url: str, features: str = DEFAULT_FEATURES, audit_cap: int | None = AUDIT_CAP,
+                 migrate: bool = True):
+        self._url = url
+        self.url = redact_url(url)  # for messages and logs
+        self.features = features
+        self.audit_cap = audit_cap
+        self._migrate = migrate
+        self._conn: psycopg.Connection | None = None
+        self._lock = threading.RLock()
+        # The in-memory search rows: one label, one person key, one float32 row per sample.
+        self._cache_version: tuple[str, int] | None = None
+        self._labels: list[str] = []
+        self._keys: list[str] = []
+        self._matrix = np.zeros((0, 0), np.float32)
+        self._cache: tuple[list[str], np.ndarray] | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresGallery({self.url!r}, features={self.features!r})"
+
+    # -- connection -------------------------------------------------------------------------
+    def _connection(self) -> psycopg.Connection:
+        """The open connection, (re)connecting and migrating when needed."""
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        try:
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                                   application_name="facebot")
+        except psycopg.OperationalError as exc:
+            raise GalleryUnavailable(f"cannot reach the gallery database {self.url}: {_first_line(exc)}") from None
+        # UTC, so times read back are the same text whatever the server's zone; and a writer
+        # waits for the change counter at most as long as a TinyDB writer waits for its flock.
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
+        if self._migrate:
+            migrate(conn)
+            self._migrate = False  # once per object: the schema does not go back
+        log.debug("connected to %s", self.url)
+        self._conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close the connection (a later call reconnects)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> PostgresGallery:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self, work: Callable[[psycopg.Connection], T], retry: bool = False) -> T:
+        """Run `work(conn)` under this object's lock, translating database failures.
+
+        `retry` (reads only) reconnects and tries once more after a lost connection, e.g. a
+        server restart; a write is never repeated, since its commit may have happened.
+        """
+        with self._lock:
+            for attempt in (1, 2):
+                conn = self._connection()
+                try:
+                    return work(conn)
+                except pg_errors.LockNotAvailable:
+                    raise GalleryBusy("the gallery is busy (another process is writing); try again") from None
+                except psycopg.OperationalError as exc:
+                    if not conn.closed and not conn.broken:
+                        raise  # a query problem, not the connection
+                    self._conn = None
+                    if not retry or attempt == 2:
+                        raise GalleryUnavailable(f"lost the gallery database {self.url}: {_first_line(exc)}") from None
+                    log.warning("lost the gallery database %s; reconnecting", self.url)
+            raise AssertionError("unreachable")
+
+    @contextmanager
+    def _changing(self, conn: psycopg.Connection) -> Iterator[int]:
+        """A write transaction: yields the new change-counter value, taken first so that
+        writers take turns from here to commit."""
+        with conn.transaction():
+            version = conn.execute("UPDATE gallery_version SET version = version + 1 WHERE id = 1 "
+                                   "RETURNING version").fetchone()[0]
+            yield version
+
+    # -- reading ----------------------------------------------------------------------------
+    def people(self) -> list[Person]:
+        """Every enrolled person with their number of samples (all features), sorted by name."""
+        rows = self._run(lambda conn: conn.execute(
+            "SELECT p.name, count(s.id), p.created FROM people p LEFT JOIN samples s ON s.person_key = p.key "
+            "GROUP BY p.key").fetchall(), retry=True)
+        return sorted((Person(name, count, _iso(created)) for name, count, created in rows),
+                      key=lambda p: name_key(p.name))
+
+    def find(self, name: str) -> Person | None:
+        """The enrolled person whose name matches `name` ignoring case and spacing, or None."""
+        row = self._run(lambda conn: conn.execute(
+            "SELECT p.name, (SELECT count(*) FROM samples s WHERE s.person_key = p.key), p.created "
+            "FROM people p WHERE p.key = %s", (name_key(name),)).fetchone(), retry=True)
+        return Person(row[0], row[1], _iso(row[2])) if row else None
+
+    @property
+    def version(self) -> tuple[str, int]:
+        """(gallery id, change counter): changes whenever any process changes people, samples
+        or settings. One indexed single-row read."""
+        row = self._run(lambda conn: conn.execute(
+            "SELECT gallery_id, version FROM gallery_version WHERE id = 1").fetchone(), retry=True)
+        return row[0], row[1]
+
+    def embeddings(self) -> tuple[list[str], np.ndarray]:
+        """(names, matrix): one display name and one float32 row per sample of `features`,
+        in enrollment order.
+
+        Kept in memory; when the counter moved, only the changes since are fetched (new
+        samples, deleted people). A different gallery id, or a counter that went back (a
+        restored database), reloads everything.
+        """
+        self._run(self._refresh, retry=True)
+        if self._cache is None or self._cache[0] is not self._labels or self._cache[1] is not self._matrix:
+            self._cache = (self._labels, self._matrix)  # one tuple per version, as TinyDB's Gallery returns
+        return self._cache
+
+    def _refresh(self, conn: psycopg.Connection) -> None:
+        """Bring the in-memory rows up to date, reading in one consistent snapshot."""
+        with conn.transaction():
+            # One snapshot for the counter, the deletions and the new samples, so they agree.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            gallery_id, version = conn.execute("SELECT gallery_id, version FROM gallery_version WHERE id = 1").fetchone()
+            cached = self._cache_version
+            if cached == (gallery_id, version):
+                return
+            incremental = cached is not None and cached[0] == gallery_id and cached[1] < version
+            since = cached[1] if incremental else -1
+            if incremental:
+                gone = {k for (k,) in conn.execute("SELECT person_key FROM deletions WHERE version > %s", (since,))}
+                if gone:
+                    self._drop(gone)
+            else:
+                self._labels, self._keys, self._matrix = [], [], np.zeros((0, 0), np.float32)
+            # Binary results: bytea arrives as raw bytes, no hex decoding.
+            with conn.cursor(binary=True) as cur:
+                cur.execute("SELECT p.name, s.person_key, s.embedding FROM samples s JOIN people p ON p.key = s.person_key "
+                            "WHERE s.features = %s AND s.version > %s ORDER BY s.id", (self.features, since))
+                rows = cur.fetchall()
+            if rows:
+                self._append(rows)
+            self._cache_version = (gallery_id, version)
+            log.debug("gallery at version %d: %d new sample(s)%s", version, len(rows),
+                      "" if incremental else " (full load)")
+
+    def _drop(self, keys: set[str]) -> None:
+        """Forget the in-memory rows of people deleted elsewhere."""
+        keep = [i for i, k in enumerate(self._keys) if k not in keys]
+        self._labels = [self._labels[i] for i in keep]
+        self._keys = [self._keys[i] for i in keep]
+        self._matrix = self._matrix[keep] if keep else np.zeros((0, 0), np.float32)
+
+    def _append(self, rows: list[tuple[str, str, bytes]]) -> None:
+        """Add fetched (name, key, float32 bytes) rows after the ones in memory."""
+        blobs = [bytes(r[2]) for r in rows]
+        if len({len(b) for b in blobs}) == 1:  # the usual case: one bytes join, one reshape
+            new = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
+        else:
+            new = np.stack([np.frombuffer(b, dtype="<f4") for b in blobs])  # raises, as TinyDB's stack would
+        new = new.astype(np.float32)  # native order, and a copy we own
+        self._matrix = new if self._matrix.size == 0 else np.concatenate([self._matrix, new])
+        self._labels = self._labels + [r[0] for r in rows]  # new lists: callers may hold the old ones
+        self._keys = self._keys + [r[1] for r in rows]
+
+    # -- writing ----------------------------------------------------------------------------
+    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli") -> dict[str, int]:
+        """Enroll (name, embedding) pairs in one transaction; new names create people.
+
+        Returns each touched person's stored name mapped to their sample count afterwards,
+        in the order first named. Raises InvalidName before writing anything if any name is
+        invalid; GalleryBusy if other writers held the gallery for LOCK_TIMEOUT_S.
+        """
+        cleaned = [(validate_name(name), _vector_bytes(vec)) for name, vec in samples]
+        if not cleaned:
+            return {}
+        touched = list(dict.fromkeys(name_key(name) for name, _ in cleaned))
+
+        def work(conn: psycopg.Connection) -> dict[str, int]:
+            with self._changing(conn) as version:
+                now = conn.execute("SELECT now()").fetchone()[0]
+                firsts = {}
+                for name, _ in cleaned:
+                    firsts.setdefault(name_key(name), name)
+                # An existing person keeps their stored name (and creation); the primary key
+                # settles a race between two hosts enrolling the same new name.
+                conn.execute("INSERT INTO people (key, name, created, created_by) "
+                             "SELECT k, n, %s, %s FROM unnest(%s::text[], %s::text[]) AS new (k, n) "
+                             "ON CONFLICT (key) DO NOTHING", (now, actor, list(firsts), list(firsts.values())))
+                self._insert_samples(conn, [(name_key(n), self.features, b, now, actor, version) for n, b in cleaned])
+                rows = conn.execute(
+                    "SELECT p.key, p.name, (SELECT count(*) FROM samples s WHERE s.person_key = p.key) "
+                    "FROM people p WHERE p.key = ANY(%s)", (touched,)).fetchall()
+            found = {key: (name, count) for key, name, count in rows}
+            return dict(found[k] for k in touched)
+
+        return self._run(work)
+
+    @staticmethod
+    def _insert_samples(conn: psycopg.Connection, rows: list[tuple]) -> None:
+        """COPY (person_key, features, embedding, created, created_by, version) rows: one
+        round trip for one sample or a hundred thousand."""
+        with conn.cursor().copy("COPY samples (person_key, features, embedding, created, created_by, version) "
+                                "FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def delete(self, name: str, actor: str = "cli") -> int:
+        """Remove a person and every sample of theirs; return how many samples went.
+
+        Raises UnknownPerson if nobody has that name (nothing changes then).
+        """
+        key = name_key(name)
+
+        def work(conn: psycopg.Connection) -> int:
+            with self._changing(conn) as version:
+                removed = conn.execute("WITH gone AS (DELETE FROM samples WHERE person_key = %s RETURNING 1) "
+                                       "SELECT count(*) FROM gone", (key,)).fetchone()[0]
+                if conn.execute("DELETE FROM people WHERE key = %s", (key,)).rowcount == 0:
+                    raise UnknownPerson(name)  # rolls back the counter too
+                conn.execute("INSERT INTO deletions (version, person_key) VALUES (%s, %s)", (version, key))
+            return removed
+
+        return self._run(work)
+
+    # -- settings ---------------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """A saved setting (any JSON value), or `default`."""
+        row = self._run(lambda conn: conn.execute("SELECT value FROM settings WHERE key = %s", (key,)).fetchone(),
+                        retry=True)
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Save a setting (any JSON value), replacing the old one; bumps `version` like
+        TinyDB, whose settings live in the gallery file."""
+        def work(conn: psycopg.Connection) -> None:
+            with self._changing(conn):
+                conn.execute("INSERT INTO settings (key, value) VALUES (%s, %s) "
+                             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, Jsonb(value)))
+
+        self._run(work)
+
+    # -- audit ------------------------------------------------------------------------------
+    def audit(self, action: str, actor: str, **details: Any) -> None:
+        """Append an audit entry (never a photo or a token); keeps the newest `audit_cap`.
+
+        One autocommit INSERT: it does not take the change counter, so cameras recording
+        sightings never wait for an enrollment, nor make readers refresh.
+        """
+        def work(conn: psycopg.Connection) -> None:
+            new_id = conn.execute("INSERT INTO audit (action, actor, details) VALUES (%s, %s, %s) RETURNING id",
+                                  (action, actor, Jsonb(details))).fetchone()[0]
+            if self.audit_cap is not None and new_id % AUDIT_TRIM_EVERY == 0:
+                conn.execute("DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC "
+                             "OFFSET %s LIMIT 1)", (self.audit_cap,))
+
+        self._run(work)
+
+    def audit_log(self, last: int = 20) -> list[dict]:
+        """The newest `last` audit entries, oldest first: {time, action, actor, **details}."""
+        if last <= 0:
+            return []
+        rows = self._run(lambda conn: conn.execute(
+            "SELECT time, action, actor, details FROM audit ORDER BY id DESC LIMIT %s", (last,)).fetchall(),
+            retry=True)
+        return [{"time": _iso(t), "action": a, "actor": who, **details} for t, a, who, details in reversed(rows)]
+
+    # -- moving a gallery (storage.store.copy_gallery) --------------------------------------
+    def dump(self) -> GalleryDump:
+        """Everything in the database (all features), in insertion order, one snapshot."""
+        def work(conn: psycopg.Connection) -> GalleryDump:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                dump = GalleryDump()
+                dump.people = [PersonRecord(k, n, _iso(c), by) for k, n, c, by in conn.execute(
+                    "SELECT key, name, created, created_by FROM people ORDER BY created, key")]
+                with conn.cursor(binary=True) as cur:
+                    cur.execute("SELECT person_key, features, embedding, created, created_by FROM samples ORDER BY id")
+                    dump.samples = [SampleRecord(k, f, bytes(e), _iso(c), by) for k, f, e, c, by in cur]
+                dump.settings = dict(conn.execute("SELECT key, value FROM settings ORDER BY key").fetchall())
+                dump.audit = [{"time": _iso(t), "action": a, "actor": who, **details} for t, a, who, details in
+                              conn.execute("SELECT time, action, actor, details FROM audit ORDER BY id")]
+            return dump
+
+        return self._run(work, retry=True)
+
+    def load(self, dump: GalleryDump) -> None:
+        """Write a dump into this database in one transaction (all of it or nothing)."""
+        def work(conn: psycopg.Connection) -> None:
+            with self._changing(conn) as version:
+                with conn.cursor().copy("COPY people (key, name, created, created_by) FROM STDIN") as copy:
+                    for p in dump.people:
+                        copy.write_row((p.key, p.name, parse_time(p.created), p.created_by))
+                self._insert_samples(conn, [(s.key, s.features, s.embedding, parse_time(s.created), s.created_by,
+                                             version) for s in dump.samples])
+                conn.cursor().executemany("INSERT INTO settings (key, value) VALUES (%s, %s)",
+                                          [(k, Jsonb(v)) for k, v in dump.settings.items()])
+                with conn.cursor().copy("COPY audit (time, action, actor, details) FROM STDIN") as copy:
+                    for entry in dump.audit:
+                        entry = dict(entry)
+                        when = parse_time(entry.pop("time"))
+                        copy.write_row((when, entry.pop("action"), entry.pop("actor"), Jsonb(entry)))
+
+        self._run(work)
+
+
+def init_database(url: str) -> tuple[list[int], int]:
+    """Create or upgrade the gallery schema at `url`; return (versions applied now, version
+    the database is at). Idempotent."""
+    from facebot.storage.migrations import current_version
+
+    gallery = PostgresGallery(url, migrate=False)
+    try:
+        applied = gallery._run(migrate)
+        return applied, gallery._run(current_version)
+    finally:
+        gallery.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    """libpq's message without its hint lines; it never contains the password."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
