@@ -4,7 +4,22 @@ from __future__ import annotations
 import json
 import time
 
-ORIGINAL = {"siamese (original, same people)": (0.649, 0.759, 0.892), "facenet (original, same people)": (0.963, 0.987, 0.992)}
+from facebot.lab.original import ORIGINAL_N_WAY, ORIGINAL_WAYS
+
+
+def choose_rule(args, recognizer):
+    """The rule `facebot eval` measures: --threshold if given (a plain threshold), else
+    `args.rule` if the caller set one (a DecisionRule or its dict, e.g. the gallery's saved
+    rule), else the default of the way faces are compared. A Siamese model keeps a plain
+    threshold (a rule fitted on FaceNet distances does not apply to its scale)."""
+    from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, as_rule
+
+    fallback = DEFAULT_RULE if recognizer.metric is None else DecisionRule.from_threshold(recognizer.default_threshold)
+    if args.threshold is not None:
+        return DecisionRule.from_threshold(args.threshold)
+    rule = getattr(args, "rule", None)
+    rule = DecisionRule.from_dict(rule) if isinstance(rule, dict) else as_rule(rule, fallback)
+    return rule if recognizer.metric is None or rule.is_threshold else fallback
 
 
 def run_eval(args, progress) -> int:
@@ -22,8 +37,7 @@ def run_eval(args, progress) -> int:
     if len(data.identities) < 2 or len(data.paths) < 3:
         print("facebot: need at least two identities with faces to evaluate")
         return 1
-    threshold = args.threshold if args.threshold is not None else recognizer.default_threshold
-    report = evaluate(data, threshold, seed=args.seed, trials=args.trials, repeats=args.repeats)
+    report = evaluate(data, choose_rule(args, recognizer), seed=args.seed, trials=args.trials, repeats=args.repeats)
     report["detector"] = args.detector
     report["model"] = recognizer.scorer.name
     # A network scored on people it trained on reports an optimistic figure: say so.
@@ -38,25 +52,40 @@ def run_eval(args, progress) -> int:
     return 0
 
 
+def describe_rule(rule: dict) -> str:
+    """The rule's parameters in words: a plain threshold, or low / high / ratio."""
+    if rule["low"] == rule["high"]:
+        return f"threshold {rule['low']:.3f}"
+    return (f"rule: known at distance <= {rule['low']:.3f}, or <= {rule['high']:.3f} when the ratio "
+            f"(distance / next person's distance) <= {rule['ratio']:.3f}")
+
+
 def format_report(r: dict) -> str:
     """The human-readable table printed by `facebot eval`."""
     pct = lambda v: f"{100 * v:6.2f}%"  # noqa: E731
     model = "facenet distance" if r.get("model", "facenet") == "facenet" else r["model"]
+    columns = [str(n) for n in ORIGINAL_WAYS if str(n) in r["n_way"]]  # only N-way with at least N identities
+    rule = r.get("rule") or {"low": r["threshold"], "high": r["threshold"], "ratio": 0.0}
     lines = [
         f"{r['identities']} identities, {r['images']} images, detector {r['detector']}, "
         f"{r['detection_failures']} detection failure(s), {r['seconds']} s",
         f"one-shot rank-1 over all identities ({r['repeats']} draws): {pct(r['rank1'])}",
         "",
-        f"N-way one-shot ({r['trials']} trials)      20-way    10-way     4-way",
-        f"{f'this run ({model})':<32}" + "".join(f"{pct(r['n_way'][n]):>10}" for n in ("20", "10", "4")),
     ]
-    for label, values in ORIGINAL.items():
-        lines.append(f"{label:<32}" + "".join(f"{pct(v):>10}" for v in values))
+    if columns:
+        header = f"N-way one-shot ({r['trials']} trials)"
+        lines.append(f"{header:<32}" + "".join(f"{n + '-way':>10}" for n in columns))
+        lines.append(f"{f'this run ({model})':<32}" + "".join(f"{pct(r['n_way'][n]):>10}" for n in columns))
+        for name, values in ORIGINAL_N_WAY.items():
+            by_way = dict(zip(map(str, ORIGINAL_WAYS), values))
+            lines.append(f"{name + ' (original)':<32}" + "".join(f"{pct(by_way[n]):>10}" for n in columns))
+        lines.append("")
     lines += [
-        "",
-        f"open set at threshold {r['threshold']:.3f} (30% of identities held out as strangers):",
+        f"open set, {r['repeats']} draws (30% of identities held out as strangers, one photo enrolled per other person):",
+        f"  {describe_rule(rule)}",
         f"  false-accept rate {pct(r['false_accept_rate'])}   true-accept rate {pct(r['true_accept_rate'])}",
-        f"  image pairs: false-accept {pct(r['pair_false_accept_rate'])}, true-accept {pct(r['pair_true_accept_rate'])};"
+        f"  image pairs within {r['threshold']:.3f}{' (the rule with one person enrolled)' if rule['low'] != rule['high'] else ''}: "
+        f"false-accept {pct(r['pair_false_accept_rate'])}, true-accept {pct(r['pair_true_accept_rate'])};"
         f" threshold at pair FAR 0.01%: {r['calibrated_threshold']:.3f}",
     ]
     if r.get("trained_on_identities"):

@@ -6,12 +6,15 @@ No Telegram and no storage here. Typical use::
     recognizer = Recognizer()                 # loads MTCNN + FaceNet once
     faces = recognizer.faces(load_image("ana.jpg"))
 """
+from facebot.recognition.decision import DEFAULT_RULE, DecisionRule
 from facebot.recognition.images import ImageError, decode_image, load_image
 from facebot.recognition.match import DEFAULT_THRESHOLD, Match, Matcher
 from facebot.recognition.pipeline import DetectedFace, Identification, Recognizer, TooManyFaces
 
 __all__ = [
+    "DEFAULT_RULE",
     "DEFAULT_THRESHOLD",
+    "DecisionRule",
     "DetectedFace",
     "Identification",
     "ImageError",

@@ -1,4 +1,5 @@
-"""Measure recognition on any DIR/IDENTITY/*.jpg tree: one-shot, N-way, open set, threshold.
+"""Measure recognition on any DIR/IDENTITY/*.jpg tree: one-shot, N-way, open set, threshold;
+and choose a decision rule (recognition/decision.py) on labelled trees.
 
 Every image is embedded once (biggest face); all protocols then work on that matrix with
 fixed seeds, so a run is repeatable and fast.
@@ -12,12 +13,21 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from facebot.recognition.decision import DecisionRule, as_rule, nearest_people, ratio_score
 from facebot.recognition.images import ImageError, load_image
 from facebot.recognition.match import Matcher, Metric
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+# N-way one-shot columns, each reported only for sets with at least N identities.
+N_WAYS = (20, 10, 4)
+
+# The grid calibrate_rule searches (FaceNet L2 distances between unit vectors, 0..2).
+CALIBRATION_LOWS = tuple(np.round(np.arange(0.30, 0.901, 0.02), 2))
+CALIBRATION_HIGHS = tuple(np.round(np.arange(0.60, 1.301, 0.01), 2))
+CALIBRATION_RATIOS = tuple(np.round(np.arange(0.60, 1.001, 0.01), 2))
 
 
 @dataclass
@@ -143,40 +153,145 @@ def calibrate_threshold(data: EmbeddedSet, false_accept_rate: float = 1e-4) -> f
     return float(np.quantile(impostor, false_accept_rate))
 
 
-def open_set(data: EmbeddedSet, threshold: float, stranger_fraction: float = 0.3, repeats: int = 10, seed: int = 0) -> dict:
-    """Hold out some identities as strangers; enroll one image for each of the others.
+@dataclass
+class OpenSetDraws:
+    """Every probe of every open-set draw, with what a decision rule needs to judge it.
 
-    Returns {"false_accept_rate": strangers' images accepted as anyone,
-    "true_accept_rate": enrolled people's other images given their own name}.
+    FAR and TAR are weighted sums: `weight` is 1 / (probes of the same kind in the same
+    draw) / draws, so each draw counts equally, as when its rates are averaged.
+    """
+
+    nearest: np.ndarray  # distance to the nearest enrolled person (d1)
+    second: np.ndarray  # distance to the next enrolled person (d2; inf with one person)
+    correct: np.ndarray  # the nearest person is the probe's own (always False for strangers)
+    genuine: np.ndarray  # True: an enrolled person's other image; False: a stranger's image
+    weight: np.ndarray
+
+    @property
+    def score(self) -> np.ndarray:
+        """The rule's score d1 / d2 for every probe."""
+        return ratio_score(self.nearest, self.second)
+
+    def rates(self, rule: DecisionRule) -> dict:
+        """{"false_accept_rate", "true_accept_rate"} of the rule over these draws."""
+        known = rule.accepts(self.nearest, self.score)
+        return {"false_accept_rate": float(np.sum(self.weight[~self.genuine] * known[~self.genuine])),
+                "true_accept_rate": float(np.sum(self.weight[self.genuine] * (known & self.correct)[self.genuine]))}
+
+
+def open_set_draws(data: EmbeddedSet, stranger_fraction: float = 0.3, repeats: int = 10, seed: int = 0) -> OpenSetDraws:
+    """Hold out some identities as strangers; enroll one random image for each of the others.
+
+    Each of the `repeats` seeded draws probes with every other image of the enrolled people
+    and every image of the strangers; the nearest people come from the same search the
+    product runs (decision.nearest_people over the Matcher's distances).
     """
     rng = np.random.default_rng(seed)
     groups = _by_identity(data.labels)
     classes = np.asarray(sorted(groups))
-    far, tar = [], []
+    parts = []
     for _ in range(repeats):
         shuffled = rng.permutation(classes)
         n_strangers = max(1, int(round(len(classes) * stranger_fraction)))
         strangers, members = shuffled[:n_strangers], shuffled[n_strangers:]
         enrolled = {int(c): int(rng.choice(groups[int(c)])) for c in members}
-        matcher = data.matcher([str(c) for c in enrolled], list(enrolled.values()))
+        labels = [str(c) for c in enrolled]
+        matcher = data.matcher(labels, list(enrolled.values()))
         genuine = [r for c in enrolled for r in groups[c] if r != enrolled[c]]
         impostor = [r for c in strangers for r in groups[int(c)]]
-        g = matcher.nearest(data.embeddings[genuine], threshold)
-        tar.append(np.mean([m.known and int(m.name) == data.labels[r] for m, r in zip(g, genuine)]))
-        far.append(np.mean([m.known for m in matcher.nearest(data.embeddings[impostor], threshold)]))
-    return {"false_accept_rate": float(np.mean(far)), "true_accept_rate": float(np.mean(tar))}
+        for rows, is_genuine in ((genuine, True), (impostor, False)):
+            if not rows:
+                continue
+            people = nearest_people(matcher.distances(data.embeddings[rows]), labels)
+            names = np.asarray([int(n) for n in people.names])
+            parts.append((people.distance, people.second, is_genuine & (names == data.labels[rows]),
+                          np.full(len(rows), is_genuine), np.full(len(rows), 1.0 / len(rows) / repeats)))
+    if not parts:
+        empty = np.zeros(0)
+        return OpenSetDraws(empty, empty, empty.astype(bool), empty.astype(bool), empty)
+    return OpenSetDraws(*(np.concatenate(column) for column in zip(*parts)))
 
 
-def evaluate(data: EmbeddedSet, threshold: float, seed: int = 0, trials: int = 1000, repeats: int = 10) -> dict:
-    """Run every protocol and return the report dictionary (fractions, not percentages)."""
+def open_set(data: EmbeddedSet, rule: DecisionRule | float, stranger_fraction: float = 0.3, repeats: int = 10,
+             seed: int = 0) -> dict:
+    """Open-set rates of a decision rule (or a plain distance threshold) over seeded draws.
+
+    Returns {"false_accept_rate": strangers' images accepted as anyone,
+    "true_accept_rate": enrolled people's other images given their own name}.
+    """
+    return open_set_draws(data, stranger_fraction, repeats, seed).rates(as_rule(rule))
+
+
+def calibrate_rule(datasets: list[EmbeddedSet], far: float = 0.005, stranger_fraction: float = 0.3, repeats: int = 10,
+                   seed: int = 0, lows=CALIBRATION_LOWS, highs=CALIBRATION_HIGHS,
+                   ratios=CALIBRATION_RATIOS) -> tuple[DecisionRule, list[dict]]:
+    """Choose the rule that keeps the open-set FAR <= `far` on every set while maximising
+    the worst TAR across sets; returns it with each set's expected rates (same draws).
+
+    Every (low, high >= low, ratio) of the grid is scored on the open-set draws of each
+    set. Ties go to the lowest worst FAR, then the best mean TAR, then the most cautious
+    rule (smallest high, ratio, low). The figures are in-sample: judge the rule on sets it
+    was not chosen on. Raises ValueError for sets compared by another metric than FaceNet's
+    L2 distance, sets with fewer than two identities, or when no rule meets `far`.
+    """
+    if not datasets:
+        raise ValueError("no data set to calibrate on")
+    for data in datasets:
+        if data.metric is not None:
+            raise ValueError("calibrate_rule fits FaceNet L2 distances; a Siamese model keeps its threshold")
+        if len(set(data.labels.tolist())) < 2:
+            raise ValueError("each data set needs at least two identities with faces")
+    draws = [open_set_draws(d, stranger_fraction, repeats, seed) for d in datasets]
+    grid_far, grid_tar = zip(*(_grid_rates(d, lows, highs, ratios) for d in draws))  # each (L, H, R)
+    worst_far, worst_tar, mean_tar = np.max(grid_far, axis=0), np.min(grid_tar, axis=0), np.mean(grid_tar, axis=0)
+    low_grid, high_grid, ratio_grid = np.meshgrid(lows, highs, ratios, indexing="ij")
+    valid = (high_grid >= low_grid) & (worst_far <= far + 1e-12)
+    if not valid.any():
+        raise ValueError(f"no rule of the grid keeps the false-accept rate at or below {far:.2%} on every set")
+    # np.lexsort sorts by the last key first: worst TAR (desc), worst FAR, mean TAR (desc), high, ratio, low.
+    keys = [k[valid] for k in (low_grid, ratio_grid, high_grid, -mean_tar, worst_far, -worst_tar)]
+    best = int(np.lexsort(keys)[0])
+    rule = DecisionRule(float(low_grid[valid][best]), float(high_grid[valid][best]), float(ratio_grid[valid][best]))
+    return rule, [d.rates(rule) for d in draws]
+
+
+def _grid_rates(draws: OpenSetDraws, lows, highs, ratios) -> tuple[np.ndarray, np.ndarray]:
+    """FAR and TAR of every (low, high, ratio) rule over the draws, as (L, H, R) arrays."""
+    lows, highs, ratios = (np.asarray(v, dtype=np.float64) for v in (lows, highs, ratios))
+    in_ratio = draws.score[None, :] <= ratios[:, None]  # (R, probes)
+    impostor, genuine = ~draws.genuine, draws.genuine
+    w_far = draws.weight * impostor
+    w_tar = draws.weight * (genuine & draws.correct)
+    far = np.zeros((len(lows), len(highs), len(ratios)))
+    tar = np.zeros_like(far)
+    for i, low in enumerate(lows):
+        below = draws.nearest <= low
+        for j, high in enumerate(highs):
+            known = below[None, :] | ((draws.nearest <= high)[None, :] & in_ratio)
+            far[i, j] = known @ w_far
+            tar[i, j] = known @ w_tar
+    return far, tar
+
+
+def evaluate(data: EmbeddedSet, rule: DecisionRule | float, seed: int = 0, trials: int = 1000, repeats: int = 10) -> dict:
+    """Run every protocol and return the report dictionary (fractions, not percentages).
+
+    `rule` is a DecisionRule or a plain distance threshold. "threshold" is the largest
+    distance the rule ever accepts (its `high`): with one enrolled person the rule is that
+    threshold, so the image-pair rates there are what a one-person gallery would see.
+    N-way columns appear only for N <= the number of identities.
+    """
+    rule = as_rule(rule)
+    threshold = rule.high
     genuine, impostor = pair_distances(data)
     report = {
         "identities": len(data.identities),
         "images": data.images,
         "rank1": one_shot_rank1(data, repeats=repeats, seed=seed),
-        "n_way": {str(n): n_way_accuracy(data, n, trials=trials, seed=seed + n) for n in (20, 10, 4)},
+        "n_way": {str(n): n_way_accuracy(data, n, trials=trials, seed=seed + n) for n in N_WAYS if n <= len(data.identities)},
         "threshold": threshold,
-        **open_set(data, threshold, repeats=repeats, seed=seed),
+        "rule": rule.to_dict(),
+        **open_set(data, rule, repeats=repeats, seed=seed),
         "pair_false_accept_rate": float(np.mean(impostor <= threshold)) if len(impostor) else float("nan"),
         "pair_true_accept_rate": float(np.mean(genuine <= threshold)) if len(genuine) else float("nan"),
         "calibrated_threshold": calibrate_threshold(data) if len(impostor) else float("nan"),

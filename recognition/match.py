@@ -6,23 +6,29 @@ from typing import Callable
 
 import numpy as np
 
+from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, PersonCodes, as_rule
+
 # A distance between feature rows: (queries (M, D), samples (N, D)) -> (M, N), smaller = more alike.
 Metric = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 # The L2 distance between unit FaceNet embeddings above which two faces are called
 # different people. Calibrated on the Georgia Tech faces (README, "Threshold"): 0.75 is
 # where 0.01% of impostor image pairs fall closer, so a stranger shown to a gallery of
-# 50-100 people is falsely accepted about 0.5-1% of the time.
+# 50-100 people is falsely accepted about 0.5-1% of the time. FaceNet matching now uses
+# DEFAULT_RULE (recognition/decision.py); this plain threshold remains the one a float
+# means, and the fallback of matchers with another metric.
 DEFAULT_THRESHOLD = 0.75
 
 
 @dataclass(frozen=True)
 class Match:
-    """The nearest enrolled person for one face: name, L2 distance, and whether it is within the threshold."""
+    """The nearest enrolled person for one face: name, distance, the rule's score (d1 / d2,
+    see recognition/decision.py), and whether the rule calls the face that person."""
 
     name: str | None
     distance: float
     known: bool
+    score: float = float("nan")
 
 
 class Matcher:
@@ -41,6 +47,7 @@ class Matcher:
         self.matrix = np.ascontiguousarray(embeddings)
         self._sq_norms = np.sum(self.matrix**2, axis=1)
         self.metric = metric
+        self._codes = PersonCodes.of(self.labels)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,23 +60,30 @@ class Matcher:
         sq = np.sum(queries**2, axis=1)[:, None] + self._sq_norms[None, :] - 2.0 * queries @ self.matrix.T
         return np.sqrt(np.maximum(sq, 0.0))
 
-    def nearest(self, queries: np.ndarray, threshold: float = DEFAULT_THRESHOLD, exclude: str | None = None) -> list[Match]:
-        """Return the nearest enrolled person for each query embedding.
+    def default_rule(self) -> DecisionRule:
+        """DEFAULT_RULE for FaceNet's L2 distance; DEFAULT_THRESHOLD alone for another metric
+        (its scale differs, and the rule was fitted on FaceNet distances)."""
+        return DEFAULT_RULE if self.metric is None else DecisionRule.from_threshold(DEFAULT_THRESHOLD)
 
-        A face farther than `threshold` from everyone still reports its nearest person and
-        distance, with known=False. `exclude` skips one person (used to look for conflicts).
+    def nearest(self, queries: np.ndarray, rule: DecisionRule | float | None = None, exclude: str | None = None,
+                *, threshold: float | None = None) -> list[Match]:
+        """Return the nearest enrolled person for each query embedding, known or not by `rule`.
+
+        `rule` is a DecisionRule, a float (a plain distance threshold, as before the rule
+        existed; `threshold=` is the same), or None for default_rule(). A face the rule
+        refuses still reports its nearest person and distance, with known=False. `exclude`
+        skips one person (used to look for conflicts).
         """
+        rule = as_rule(threshold if rule is None else rule, self.default_rule())
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         rows = [i for i, label in enumerate(self.labels) if label != exclude] if exclude else None
         if len(self) == 0 or rows == []:
-            return [Match(None, float("inf"), False) for _ in range(len(queries))]
+            return [Match(None, float("inf"), False, float("inf")) for _ in range(len(queries))]
         dist = self.distances(queries)
+        codes = self._codes
         if rows is not None:
             dist = dist[:, rows]
-        best = np.argmin(dist, axis=1)
-        out = []
-        for q, col in enumerate(best):
-            label = self.labels[rows[col] if rows is not None else col]
-            d = float(dist[q, col])
-            out.append(Match(label, d, d <= threshold))
-        return out
+            codes = PersonCodes.of([self.labels[i] for i in rows])
+        decided = rule.decide(dist, codes)
+        return [Match(name, float(d), bool(k), float(s))
+                for name, d, s, k in zip(decided.names, decided.distance, decided.score, decided.known)]

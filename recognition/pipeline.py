@@ -10,6 +10,7 @@ import numpy as np
 
 from facebot.models.siamese.scorer import load_scorer
 from facebot.recognition.align import crop_face
+from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, as_rule
 from facebot.recognition.detect import make_detector
 from facebot.recognition.embed import Embedder
 from facebot.recognition.match import DEFAULT_THRESHOLD, Matcher, Metric
@@ -35,13 +36,15 @@ class DetectedFace:
 
 @dataclass(frozen=True)
 class Identification:
-    """Who a face is: nearest person's name (None when the gallery is empty), distance, known."""
+    """Who a face is: nearest person's name (None when the gallery is empty), distance, known,
+    and the decision rule's score (d1 / d2, see recognition/decision.py)."""
 
     box: tuple[int, int, int, int]
     name: str | None
     distance: float
     known: bool
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # the face's, for tracking
+    score: float = float("nan")
 
     @property
     def label(self) -> str:
@@ -49,8 +52,10 @@ class Identification:
 
     def to_dict(self) -> dict:
         distance = self.distance if np.isfinite(self.distance) else None
+        score = self.score if np.isfinite(self.score) else None
         return {"box": list(self.box), "name": self.name if self.known else None,
-                "distance": None if distance is None else round(distance, 4), "known": self.known}
+                "distance": None if distance is None else round(distance, 4), "known": self.known,
+                "score": None if score is None else round(score, 4)}
 
 
 class Recognizer:
@@ -127,10 +132,20 @@ class Recognizer:
         embeddings = self._embed(crops)
         return [DetectedFace(f.box, f.score, c, e) for f, c, e in zip(found, crops, embeddings)]
 
-    def identify(self, rgb: np.ndarray, matcher: Matcher, threshold: float = DEFAULT_THRESHOLD) -> list[Identification]:
-        """Return one Identification per face in the photo (nearest person or unknown)."""
+    def identify(self, rgb: np.ndarray, matcher: Matcher, rule: DecisionRule | float | None = None) -> list[Identification]:
+        """Return one Identification per face in the photo (nearest person or unknown).
+
+        `rule` decides who is known: a DecisionRule, a float (a plain distance threshold),
+        or None for the default (DEFAULT_RULE with FaceNet). A Siamese metric keeps a plain
+        threshold: its distances are on another scale, so a rule with a band (fitted on
+        FaceNet distances) is replaced by the network's default_threshold.
+        """
         faces = self.faces(rgb)
         if not faces:
             return []
-        matches = matcher.nearest(np.stack([f.embedding for f in faces]), threshold)
-        return [Identification(f.box, m.name, m.distance, m.known, f.embedding) for f, m in zip(faces, matches)]
+        fallback = DEFAULT_RULE if self.metric is None else DecisionRule.from_threshold(self.default_threshold)
+        rule = as_rule(rule, fallback)
+        if self.metric is not None and not rule.is_threshold:
+            rule = fallback
+        matches = matcher.nearest(np.stack([f.embedding for f in faces]), rule)
+        return [Identification(f.box, m.name, m.distance, m.known, f.embedding, m.score) for f, m in zip(faces, matches)]

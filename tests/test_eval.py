@@ -4,9 +4,11 @@ import json
 import numpy as np
 import pytest
 
+from facebot.recognition.decision import DEFAULT_RULE
 from facebot.recognition.evaluate import EmbeddedSet, calibrate_threshold, n_way_trials, one_shot_rank1, open_set
 
-KEYS = {"identities", "images", "rank1", "n_way", "threshold", "false_accept_rate", "true_accept_rate", "detection_failures"}
+KEYS = {"identities", "images", "rank1", "n_way", "threshold", "rule", "false_accept_rate", "true_accept_rate",
+        "pair_false_accept_rate", "pair_true_accept_rate", "calibrated_threshold", "detection_failures"}
 
 
 def test_eval_json_on_the_samples(cli, samples):
@@ -15,9 +17,15 @@ def test_eval_json_on_the_samples(cli, samples):
     report = json.loads(out)
     assert KEYS <= set(report)
     assert report["identities"] == 5 and report["images"] == 20 and report["detection_failures"] == 0
-    assert set(report["n_way"]) == {"20", "10", "4"}
+    assert set(report["n_way"]) == {"4"}  # 20- and 10-way need at least 20 and 10 identities
     assert 0.8 <= report["rank1"] <= 1 and all(0 <= v <= 1 for v in report["n_way"].values())
-    assert report["threshold"] == 0.75
+    assert report["rule"] == DEFAULT_RULE.to_dict() and report["threshold"] == DEFAULT_RULE.high
+
+
+def test_eval_threshold_flag_measures_a_plain_threshold(cli, samples):
+    code, out, _ = cli("--threshold", "0.75", "eval", samples, "--json", "--trials", "50", "--repeats", "2")
+    report = json.loads(out)
+    assert code == 0 and report["threshold"] == 0.75 and report["rule"] == {"low": 0.75, "high": 0.75, "ratio": 0.0}
 
 
 def test_eval_table_and_repeatability(cli, samples):
@@ -26,7 +34,9 @@ def test_eval_table_and_repeatability(cli, samples):
     strip = lambda r: {k: v for k, v in json.loads(r).items() if k != "seconds"}  # noqa: E731
     assert strip(first) == strip(second)  # fixed seeds
     code, out, _ = cli("eval", samples, "--trials", "100", "--repeats", "2")
-    assert "64.90%" in out and "96.30%" in out and "one-shot rank-1" in out
+    assert "89.20%" in out and "99.20%" in out and "one-shot rank-1" in out  # the original's 4-way figures
+    assert "20-way" not in out and "10-way" not in out and "4-way" in out
+    assert "ratio" in out and f"{DEFAULT_RULE.high:.3f}" in out
 
 
 def synthetic(identities=30, per=6, spread=0.2, seed=0) -> EmbeddedSet:
@@ -41,7 +51,7 @@ def test_protocols_separate_easy_from_hard_data():
     easy, hard = synthetic(spread=0.05), synthetic(spread=4.0)
     assert one_shot_rank1(easy) == 1.0 and one_shot_rank1(hard) < 0.5
     threshold = calibrate_threshold(easy, 0.001)
-    result = open_set(easy, threshold)
+    result = open_set(easy, threshold)  # a float is a plain distance threshold
     assert result["false_accept_rate"] < 0.05 and result["true_accept_rate"] > 0.95
 
 
@@ -55,10 +65,24 @@ def test_n_way_trials_put_the_true_match_first_and_never_the_probe():
 
 @pytest.mark.slow
 def test_georgia_tech_meets_the_targets(cli, georgia_tech):
+    # The default rule was chosen on these faces (in-sample figures; LFW is the honest test).
     code, out, _ = cli("eval", georgia_tech, "--json")
     assert code == 0
     r = json.loads(out)
     assert r["identities"] == 50 and r["images"] == 750
-    assert r["rank1"] >= 0.995 and r["n_way"]["20"] >= 0.995
-    assert r["false_accept_rate"] <= 0.01 and r["true_accept_rate"] >= 0.95
+    assert r["rank1"] >= 0.999 and r["n_way"]["20"] >= 0.995
+    assert r["false_accept_rate"] <= 0.005 and r["true_accept_rate"] >= 0.98
     assert r["detection_failures"] <= 2
+
+
+@pytest.mark.slow
+def test_lfw_subset_with_the_default_rule(cli, georgia_tech):
+    """The default rule on press photos it was not chosen on: measured FAR 0.67% (2 of 300
+    stranger probes), TAR 94.8%, short of the 0.5% / 95% targets (README, "Decision rule")."""
+    lfw = georgia_tech.parent.parent / "lfw_subset"
+    if not lfw.is_dir():
+        pytest.skip("../shared/datasets/lfw_subset is not present")
+    code, out, _ = cli("eval", lfw, "--json")
+    r = json.loads(out)
+    assert code == 0 and r["identities"] == 10 and set(r["n_way"]) == {"10", "4"}
+    assert r["false_accept_rate"] <= 0.0067 and r["true_accept_rate"] >= 0.94
