@@ -1,9 +1,11 @@
 """Deliver camera alerts to a Telegram chat from a background thread, without losing them.
 
 Alerts wait in a bounded queue (the oldest is dropped, with a warning, only if Telegram
-has been unreachable long enough to fill it). Flood limits (429 RetryAfter), timeouts and
-network errors are retried with backoff; a request Telegram rejects outright (bad chat id,
-bot removed from the channel) is logged and skipped.
+has been unreachable long enough to fill it). The thread first checks the token (getMe),
+retrying while Telegram is unreachable or failing; a token Telegram rejects stops it and is
+reported through `fatal`, which the camera loop reads. Sending follows the retry policy of
+`facebot.telegram_retry.ALERTS`; a request Telegram rejects outright is logged and skipped.
+The thread never dies of an exception: whatever goes wrong is logged and counted.
 """
 from __future__ import annotations
 
@@ -11,9 +13,14 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
+from typing import Awaitable, TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+REJECTED_TOKEN = "Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
 
 
 @dataclass(frozen=True)
@@ -22,16 +29,33 @@ class Alert:
     photo: bytes | None = None  # JPEG snapshot
 
 
-class AlertSender:
-    """Queue alerts with `send()`; a thread posts them in order with PTB's Bot."""
+class _Closed(Exception):
+    """close() ran out of time while a Telegram call was still trying."""
 
-    def __init__(self, token: str, api_url: str, chat_id: int, maxsize: int = 200):
+
+class AlertSender:
+    """Queue alerts with `send()`; a thread posts them in order with PTB's Bot.
+
+    Counters: `sent` (Telegram confirmed), `dropped` (pushed out of a full queue), `failed`
+    (refused by Telegram), `undelivered` (still queued or in flight when close() gave up).
+    `fatal` is a one-line reason once the thread has stopped for good (a rejected token).
+    """
+
+    def __init__(self, token: str, api_url: str, chat_id: int, maxsize: int = 200, policy=None):
+        from facebot.telegram_retry import ALERTS
+
         self.token, self.api_url, self.chat_id = token, api_url.rstrip("/"), chat_id
+        self.policy = policy or ALERTS
         self.sent = 0
         self.dropped = 0
+        self.failed = 0
+        self.undelivered = 0
+        self.fatal: str | None = None
         self._queue: queue.Queue[Alert] = queue.Queue(maxsize=maxsize)
+        self._current: Alert | None = None  # taken from the queue, not yet confirmed
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._deliver_all()), name="alerts", daemon=True)
+        self._deadline = float("inf")  # set by close(): when to stop trying
+        self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
 
     def start(self) -> "AlertSender":
         self._thread.start()
@@ -51,32 +75,73 @@ class AlertSender:
                 except queue.Empty:
                     pass
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Deliver what is queued (up to `timeout` seconds), then stop."""
+    def pending(self) -> int:
+        """Alerts not delivered yet: queued, plus the one being sent."""
+        return self._queue.qsize() + (self._current is not None)
+
+    def close(self, timeout: float = 30.0) -> int:
+        """Deliver what is queued within `timeout` seconds, then stop; return (and log) how many
+        alerts were not delivered."""
+        self._deadline = time.monotonic() + timeout
         self._closing.set()
-        self._thread.join(timeout=timeout)
-        if self._thread.is_alive() or not self._queue.empty():
-            log.error("%d alert(s) could not be delivered before shutdown", self._queue.qsize())
+        self._thread.join(timeout=timeout + 5)  # the thread gives up by itself at the deadline
+        self.undelivered = self.pending()
+        if self.undelivered:
+            log.error("%d alert(s) not delivered before shutdown", self.undelivered)
+        return self.undelivered
+
+    # -- the thread ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._deliver_all())
+        except Exception:  # never a silent death: say so, and let the camera loop know
+            log.exception("the alert thread failed")
+            self.fatal = self.fatal or "the alert thread failed (see the log)"
+
+    async def _until_closed(self, work: Awaitable[T]) -> T:
+        """Await `work`, but give up (raise _Closed) once close()'s deadline has passed."""
+        task = asyncio.ensure_future(work)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.1)
+            if done:
+                return task.result()
+            if self._closing.is_set() and time.monotonic() >= self._deadline:
+                task.cancel()
+                raise _Closed
 
     async def _deliver_all(self) -> None:
         from telegram import Bot
+        from telegram.error import InvalidToken
 
         bot = Bot(self.token, base_url=f"{self.api_url}/bot", base_file_url=f"{self.api_url}/file/bot")
-        async with bot:
+        try:
+            # getMe checks the token before the first alert; while Telegram is down it is
+            # retried like any alert (it used to kill the thread: every later alert was lost).
+            await self._until_closed(self.policy.call(bot.initialize, idempotent=True))
             while True:
                 try:
-                    alert = self._queue.get_nowait()
+                    self._current = self._queue.get_nowait()
                 except queue.Empty:
                     if self._closing.is_set():
                         return
                     await asyncio.sleep(0.05)
                     continue
-                await self._deliver(bot, alert)
+                await self._until_closed(self._deliver(bot, self._current))
+                self._current = None
+        except InvalidToken:  # its message holds the token: never log it
+            self.fatal = REJECTED_TOKEN
+            log.error("%s; alerts stopped", REJECTED_TOKEN)
+        except _Closed:
+            pass
+        finally:
+            try:
+                await bot.shutdown()
+            except Exception:  # shutting down a half-initialised client: nothing left to save
+                log.debug("closing the Telegram client failed", exc_info=True)
 
     async def _deliver(self, bot, alert: Alert) -> None:
-        from telegram.error import TelegramError
-
-        from facebot.telegram_retry import ALERTS
+        """Send one alert under the policy; count it as sent or failed. InvalidToken propagates."""
+        from telegram.error import InvalidToken, TelegramError
 
         async def post():
             if alert.photo is not None:
@@ -84,7 +149,10 @@ class AlertSender:
             return await bot.send_message(self.chat_id, alert.text)
 
         try:
-            await ALERTS.call(post)
+            await self.policy.call(post)
             self.sent += 1
+        except InvalidToken:
+            raise
         except TelegramError as exc:  # rejected (bad chat id, bot removed from the channel): retrying will not help
+            self.failed += 1
             log.error("Telegram refused an alert: %s", exc)

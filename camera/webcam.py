@@ -69,12 +69,13 @@ def run(args) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"facebot webcam: {exc}", file=sys.stderr)
         return 2
+    # Started first: it checks the token with Telegram while the models load.
+    sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
     service = open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold)
     recognizer = service.recognizer
     if hasattr(recognizer.detector, "max_side"):
         recognizer.detector.max_side = args.detect_size
     recognizer.warm_up()
-    sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
 
     def post(text: str, photo: bytes | None = None) -> None:
         if sender:
@@ -93,6 +94,8 @@ def run(args) -> int:
     log.info("watching %s as %r", args.source, args.camera_name)
     try:
         while not stop.is_set():
+            if sender and sender.fatal:  # e.g. a rejected token: alerts can never go out
+                break
             index, frame = source.latest(index, timeout=0.5)
             if frame is None:
                 if source.finished.is_set():
@@ -133,6 +136,9 @@ def run(args) -> int:
     today = datetime.now().astimezone().date()
     for name, first, last in watcher.seen_today(today):
         print(f"seen {name}: {first:%H:%M:%S}–{last:%H:%M:%S}")
+    if sender and sender.fatal:
+        print(f"facebot webcam: {sender.fatal}", file=sys.stderr)
+        return 2
     return 0
 
 

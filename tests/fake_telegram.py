@@ -5,6 +5,22 @@ Tests push updates (`push_photo`, `push_document`, `push_text`, `push_callback`,
 call (sendMessage, sendPhoto with the uploaded bytes, editMessageText, ...) is recorded.
 `await server.wait_for_messages(chat_id, n)` waits until the bot has sent n messages there.
 
+Faults, to see what the client does when Telegram misbehaves (each failed call is recorded
+with its status; 0 for a dropped connection):
+
+- `fail_next(method, status, retry_after=..., html=True, drop=True, delay=...)`: the next
+  call of `method` fails once: an error status (a JSON error, or with `html=True` the HTML
+  page a proxy shows for a 502), a 429 asking to wait `retry_after` s, or (`drop=True`) a
+  connection closed without an answer.
+- `slow_next(method, delay, count=1)`: the call is carried out (the message is sent) but the
+  answer comes `delay` s later, after the client may have given up: the "Telegram had it"
+  case of a read timeout.
+- `outage(seconds, status=500, ...)`: every API call (and file download) fails the same way
+  for `seconds`; `methods=` limits it to some methods.
+- `reject_token(status=401)`: every call is refused as Telegram refuses a revoked (401) or
+  malformed (404) token; `reject_token(None)` ends it.
+- `FakeTelegram.closed_url()`: an address where nothing listens (Telegram unreachable).
+
 Usage::
 
     server = FakeTelegram().start()
@@ -22,6 +38,7 @@ import email.parser
 import email.policy
 import itertools
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +51,10 @@ STRING_PARAMS = {"text", "caption", "callback_query_id", "file_id", "parse_mode"
                  "short_description", "name"}
 MESSAGE_METHODS = {"sendMessage", "sendPhoto", "sendDocument", "editMessageText", "editMessageCaption",
                    "editMessageReplyMarkup"}
+# What nginx in front of the Bot API answers when Telegram's backend is down: not JSON.
+BAD_GATEWAY_HTML = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+                    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+DROPPED = 0  # Call.status of a call whose connection was closed without an answer
 
 
 @contextlib.asynccontextmanager
@@ -56,6 +77,18 @@ class ApiError(Exception):
     def __init__(self, status: int, description: str):
         super().__init__(description)
         self.status = status
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How a call fails: an error `status` (JSON, or an HTML page), a 429 with `retry_after`,
+    a dropped connection, or (status 200) a correct answer sent `delay` s late."""
+
+    status: int = 500
+    retry_after: float | None = None
+    html: bool = False
+    drop: bool = False
+    delay: float = 0.0
 
 
 @dataclass
@@ -87,6 +120,8 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.downloads: list[str] = []
         self.failures: dict[str, list[tuple[int, dict]]] = {}
+        self._outages: list[tuple[float, frozenset[str] | None, Fault]] = []  # (until, methods, fault)
+        self.token_status: int | None = None  # set: every call is refused with it (reject_token)
         self._updates: list[dict] = []
         self._files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -195,12 +230,62 @@ class FakeTelegram:
         return self.push_update({"callback_query": query})
 
     def fail_next(self, method: str, status: int, **payload) -> None:
-        """Make the next call of `method` fail, e.g. fail_next("sendMessage", 429, retry_after=1)."""
+        """Make the next call of `method` fail, e.g. fail_next("sendMessage", 429, retry_after=1).
+
+        `html=True`: answer an HTML page instead of JSON (a proxy's 502); `drop=True`: close
+        the connection without answering (status is then ignored); `delay=S`: wait S s first.
+        """
         self.failures.setdefault(method, []).append((status, payload))
+
+    def slow_next(self, method: str, delay: float, count: int = 1) -> None:
+        """The next `count` calls of `method` succeed (sent messages are recorded at once) but
+        are answered only after `delay` seconds."""
+        for _ in range(count):
+            self.failures.setdefault(method, []).append((200, {"delay": delay}))
+
+    def outage(self, seconds: float, status: int = 500, methods=None, **payload) -> None:
+        """For the next `seconds`, fail every call (of `methods`, default all, file downloads
+        included as method "file") like fail_next(method, status, **payload) would."""
+        fault = Fault(status, payload.get("retry_after"), payload.get("html", False), payload.get("drop", False),
+                      payload.get("delay", 0.0))
+        with self._cond:
+            self._outages.append((time.monotonic() + seconds, frozenset(methods) if methods else None, fault))
+
+    def reject_token(self, status: int | None = 401) -> None:
+        """Refuse every call as Telegram refuses a bad token: 401 Unauthorized (a revoked token),
+        404 Not Found (a malformed one); None: accept the token again."""
+        self.token_status = status
+
+    @staticmethod
+    def closed_url() -> str:
+        """The URL of a port on 127.0.0.1 where nothing listens: connections are refused."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def _fault_for(self, method: str) -> Fault | None:
+        """The fault that applies to this call of `method`, if any (consumes a fail_next)."""
+        with self._cond:
+            now = time.monotonic()
+            self._outages = [o for o in self._outages if o[0] > now]
+            for _, methods, fault in self._outages:
+                if methods is None or method in methods:
+                    return fault
+            queued = self.failures.get(method)
+            if queued:
+                status, payload = queued.pop(0)
+                return Fault(status, payload.get("retry_after"), payload.get("html", False), payload.get("drop", False),
+                             payload.get("delay", 0.0))
+        return None
 
     # -- what tests inspect ---------------------------------------------------------------------
     def methods(self) -> list[str]:
         return [c.method for c in list(self.calls)]
+
+    def statuses(self, method: str) -> list[int]:
+        """The HTTP status of every call of `method` so far (0: dropped), in order."""
+        return [c.status for c in list(self.calls) if c.method == method]
 
     def messages(self, chat_id: int) -> list[Call]:
         """Messages sent to (or edited in) `chat_id` that succeeded, in order."""
@@ -223,24 +308,29 @@ class FakeTelegram:
         file_prefix, api_prefix = f"/file/bot{self.token}/", f"/bot{self.token}/"
         if path.startswith(file_prefix):
             file_path = path[len(file_prefix):]
+            fault = self._fault_for("file")
+            if fault is not None and fault.status != 200:
+                self.calls.append(Call("file", {"file_path": file_path}, None, None, DROPPED if fault.drop else fault.status))
+                return self._fail(request, fault)
             self.downloads.append(file_path)
             data = self._files.get(file_path.rsplit("/", 1)[-1])
+            if fault is not None:
+                time.sleep(fault.delay)
             if data is None:
                 return self._send(request, 404, b"not found", "text/plain")
             return self._send(request, 200, data, "application/octet-stream")
-        if not path.startswith(api_prefix):
-            return self._send_json(request, 401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+        if not path.startswith(api_prefix) or self.token_status:
+            status = self.token_status or 401
+            if path.startswith(api_prefix):
+                self.calls.append(Call(path[len(api_prefix):], {}, None, None, status))
+            description = "Not Found" if status == 404 else "Unauthorized"
+            return self._send_json(request, status, {"ok": False, "error_code": status, "description": description})
         method = path[len(api_prefix):]
         params, photo = self._read_params(request)
-        with self._cond:
-            failure = self.failures.get(method, []) and self.failures[method].pop(0)
-        if failure:
-            status, payload = failure
-            body = {"ok": False, "error_code": status, "description": f"fake failure {status}"}
-            if "retry_after" in payload:
-                body["parameters"] = {"retry_after": payload["retry_after"]}
-            self.calls.append(Call(method, params, photo, None, status))
-            return self._send_json(request, status, body)
+        fault = self._fault_for(method)
+        if fault is not None and fault.status != 200:
+            self.calls.append(Call(method, params, photo, None, DROPPED if fault.drop else fault.status))
+            return self._fail(request, fault)
         if method == "getUpdates":
             return self._send_json(request, 200, {"ok": True, "result": self._get_updates(params)})
         try:
@@ -249,7 +339,24 @@ class FakeTelegram:
             self.calls.append(Call(method, params, photo, None, exc.status))
             return self._send_json(request, exc.status, {"ok": False, "error_code": exc.status, "description": str(exc)})
         self.calls.append(Call(method, params, photo, result))
+        if fault is not None:  # done, but answered late: the client may have given up by then
+            time.sleep(fault.delay)
         self._send_json(request, 200, {"ok": True, "result": result})
+
+    def _fail(self, request: BaseHTTPRequestHandler, fault: Fault) -> None:
+        """Answer a call with `fault` (after its delay): an error, an HTML page or a dropped connection."""
+        time.sleep(fault.delay)
+        if fault.drop:
+            request.close_connection = True
+            with contextlib.suppress(OSError):
+                request.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault.html:
+            return self._send(request, fault.status, BAD_GATEWAY_HTML, "text/html")
+        body = {"ok": False, "error_code": fault.status, "description": f"fake failure {fault.status}"}
+        if fault.retry_after is not None:
+            body["parameters"] = {"retry_after": fault.retry_after}
+        self._send_json(request, fault.status, body)
 
     def _read_params(self, request: BaseHTTPRequestHandler) -> tuple[dict, bytes | None]:
         length = int(request.headers.get("Content-Length") or 0)

@@ -39,8 +39,11 @@ class RetryPolicy:
     max_backoff_s: float = 60.0
     max_flood_wait_s: float = 60.0
 
-    async def call(self, request: Callable[[], Awaitable[T]]) -> T:
-        """Await `request()` until it succeeds; re-raise what cannot or may no longer be retried."""
+    async def call(self, request: Callable[[], Awaitable[T]], idempotent: bool = False) -> T:
+        """Await `request()` until it succeeds; re-raise what cannot or may no longer be retried.
+
+        `idempotent`: the request only reads (getMe, getFile, a download), so repeating it is
+        harmless; a send is not."""
         backoff, attempt = self.first_backoff_s, 0
         while True:
             attempt += 1

@@ -1,0 +1,84 @@
+"""Issue 13, "Hardening": the Telegram and camera defects, each reproduced against the fake
+Bot API server's fault injection (tests/fake_telegram.py) before it was fixed."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facebot.camera.alerts import Alert, AlertSender
+from tests.fake_telegram import FakeTelegram
+
+REPO = Path(__file__).resolve().parent.parent
+ALERT_CHAT = -100777
+
+
+@pytest.fixture()
+def telegram():
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def blank_video(path: Path, seconds: float = 1.0, fps: int = 10) -> Path:
+    """A video of a plain wall: frames to process, no faces, so no alerts."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (320, 240))
+    for _ in range(int(seconds * fps)):
+        writer.write(np.full((240, 320, 3), 110, np.uint8))
+    writer.release()
+    return path
+
+
+def facebot(args: list[str], env: dict[str, str], timeout: float = 120, cwd: Path | None = None):
+    """Run `python -m facebot ARGS` with `env` added; return the CompletedProcess (text)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", **env}
+    return subprocess.run([sys.executable, "-m", "facebot", *args], cwd=cwd or REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+# -- 1. camera alerts survive a failed start-up call -------------------------------------------
+@pytest.mark.parametrize("fault", [dict(status=500), dict(status=502, html=True), dict(status=0, drop=True)])
+def test_alerts_survive_a_failed_getme(telegram, fault):
+    telegram.fail_next("getMe", fault.pop("status"), **fault)
+    sender = AlertSender(telegram.token, telegram.url, ALERT_CHAT).start()
+    for i in range(3):
+        sender.send(Alert(f"alert {i}"))
+    assert wait_until(lambda: len(telegram.messages(ALERT_CHAT)) == 3)
+    sender.close(timeout=5)
+    assert [m.text for m in telegram.messages(ALERT_CHAT)] == ["alert 0", "alert 1", "alert 2"]
+    assert sender.sent == 3 and sender.fatal is None
+
+
+def test_alerts_report_a_rejected_token(telegram):
+    telegram.reject_token(401)
+    sender = AlertSender(telegram.token, telegram.url, ALERT_CHAT).start()
+    sender.send(Alert("never"))
+    assert wait_until(lambda: sender.fatal is not None, timeout=5)
+    assert "rejected" in sender.fatal and telegram.token not in sender.fatal
+    sender.close(timeout=1)
+    assert sender.undelivered == 1
+
+
+def test_webcam_exits_non_zero_on_a_rejected_token(telegram, tmp_path):
+    telegram.reject_token(401)
+    video = blank_video(tmp_path / "wall.mp4", seconds=2)
+    result = facebot(["--data-dir", str(tmp_path / "data"), "webcam", "--source", str(video)],
+                     {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url,
+                      "FACEBOT_ALERT_CHAT_ID": str(ALERT_CHAT)})
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "rejected TELEGRAM_BOT_TOKEN" in result.stderr and "Exception in thread" not in result.stderr
