@@ -5,6 +5,7 @@ import json
 import time
 
 from facebot.lab.original import ORIGINAL_N_WAY, ORIGINAL_WAYS
+from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, as_rule
 
 
 def choose_rule(args, recognizer):
@@ -12,8 +13,6 @@ def choose_rule(args, recognizer):
     `args.rule` if the caller set one (a DecisionRule or its dict, e.g. the gallery's saved
     rule), else the default of the way faces are compared. A Siamese model keeps a plain
     threshold (a rule fitted on FaceNet distances does not apply to its scale)."""
-    from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, as_rule
-
     fallback = DEFAULT_RULE if recognizer.metric is None else DecisionRule.from_threshold(recognizer.default_threshold)
     if args.threshold is not None:
         return DecisionRule.from_threshold(args.threshold)
@@ -52,20 +51,12 @@ def run_eval(args, progress) -> int:
     return 0
 
 
-def describe_rule(rule: dict) -> str:
-    """The rule's parameters in words: a plain threshold, or low / high / ratio."""
-    if rule["low"] == rule["high"]:
-        return f"threshold {rule['low']:.3f}"
-    return (f"rule: known at distance <= {rule['low']:.3f}, or <= {rule['high']:.3f} when the ratio "
-            f"(distance / next person's distance) <= {rule['ratio']:.3f}")
-
-
 def format_report(r: dict) -> str:
     """The human-readable table printed by `facebot eval`."""
     pct = lambda v: f"{100 * v:6.2f}%"  # noqa: E731
     model = "facenet distance" if r.get("model", "facenet") == "facenet" else r["model"]
     columns = [str(n) for n in ORIGINAL_WAYS if str(n) in r["n_way"]]  # only N-way with at least N identities
-    rule = r.get("rule") or {"low": r["threshold"], "high": r["threshold"], "ratio": 0.0}
+    rule = DecisionRule.from_dict(r["rule"]) if r.get("rule") else DecisionRule.from_threshold(r["threshold"])
     lines = [
         f"{r['identities']} identities, {r['images']} images, detector {r['detector']}, "
         f"{r['detection_failures']} detection failure(s), {r['seconds']} s",
@@ -82,9 +73,9 @@ def format_report(r: dict) -> str:
         lines.append("")
     lines += [
         f"open set, {r['repeats']} draws (30% of identities held out as strangers, one photo enrolled per other person):",
-        f"  {describe_rule(rule)}",
+        f"  {rule.describe()}",
         f"  false-accept rate {pct(r['false_accept_rate'])}   true-accept rate {pct(r['true_accept_rate'])}",
-        f"  image pairs within {r['threshold']:.3f}{' (the rule with one person enrolled)' if rule['low'] != rule['high'] else ''}: "
+        f"  image pairs within {r['threshold']:.3f}{'' if rule.is_threshold else ' (the rule with one person enrolled)'}: "
         f"false-accept {pct(r['pair_false_accept_rate'])}, true-accept {pct(r['pair_true_accept_rate'])};"
         f" threshold at pair FAR 0.01%: {r['calibrated_threshold']:.3f}",
     ]

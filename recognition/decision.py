@@ -63,7 +63,10 @@ class DecisionRule:
         unknown = set(values) - {"low", "high", "ratio"}
         if unknown:
             raise ValueError(f"unknown decision rule field(s): {', '.join(sorted(unknown))}")
-        return cls(**{k: float(v) for k, v in values.items()})
+        try:
+            return cls(**{k: float(v) for k, v in values.items()})
+        except TypeError as exc:  # a None or a list where a number belongs
+            raise ValueError(f"decision rule values must be numbers: {values}") from exc
 
     def accepts(self, nearest: np.ndarray, score: np.ndarray) -> np.ndarray:
         """Known or not, elementwise, from the nearest person's distance and the score d1 / d2."""
@@ -78,10 +81,11 @@ class DecisionRule:
         return Decisions(people.names, people.distance, people.score, known)
 
     def describe(self) -> str:
-        """One line for reports: the plain threshold, or the three numbers."""
+        """One line for reports: the plain threshold, or the three numbers in words."""
         if self.is_threshold:
-            return f"distance <= {self.low:.3f}"
-        return f"distance <= {self.low:.3f}, or <= {self.high:.3f} with ratio to the next person <= {self.ratio:.3f}"
+            return f"threshold {self.low:.3f}"
+        return (f"rule: known at distance <= {self.low:.3f}, or <= {self.high:.3f} when the ratio "
+                f"(distance / next person's distance) <= {self.ratio:.3f}")
 
 
 DEFAULT_RULE = DecisionRule()

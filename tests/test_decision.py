@@ -186,3 +186,22 @@ def test_recognizer_identify_takes_a_rule_and_a_siamese_metric_keeps_its_thresho
     other = siamese.matcher(list(faces), np.stack(list(faces.values())))
     assert siamese.identify(photo, other, DecisionRule(0.01, 1.5, 1.0))[0].known is False  # band ignored: threshold 0.01
     assert siamese.identify(photo, other, 1.5)[0].known
+
+
+def test_run_calibrate_on_the_samples(recognizer, samples):
+    from facebot.lab.calibration import format_calibration, run_calibrate
+
+    seen = []
+
+    def progress(items, total, desc):
+        seen.append((total, desc))
+        return items
+
+    rule, rows = run_calibrate([samples], 0.05, recognizer, progress)
+    assert seen == [(20, "embedding georgia_tech")]
+    assert len(rows) == 1 and rows[0]["identities"] == 5 and rows[0]["images"] == 20
+    assert rows[0]["false_accept_rate"] <= 0.05 and DecisionRule.from_dict(rule.to_dict()) == rule
+    text = format_calibration(rule, rows, 0.05)
+    assert f"high {rule.high:.2f}" in text and "in-sample" in text
+    with pytest.raises(FileNotFoundError):
+        run_calibrate([samples / "missing"], 0.05, recognizer)
