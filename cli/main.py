@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facebot", description="One-shot face recognition for your team.")
     parser.add_argument("--version", action="version", version=f"facebot {__version__}")
     parser.add_argument("--data-dir", default=data_dir_default(), help="gallery folder (default: $FACEBOT_DATA_DIR or ./data)")
+    parser.add_argument("--database-url", default=setting("FACEBOT_DATABASE_URL") or None, metavar="postgresql://...",
+                        help="a shared PostgreSQL gallery instead of --data-dir (default: $FACEBOT_DATABASE_URL)")
     parser.add_argument("--threshold", type=float, default=None, help="distance threshold (default: saved setting or calibrated)")
     parser.add_argument("--detector", choices=["mtcnn", "haar"], default="mtcnn", help="face detector (default: mtcnn)")
     parser.add_argument("--model", default=setting("FACEBOT_MODEL", "facenet") or "facenet", metavar="facenet|PATH.npz",
@@ -252,10 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands():
     """Subcommands that live in their own modules (Telegram bot, camera, Siamese)."""
     from facebot.bot import telegram_bot
+    from facebot.cli import db
     from facebot.camera import webcam
     from facebot.lab import siamese as siamese_cli
 
-    return [telegram_bot.add_command, webcam.add_command, siamese_cli.add_command]
+    return [telegram_bot.add_command, webcam.add_command, siamese_cli.add_command, db.add_command]
 
 
 def main(argv: list[str] | None = None) -> int:

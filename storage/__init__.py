@@ -2,8 +2,8 @@
 on TinyDB files (the default) or PostgreSQL (`open_gallery(database_url=...)`; see storage.store)."""
 from facebot.storage.gallery import Gallery, GalleryBusy, Person, UnknownPerson
 from facebot.storage.names import InvalidName, validate_name
-from facebot.storage.store import (CopyReport, GallerySummary, Store, TargetNotEmpty, copy_gallery, is_database_url,
-                                   open_gallery, summarize)
+from facebot.storage.store import (CopyReport, GallerySummary, Store, TargetNotEmpty, copy_gallery, gallery_status,
+                                   is_database_url, open_gallery, summarize)
 
 
 def init_database(url: str) -> tuple[list[int], int]:
@@ -15,5 +15,5 @@ def init_database(url: str) -> tuple[list[int], int]:
 
 
 __all__ = ["CopyReport", "Gallery", "GalleryBusy", "GallerySummary", "InvalidName", "Person", "Store",
-           "TargetNotEmpty", "UnknownPerson", "copy_gallery", "init_database", "is_database_url", "open_gallery",
+           "TargetNotEmpty", "UnknownPerson", "copy_gallery", "gallery_status", "init_database", "is_database_url", "open_gallery",
            "summarize", "validate_name"]

@@ -117,8 +117,9 @@ class PostgresGallery:
         try:
             conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
                                    application_name="facebot")
-        except psycopg.OperationalError as exc:
-            raise GalleryUnavailable(f"cannot reach the gallery database {self.url}: {_first_line(exc)}") from None
+        except psycopg.Error as exc:  # unreachable, refused, bad credentials, malformed URL
+            raise GalleryUnavailable(f"cannot reach the gallery database {self.url}: "
+                                     f"{redact_url(_first_line(exc))}") from None
         # UTC, so times read back are the same text whatever the server's zone; and a writer
         # waits for the change counter at most as long as a TinyDB writer waits for its flock.
         conn.execute("SET TIME ZONE 'UTC'")
@@ -360,6 +361,12 @@ class PostgresGallery:
             retry=True)
         return [{"time": _iso(t), "action": a, "actor": who, **details} for t, a, who, details in reversed(rows)]
 
+    def schema_version(self) -> int:
+        """The highest schema migration applied to the database (storage.migrations)."""
+        from facebot.storage.migrations import current_version
+
+        return self._run(current_version, retry=True)
+
     # -- moving a gallery (storage.store.copy_gallery) --------------------------------------
     def dump(self) -> GalleryDump:
         """Everything in the database (all features), in insertion order, one snapshot."""
@@ -402,14 +409,9 @@ class PostgresGallery:
 def init_database(url: str) -> tuple[list[int], int]:
     """Create or upgrade the gallery schema at `url`; return (versions applied now, version
     the database is at). Idempotent."""
-    from facebot.storage.migrations import current_version
-
-    gallery = PostgresGallery(url, migrate=False)
-    try:
+    with PostgresGallery(url, migrate=False) as gallery:
         applied = gallery._run(migrate)
-        return applied, gallery._run(current_version)
-    finally:
-        gallery.close()
+        return applied, gallery.schema_version()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -221,7 +221,7 @@ class CopyReport:
         return self.source == self.target
 
 
-class TargetNotEmpty(RuntimeError):
+class TargetNotEmpty(ValueError):
     """`copy_gallery` refuses to merge into a store that already holds something."""
 
 
@@ -265,9 +265,21 @@ def copy_gallery(source: Store | str | Path, target: Store | str | Path) -> Copy
 
 
 def summarize(location: Store | str | Path) -> GallerySummary:
-    """Counts and digest of a gallery (for `facebot db status` and checks)."""
+    """Counts and digest of a gallery (for checks)."""
     store = location if isinstance(location, Store) else open_location(location)
     return dump_gallery(store).summary()
+
+
+def gallery_status(location: str | Path) -> dict[str, Any]:
+    """What `facebot db status` shows: the kind of store, where (no password), its schema
+    version (PostgreSQL), and counts of people, samples per features, settings and audit."""
+    store = open_location(location)
+    status: dict[str, Any] = {"store": "tinydb" if isinstance(store, Gallery) else "postgresql",
+                              "where": describe(store)}
+    if hasattr(store, "schema_version"):
+        status["schema_version"] = store.schema_version()
+    status.update(dump_gallery(store).summary().counts())
+    return status
 
 
 # -- TinyDB side of a copy: through the Gallery's own transactions ---------------------------
