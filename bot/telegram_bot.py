@@ -27,8 +27,8 @@ from facebot.config import BotConfig, ConfigError, load_bot_config
 from facebot.recognition.draw import face_labels
 from facebot.service import (ConflictingPerson, EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
-from facebot.bot.telegram_util import RedactToken, annotated_jpeg, command_argument, image_attachment
-from facebot.telegram_retry import with_retry
+from facebot.bot.telegram_util import annotated_jpeg, command_argument, image_attachment
+from facebot.telegram_retry import REPLIES, token_kept_out, with_retry
 from facebot.texts import text
 from facebot.recognition import ImageError, TooManyFaces, decode_image
 from facebot.recognition.images import MAX_BYTES, encode_jpeg
@@ -40,6 +40,7 @@ PENDING_TTL_S = 600  # an /enroll waiting for its photo, or a question waiting f
 MAX_PENDING = 32  # pending questions keep the photo bytes: cap the memory they hold
 REFUSAL_EVERY_S = 60  # a stranger hears the refusal once a minute at most, not once per message
 CAPTION_LIMIT, MESSAGE_LIMIT = 1024, 4000
+REJECTED_TOKEN = "facebot: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
 
 
 @dataclass
@@ -445,19 +446,46 @@ def warm_up(service: FaceService) -> None:
         log.warning("model warm-up failed", exc_info=True)
 
 
+async def check_token(config: BotConfig) -> None:
+    """Ask Telegram who the bot is (getMe), retried while Telegram is unreachable or failing.
+
+    Raises InvalidToken when Telegram rejects the token (its message holds the token: never
+    print it), or the last TelegramError once the start-up policy gives up.
+    """
+    from telegram import Bot
+
+    bot = Bot(config.token, base_url=f"{config.api_url}/bot", base_file_url=f"{config.api_url}/file/bot")
+    try:
+        await REPLIES.call(bot.initialize, idempotent=True)
+    finally:
+        await bot.shutdown()
+
+
 def run_bot(args: argparse.Namespace) -> int:
-    """`facebot bot`: load settings and models, then poll Telegram until interrupted."""
+    """`facebot bot`: load settings, check the token, load the models, then poll Telegram until
+    interrupted. Exit 2 for a bad setting or a rejected token, 1 when Telegram cannot be reached."""
     try:
         config = load_bot_config()
     except ConfigError as exc:
         print(f"facebot: {exc}", file=sys.stderr)
         return 2
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactToken(config.token))
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs request URLs, token included
+    with token_kept_out(config.token):  # logs, tracebacks, stdout/stderr, escaping exceptions
+        return _run_bot(args, config)
+
+
+def _run_bot(args: argparse.Namespace, config: BotConfig) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request URL
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     if not args.verbose:
         logging.getLogger("bot").setLevel(logging.INFO)
+    try:  # before the models load: a wrong token should not take a minute to find out
+        asyncio.run(check_token(config))
+    except InvalidToken:
+        print(REJECTED_TOKEN, file=sys.stderr)
+        return 2
+    except TelegramError as exc:
+        print(f"facebot: cannot reach the Telegram Bot API at {config.api_url}: {exc}", file=sys.stderr)
+        return 1
 
     from facebot.service import open_service
 
@@ -469,7 +497,7 @@ def run_bot(args: argparse.Namespace) -> int:
     try:
         application.run_polling(allowed_updates=["message", "callback_query"])
     except InvalidToken:
-        print("facebot: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
+        print(REJECTED_TOKEN, file=sys.stderr)
         return 2
     except NetworkError as exc:
         print(f"facebot: cannot reach the Telegram Bot API at {config.api_url}: {exc}", file=sys.stderr)

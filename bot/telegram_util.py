@@ -1,5 +1,6 @@
 """Small helpers of the Telegram bot: reading attachments and commands, drawing replies,
-and keeping the token out of the logs. (Retries: `facebot.telegram_retry`.)"""
+and keeping the token out of the logs. (Retries and token redaction, shared with the camera:
+`facebot.telegram_retry`.)"""
 from __future__ import annotations
 
 import logging
@@ -10,6 +11,7 @@ from telegram import Message
 
 from facebot.recognition.draw import annotate
 from facebot.recognition.images import encode_jpeg
+from facebot.telegram_retry import RedactToken, token_kept_out  # noqa: F401  shared with the camera
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +43,3 @@ def annotated_jpeg(rgb: np.ndarray, labels: list) -> bytes:
         scale = MAX_REPLY_SIDE / side
         picture = cv2.resize(picture, (round(picture.shape[1] * scale), round(picture.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     return encode_jpeg(picture)
-
-
-class RedactToken(logging.Filter):
-    """Replace the bot token in every log line (URLs carry it)."""
-
-    def __init__(self, token: str):
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token and self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), None
-        return True

@@ -99,13 +99,14 @@ class AlertSender:
             self.fatal = self.fatal or "the alert thread failed (see the log)"
 
     async def _until_closed(self, work: Awaitable[T]) -> T:
-        """Await `work`, but give up (raise _Closed) once close()'s deadline has passed."""
+        """Await `work`, but give up (raise _Closed) once close() was called and either its
+        deadline has passed or nothing is left to deliver (e.g. still checking the token)."""
         task = asyncio.ensure_future(work)
         while True:
             done, _ = await asyncio.wait({task}, timeout=0.1)
             if done:
                 return task.result()
-            if self._closing.is_set() and time.monotonic() >= self._deadline:
+            if self._closing.is_set() and (time.monotonic() >= self._deadline or not self.pending()):
                 task.cancel()
                 raise _Closed
 

@@ -52,15 +52,12 @@ def summary_text(watcher, camera: str, lang: str, today) -> str:
 
 
 def run(args) -> int:
-    from facebot.camera.alerts import Alert, AlertSender
-    from facebot.camera.source import FrameSource, parse_source
+    """`facebot webcam`. Exit 0 when the source ended or a stop signal came; 2 for a bad
+    setting or a token Telegram rejected."""
     from facebot.config import ConfigError, load_bot_config
-    from facebot.service import open_service
-    from facebot.camera.watcher import Watcher
-    from facebot.recognition.draw import annotate, face_labels
-    from facebot.recognition.images import encode_jpeg
+    from facebot.telegram_retry import token_kept_out
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines contain the token
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request URL
     try:
         config = load_bot_config(require_token=not args.dry_run)
         if not args.dry_run and config.alert_chat_id is None:
@@ -69,6 +66,19 @@ def run(args) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"facebot webcam: {exc}", file=sys.stderr)
         return 2
+    with token_kept_out(config.token):  # logs, tracebacks, stdout/stderr, escaping exceptions
+        return _watch(args, config, summary_at)
+
+
+def _watch(args, config, summary_at) -> int:
+    """Load the models, watch the source until it ends or a stop signal; the exit code."""
+    from facebot.camera.alerts import Alert, AlertSender
+    from facebot.camera.source import FrameSource, parse_source
+    from facebot.service import open_service
+    from facebot.camera.watcher import Watcher
+    from facebot.recognition.draw import annotate, face_labels
+    from facebot.recognition.images import encode_jpeg
+
     # Started first: it checks the token with Telegram while the models load.
     sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
     service = open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold)

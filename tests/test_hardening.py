@@ -82,3 +82,57 @@ def test_webcam_exits_non_zero_on_a_rejected_token(telegram, tmp_path):
                       "FACEBOT_ALERT_CHAT_ID": str(ALERT_CHAT)})
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
     assert "rejected TELEGRAM_BOT_TOKEN" in result.stderr and "Exception in thread" not in result.stderr
+
+
+# -- 4. the token appears in no output of any failure ------------------------------------------
+SECRET_TOKEN = "4242:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+def telegram_in(mode: str) -> tuple[FakeTelegram, str]:
+    """A fake server whose Telegram fails as `mode` says, and the URL to give the process."""
+    server = FakeTelegram(token=SECRET_TOKEN).start()
+    if mode in ("401", "404"):
+        server.reject_token(int(mode))
+    elif mode == "500":
+        server.outage(600, 500)
+    elif mode == "502":
+        server.outage(600, 502, html=True)
+    return server, (FakeTelegram.closed_url() if mode == "down" else server.url)
+
+
+def assert_no_token(result) -> None:
+    output = result.stdout + result.stderr
+    secret = SECRET_TOKEN.split(":")[1]
+    assert SECRET_TOKEN not in output and secret not in output and secret[:12] not in output, output[-3000:]
+
+
+@pytest.mark.parametrize("verbose", [[], ["-v"]], ids=["quiet", "verbose"])
+@pytest.mark.parametrize("mode", ["401", "404", "down", "500", "502"])
+def test_bot_never_prints_the_token(mode, verbose, tmp_path):
+    server, url = telegram_in(mode)
+    try:
+        result = facebot([*verbose, "--data-dir", str(tmp_path / "data"), "bot"],
+                         {"TELEGRAM_BOT_TOKEN": SECRET_TOKEN, "TELEGRAM_API_URL": url, "FACEBOT_HR_IDS": "1",
+                          "FACEBOT_TELEGRAM_RETRY_S": "2"}, cwd=tmp_path, timeout=60)
+    finally:
+        server.stop()
+    assert_no_token(result)
+    assert result.returncode == (2 if mode in ("401", "404") else 1), result.stderr[-2000:]
+    if mode in ("401", "404"):
+        assert "Telegram rejected TELEGRAM_BOT_TOKEN" in result.stderr
+    else:
+        assert "cannot reach the Telegram Bot API" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["401", "404", "down", "500", "502"])
+def test_webcam_never_prints_the_token(mode, tmp_path):
+    server, url = telegram_in(mode)
+    video = blank_video(tmp_path / "wall.mp4", seconds=1)
+    try:
+        result = facebot(["-v", "--data-dir", str(tmp_path / "data"), "webcam", "--source", str(video)],
+                         {"TELEGRAM_BOT_TOKEN": SECRET_TOKEN, "TELEGRAM_API_URL": url,
+                          "FACEBOT_ALERT_CHAT_ID": str(ALERT_CHAT)}, cwd=tmp_path, timeout=90)
+    finally:
+        server.stop()
+    assert_no_token(result)
+    assert result.returncode == (2 if mode in ("401", "404") else 0), result.stderr[-2000:]

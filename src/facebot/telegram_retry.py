@@ -1,4 +1,5 @@
-"""How every Telegram call is retried, for the bot and the camera alike.
+"""How every Telegram call is retried, and how the token is kept out of every output, for
+the bot and the camera alike.
 
 Flood control (429, `RetryAfter`) waits what Telegram asks, capped; timeouts, dropped
 connections and 5xx (`NetworkError`) back off exponentially; a request Telegram rejects
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, Iterator, TypeVar
 
 from telegram.error import BadRequest, NetworkError, RetryAfter
 
@@ -73,3 +76,120 @@ ALERTS = RetryPolicy(attempts=None, first_backoff_s=1.0, max_backoff_s=60.0)
 async def with_retry(request: Callable[[], Awaitable[T]]) -> T:
     """Await `request()` under the bot's reply policy."""
     return await REPLIES.call(request)
+
+
+# -- keeping the token out of every output ----------------------------------------------------
+# The token is in every request URL, and PTB puts it into InvalidToken's message ("The token
+# `...` was rejected"), which then travels in tracebacks, in `str(exc)` and in thread crash
+# reports. Rewriting log messages is not enough, so `token_kept_out` covers every way out:
+# log records (message, arguments, traceback, stack), everything written to stdout/stderr,
+# and the text of an exception that leaves the block.
+REDACTED = "<token>"
+
+
+def token_forms(token: str) -> list[str]:
+    """The strings to hide: the secret part after the bot id (which also hides the whole
+    token, plain or URL-encoded), or the whole token when it has no such part."""
+    secret = token.split(":", 1)[1] if ":" in token else token
+    return [form for form in {secret, token} if len(form) >= 4]
+
+
+def redact(text: str, token: str) -> str:
+    """`text` with every form of `token` replaced by <token>."""
+    for form in token_forms(token):
+        text = text.replace(form, REDACTED)
+    return text
+
+
+class RedactToken(logging.Filter):
+    """A handler filter that hides the bot token in a record's message, its arguments, its
+    traceback and its stack (tracebacks are formatted here, redacted, and kept as text)."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.token:
+            return True
+        message = record.getMessage()
+        redacted = redact(message, self.token)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), self.token)
+            record.exc_info = None  # handlers print exc_text instead of formatting the exception again
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text, self.token)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.token)
+        return True
+
+
+class RedactingStream:
+    """A text stream (sys.stdout, sys.stderr) that hides the token in what is written to it."""
+
+    def __init__(self, stream, token: str):
+        self._stream, self._token = stream, token
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text, self._token) if isinstance(text, str) else text)
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def scrub_exception(exc: BaseException, token: str) -> None:
+    """Remove the token from the text of `exc` and of every exception chained to it."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.args = tuple(redact(a, token) if isinstance(a, str) else a for a in current.args)
+        message = getattr(current, "message", None)
+        if isinstance(message, str):
+            try:
+                current.message = redact(message, token)
+            except AttributeError:  # a read-only message
+                pass
+        stack += [current.__cause__, current.__context__, *getattr(current, "exceptions", ())]
+
+
+@contextmanager
+def token_kept_out(token: str) -> Iterator[None]:
+    """While inside, the token reaches no log line, nothing printed to stdout or stderr (thread
+    crash reports and warnings included), and no exception leaving the block.
+
+    Installs RedactToken on the root logger's handlers and wraps sys.stdout/sys.stderr; both
+    are undone on the way out.
+    """
+    if not token:
+        yield
+        return
+    log_filter = RedactToken(token)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(log_filter)
+    streams = {"stdout": sys.stdout, "stderr": sys.stderr}
+    wrapped = {name: RedactingStream(stream, token) for name, stream in streams.items()}
+    for name, stream in wrapped.items():
+        setattr(sys, name, stream)
+    try:
+        yield
+    except BaseException as exc:
+        scrub_exception(exc, token)
+        raise
+    finally:
+        for name, stream in wrapped.items():
+            if getattr(sys, name) is stream:  # not replaced since (e.g. by a test's capture)
+                setattr(sys, name, streams[name])
+        for handler in handlers:
+            handler.removeFilter(log_filter)
