@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 
 import numpy as np
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -28,7 +28,7 @@ from facebot.recognition.draw import face_labels
 from facebot.service import (ConflictingPerson, EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
 from facebot.bot.telegram_util import annotated_jpeg, command_argument, image_attachment
-from facebot.telegram_retry import REPLIES, token_kept_out, with_retry
+from facebot.telegram_retry import REPLIES, RetryPolicy, token_kept_out
 from facebot.texts import text
 from facebot.recognition import ImageError, TooManyFaces, decode_image
 from facebot.recognition.images import MAX_BYTES, encode_jpeg
@@ -41,6 +41,14 @@ MAX_PENDING = 32  # pending questions keep the photo bytes: cap the memory they 
 REFUSAL_EVERY_S = 60  # a stranger hears the refusal once a minute at most, not once per message
 CAPTION_LIMIT, MESSAGE_LIMIT = 1024, 4000
 REJECTED_TOKEN = "facebot: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long the bot waits for Telegram and how it retries (tests shrink the times)."""
+
+    read_timeout_s: float = 30.0  # how long one Telegram call may take to answer
+    retry: RetryPolicy = REPLIES  # replies and downloads; start-up too
 
 
 @dataclass
@@ -57,9 +65,10 @@ class Pending:
 class FaceBot:
     """The handlers, the access rules and the pending state of one running bot."""
 
-    def __init__(self, config: BotConfig, service: FaceService, workers: int = 2):
+    def __init__(self, config: BotConfig, service: FaceService, workers: int = 2, limits: Limits = Limits()):
         self.config = config
         self.service = service
+        self.limits = limits
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="facebot")
         self._core_lock: asyncio.Lock | None = None
         self.waiting_photo: dict[tuple[int, int], tuple[str, float]] = {}  # (chat, user) -> name, since
@@ -88,19 +97,28 @@ class FaceBot:
         async with self._core_lock:
             return await self._cpu(fn, *args, **kwargs)
 
+    async def send(self, request: Callable[[], Awaitable[T]]) -> T:
+        """Make a call that changes something in Telegram (a message, an edit, an answer)
+        under the retry policy; a read timeout is not retried (see telegram_retry)."""
+        return await self.limits.retry.call(request)
+
+    async def fetch(self, request: Callable[[], Awaitable[T]]) -> T:
+        """Make a call that only reads (getFile, a download), retried even after a read timeout."""
+        return await self.limits.retry.call(request, idempotent=True)
+
     async def reply(self, message: Message, body: str, markup: InlineKeyboardMarkup | None = None) -> Message:
         """Send plain text, split into several messages when long; buttons go on the last."""
         chunks = [body[i : i + MESSAGE_LIMIT] for i in range(0, len(body), MESSAGE_LIMIT)] or [""]
         sent = None
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
-            sent = await with_retry(lambda: message.reply_text(chunk, reply_markup=markup if last else None))
+            sent = await self.send(lambda: message.reply_text(chunk, reply_markup=markup if last else None))
         return sent
 
     async def reply_photo(self, message: Message, jpeg: bytes, caption: str) -> None:
         """Send a photo; a caption longer than Telegram allows follows as a text message."""
         short = caption if len(caption) <= CAPTION_LIMIT else caption.split("\n", 1)[0]
-        await with_retry(lambda: message.reply_photo(jpeg, caption=short))
+        await self.send(lambda: message.reply_photo(jpeg, caption=short))
         if short != caption:
             await self.reply(message, caption.split("\n", 1)[1])
 
@@ -168,8 +186,8 @@ class FaceBot:
             await self.reply(message, self.t("too_big"))
             return None
         try:
-            tg_file = await with_retry(attachment.get_file)
-            data = bytes(await with_retry(tg_file.download_as_bytearray))
+            tg_file = await self.fetch(attachment.get_file)
+            data = bytes(await self.fetch(tg_file.download_as_bytearray))
         except BadRequest as exc:
             await self.reply(message, self.t("too_big" if "too big" in str(exc).lower() else "download_failed"))
             return None
@@ -339,16 +357,16 @@ class FaceBot:
         """'Enroll anyway' / 'Delete' / 'Cancel' under a question asked by `ask`."""
         query = update.callback_query
         if not self.is_hr(query.from_user.id):
-            await with_retry(lambda: query.answer(self.t("only_hr"), show_alert=True))
+            await self.send(lambda: query.answer(self.t("only_hr"), show_alert=True))
             return
         kind, key, choice = ((query.data or "").split(":") + ["", "", ""])[:3]
         pending = self.questions.pop(key, None)
-        await with_retry(query.answer)
+        await self.send(query.answer)
         if pending is None or pending.kind != kind or time.monotonic() - pending.created > PENDING_TTL_S:
-            await with_retry(lambda: query.edit_message_text(self.t("expired")))
+            await self.send(lambda: query.edit_message_text(self.t("expired")))
             return
         if choice != "yes":
-            await with_retry(lambda: query.edit_message_text(self.t("cancelled")))
+            await self.send(lambda: query.edit_message_text(self.t("cancelled")))
             return
         actor = f"tg:{query.from_user.id}"
         if kind == "enroll":
@@ -362,26 +380,33 @@ class FaceBot:
             enrolled = await self._core(self.service.enroll, pending.name, rgb, force=True, actor=actor)
         except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
             reason = self.explain(exc)
-            await with_retry(lambda: query.edit_message_text(reason))
+            await self.send(lambda: query.edit_message_text(reason))
             return
         caption = self.t("enrolled", name=enrolled.name, samples=enrolled.samples)
-        await with_retry(lambda: query.edit_message_text(caption))
+        await self.send(lambda: query.edit_message_text(caption))
         jpeg = encode_jpeg(enrolled.face.crop)
-        await with_retry(lambda: context.bot.send_photo(pending.chat_id, jpeg, caption=caption))
+        await self.send(lambda: context.bot.send_photo(pending.chat_id, jpeg, caption=caption))
 
     async def confirm_delete(self, query, pending: Pending, actor: str) -> None:
         try:
             removed = await self._core(self.service.delete, pending.name, actor=actor)
         except UnknownPerson:
-            await with_retry(lambda: query.edit_message_text(self.t("unknown_person", name=pending.name)))
+            await self.send(lambda: query.edit_message_text(self.t("unknown_person", name=pending.name)))
             return
-        await with_retry(lambda: query.edit_message_text(self.t("deleted", name=pending.name, samples=removed)))
+        await self.send(lambda: query.edit_message_text(self.t("deleted", name=pending.name, samples=removed)))
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Log every failure; tell the sender something went wrong. Never re-raises."""
+        """Log every failure; tell the sender something went wrong. Never re-raises.
+
+        A Telegram call that failed for good (outage outlasting the retries, or a send whose
+        answer timed out and may have arrived) gets no "something went wrong" message: it
+        would fail the same way, or follow an answer the person already has."""
         error = context.error
-        if isinstance(error, (NetworkError, RetryAfter)):
+        if isinstance(error, (NetworkError, RetryAfter)) and not isinstance(error, BadRequest):
             log.warning("Telegram error: %s", error)
+            return
+        if isinstance(error, TelegramError):
+            log.warning("Telegram refused a request: %s", error)
         else:
             log.error("handling an update failed", exc_info=error)
         if isinstance(update, Update) and update.effective_message and update.effective_user:
@@ -402,19 +427,19 @@ class FaceBot:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def build_application(config: BotConfig, service: FaceService, workers: int = 2) -> Application:
+def build_application(config: BotConfig, service: FaceService, workers: int = 2, limits: Limits = Limits()) -> Application:
     """Wire a FaceBot's handlers into a python-telegram-bot Application (not started).
 
     The FaceBot is kept in `application.bot_data["facebot"]`.
     """
-    bot = FaceBot(config, service, workers=workers)
+    bot = FaceBot(config, service, workers=workers, limits=limits)
     application = (
         ApplicationBuilder()
         .token(config.token)
         .base_url(f"{config.api_url}/bot")
         .base_file_url(f"{config.api_url}/file/bot")
         .concurrent_updates(64)
-        .connect_timeout(10).read_timeout(30).write_timeout(60).media_write_timeout(120)
+        .connect_timeout(10).read_timeout(limits.read_timeout_s).write_timeout(60).media_write_timeout(120)
         .post_init(bot.set_commands)
         .post_shutdown(bot.close)
         .build()

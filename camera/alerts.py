@@ -41,11 +41,13 @@ class AlertSender:
     `fatal` is a one-line reason once the thread has stopped for good (a rejected token).
     """
 
-    def __init__(self, token: str, api_url: str, chat_id: int, maxsize: int = 200, policy=None):
+    def __init__(self, token: str, api_url: str, chat_id: int, maxsize: int = 200, policy=None,
+                 read_timeout: float = 30.0):
         from facebot.telegram_retry import ALERTS
 
         self.token, self.api_url, self.chat_id = token, api_url.rstrip("/"), chat_id
         self.policy = policy or ALERTS
+        self.read_timeout = read_timeout  # how long Telegram may take to answer one call
         self.sent = 0
         self.dropped = 0
         self.failed = 0
@@ -113,8 +115,10 @@ class AlertSender:
     async def _deliver_all(self) -> None:
         from telegram import Bot
         from telegram.error import InvalidToken
+        from telegram.request import HTTPXRequest
 
-        bot = Bot(self.token, base_url=f"{self.api_url}/bot", base_file_url=f"{self.api_url}/file/bot")
+        request = HTTPXRequest(connect_timeout=10, read_timeout=self.read_timeout, write_timeout=60, media_write_timeout=120)
+        bot = Bot(self.token, base_url=f"{self.api_url}/bot", base_file_url=f"{self.api_url}/file/bot", request=request)
         try:
             # getMe checks the token before the first alert; while Telegram is down it is
             # retried like any alert (it used to kill the thread: every later alert was lost).

@@ -2,6 +2,7 @@
 Bot API server's fault injection (tests/fake_telegram.py) before it was fixed."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -136,3 +137,54 @@ def test_webcam_never_prints_the_token(mode, tmp_path):
         server.stop()
     assert_no_token(result)
     assert result.returncode == (2 if mode in ("401", "404") else 0), result.stderr[-2000:]
+
+
+# -- 5. no duplicates when Telegram answers after the client's read timeout ---------------------
+def run_bot_scenario(service, tmp_path, scenario, limits=None, users=(2002,), hr=(1001,), timeout=60.0, server=None):
+    """Start the real bot (build_application) against a fake server, await scenario(server), stop."""
+    from facebot.bot.telegram_bot import Limits, build_application
+    from facebot.config import BotConfig
+    from tests.fake_telegram import polling
+
+    async def main():
+        fake = server or FakeTelegram().start()
+        config = BotConfig(token=fake.token, api_url=fake.url, data_dir=str(tmp_path), hr_ids=frozenset(hr),
+                           user_ids=frozenset(users))
+        try:
+            async with polling(build_application(config, service, limits=limits or Limits())):
+                await asyncio.wait_for(scenario(fake), timeout)
+        finally:
+            fake.stop()
+        return fake
+
+    return asyncio.run(main())
+
+
+def test_a_slow_answer_is_not_sent_twice(service, samples, tmp_path):
+    from facebot.bot.telegram_bot import Limits
+
+    user = 2002
+
+    async def scenario(server):
+        server.slow_next("sendMessage", delay=2.5)
+        server.push_text(user, user, "/whoami")
+        await asyncio.sleep(0.3)
+        server.slow_next("sendPhoto", delay=2.5)
+        server.push_photo(user, user, (samples / "s2" / "1.jpg").read_bytes())
+        await server.wait_for_messages(user, 2, timeout=20)
+        await asyncio.sleep(5)  # time for any retry to arrive
+        assert [c.method for c in server.messages(user)] == ["sendMessage", "sendPhoto"], \
+            [(c.method, c.text[:30]) for c in server.messages(user)]
+
+    run_bot_scenario(service, tmp_path, scenario, Limits(read_timeout_s=1.0))
+
+
+def test_a_slow_alert_is_not_posted_twice(telegram):
+    telegram.slow_next("sendPhoto", delay=2.5)
+    sender = AlertSender(telegram.token, telegram.url, ALERT_CHAT, read_timeout=1.0).start()
+    sender.send(Alert("Welcome Ana", photo=b"\xff\xd8 not really a jpeg"))
+    sender.send(Alert("Welcome Bob"))
+    assert wait_until(lambda: len(telegram.messages(ALERT_CHAT)) >= 2)
+    time.sleep(4)  # time for any retry to arrive
+    sender.close(timeout=5)
+    assert [m.text for m in telegram.messages(ALERT_CHAT)] == ["Welcome Ana", "Welcome Bob"]

@@ -1,11 +1,17 @@
 """How every Telegram call is retried, and how the token is kept out of every output, for
 the bot and the camera alike.
 
-Flood control (429, `RetryAfter`) waits what Telegram asks, capped; timeouts, dropped
-connections and 5xx (`NetworkError`) back off exponentially; a request Telegram rejects
-(`BadRequest`, `Forbidden`, any other `TelegramError`) is never retried: sending it again
-cannot help. A policy differs only in how long it keeps trying: the bot answers a person
-who is waiting, the camera's alerts have a queue and can wait much longer.
+Flood control (429, `RetryAfter`) waits what Telegram asks, capped; connection failures,
+dropped connections and 5xx (`NetworkError`) back off exponentially; a request Telegram
+rejects (`BadRequest`, `Forbidden`, any other `TelegramError`) is never retried: sending it
+again cannot help. A policy differs only in how long it keeps trying: the bot answers a
+person who is waiting, the camera's alerts have a queue and can wait much longer.
+
+Timeouts are split by what they say about the request (see `may_have_arrived`): a send
+(sendMessage, sendPhoto, an edit, an answer) whose answer did not come in time is *not*
+sent again, because Telegram may well have carried it out: a duplicate "Welcome Ana" is
+worse than a lost one, and a person can ask again. Reads (getMe, getFile, downloads) are
+harmless to repeat and are retried after any timeout.
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Awaitable, Callable, Iterator, TypeVar
 
-from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,25 @@ def retry_after_seconds(exc: RetryAfter) -> float:
         warnings.simplefilter("ignore")
         wait = exc.retry_after
     return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
+def may_have_arrived(exc: NetworkError) -> bool:
+    """Whether Telegram may have received and carried out the request that failed with `exc`.
+
+    Only a timeout while waiting for the answer (httpx.ReadTimeout) leaves that open: the
+    request went out, and Telegram may be slow rather than down. No connection (ConnectError,
+    ConnectTimeout), no free connection in the pool (PoolTimeout: never sent) or an upload that
+    did not finish (WriteTimeout: Telegram acts only on a complete request) cannot have
+    arrived; an error status came from Telegram saying it did not carry the request out. A
+    connection dropped without an answer is ambiguous too, but in practice it is a proxy or a
+    stale keep-alive connection failing before the request is handled, so it is retried: during
+    an outage that is what brings the answer through.
+    """
+    if not isinstance(exc, TimedOut):
+        return False
+    import httpx
+
+    return not isinstance(exc.__cause__, (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout))
 
 
 @dataclass(frozen=True)
@@ -61,6 +86,9 @@ class RetryPolicy:
                 await asyncio.sleep(wait)
             except NetworkError as exc:  # BadRequest subclasses NetworkError: a client error, never retried
                 if last or isinstance(exc, BadRequest):
+                    raise
+                if not idempotent and may_have_arrived(exc):
+                    log.warning("Telegram did not answer a send in time; it may have arrived, so it is not sent again")
                     raise
                 log.warning("Telegram request failed (%s); retrying in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
