@@ -13,11 +13,22 @@ from facebot.recognition.align import crop_face
 from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, as_rule
 from facebot.recognition.detect import make_detector
 from facebot.recognition.embed import Embedder
+from facebot.recognition.images import Photo
 from facebot.recognition.match import DEFAULT_THRESHOLD, Matcher, Metric
 
 log = logging.getLogger(__name__)
 
 MAX_FACES = 30
+
+
+def _in_photo(box: tuple[int, int, int, int], photo: Photo) -> tuple[int, int, int, int]:
+    """A box (x, y, w, h) in the decoded pixels of `photo`, in the photo's own pixels."""
+    if not photo.reduced:
+        return box
+    sx, sy = photo.scale
+    x0, y0 = round(box[0] * sx), round(box[1] * sy)
+    x1, y1 = min(photo.size[0], round((box[0] + box[2]) * sx)), min(photo.size[1], round((box[1] + box[3]) * sy))
+    return x0, y0, x1 - x0, y1 - y0
 
 
 class TooManyFaces(ValueError):
@@ -120,17 +131,23 @@ class Recognizer:
             return self.scorer.features(crops)
         return self.scorer.features(self.embedder.embed(crops))
 
-    def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
-        """Return every face in an RGB photo with its embedding, biggest first.
+    def faces(self, photo: np.ndarray | Photo) -> list[DetectedFace]:
+        """Return every face in a photo with its embedding, biggest first.
 
-        Raises TooManyFaces when there are more than `max_faces`.
+        `photo` is an RGB array, or a Photo from decode_photo, maybe decoded at a reduced
+        size: boxes are in the photo's own pixels either way, crops are cut from the pixels
+        decoded, all embedded in one batch. Raises TooManyFaces when there are more than
+        `max_faces`.
         """
-        found = self.detector.detect(rgb)
+        photo = photo if isinstance(photo, Photo) else Photo.full(photo)
+        found = self.detector.detect(photo.rgb)
         if len(found) > self.max_faces:
             raise TooManyFaces(f"{len(found)} faces found; at most {self.max_faces} per photo")
-        crops = np.stack([crop_face(rgb, f.box) for f in found]) if found else np.zeros((0, 160, 160, 3), np.uint8)
+        # the whole face's box, reaching outside the photo where its edge cuts the face
+        crops = (np.stack([crop_face(photo.rgb, f.whole_box) for f in found]) if found
+                 else np.zeros((0, 160, 160, 3), np.uint8))
         embeddings = self._embed(crops)
-        return [DetectedFace(f.box, f.score, c, e) for f, c, e in zip(found, crops, embeddings)]
+        return [DetectedFace(_in_photo(f.box, photo), f.score, c, e) for f, c, e in zip(found, crops, embeddings)]
 
     def identify(self, rgb: np.ndarray, matcher: Matcher, rule: DecisionRule | float | None = None) -> list[Identification]:
         """Return one Identification per face in the photo (nearest person or unknown).

@@ -1,0 +1,229 @@
+"""Finding every face: faces cut by the photo's edge, group photos, big photos decoded at a
+reduced size with boxes still in the photo's own pixels, and the passes that keep it fast."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from facebot.lab.demo import mosaic
+from facebot.recognition import load_image
+from facebot.recognition.align import CUT_FILL, crop_face
+from facebot.recognition.detect import Face, MTCNNDetector, shrink
+from facebot.recognition.images import decode_image, decode_photo, encode_jpeg
+
+PEOPLE = ("s2", "s5", "s11", "s23", "s37")
+GREY = 200
+
+
+def photo(samples, person: str, number: int) -> np.ndarray:
+    return load_image(samples / person / f"{number}.jpg")
+
+
+def centre(box) -> tuple[float, float]:
+    return box[0] + box[2] / 2, box[1] + box[3] / 2
+
+
+def found_near(faces, point: tuple[float, float], tolerance: float) -> bool:
+    """Whether a face's whole box has its centre within `tolerance` px of `point`."""
+    return any(abs(cx - point[0]) < tolerance and abs(cy - point[1]) < tolerance
+               for cx, cy in (centre(f.whole_box) for f in faces))
+
+
+def cut_by_edge(rgb: np.ndarray, face: tuple[int, int, int, int], side: str, fraction: float,
+                size: tuple[int, int] = (640, 480)) -> tuple[np.ndarray, tuple[float, float]]:
+    """`rgb` pasted on a grey frame so that `fraction` of its face's width lies beyond the
+    frame's left or right edge; returns the frame and where the face's centre is (outside
+    the frame's pixels for a cut over half)."""
+    width, height = size
+    x, y, w, h = face
+    ox = -(x + int(fraction * w)) if side == "left" else width - (x + w - int(fraction * w))
+    oy = (height - rgb.shape[0]) // 2
+    frame = np.full((height, width, 3), GREY, np.uint8)
+    x0, x1 = max(0, ox), min(width, ox + rgb.shape[1])
+    frame[oy : oy + rgb.shape[0], x0:x1] = rgb[:, x0 - ox : x1 - ox]
+    return frame, (ox + x + w / 2, oy + y + h / 2)
+
+
+@pytest.fixture(scope="module")
+def s2_big(recognizer, samples) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Sample s2/1 at 1.5x (212 x 316) and its face's box, found by the default detector."""
+    big = cv2.resize(photo(samples, "s2", 1), None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+    return big, recognizer.detector.detect(big)[0].box
+
+
+@pytest.fixture()
+def unpadded(recognizer, s2_big):
+    """The default detector as it was before: no padding, one pass at up to 1024 px."""
+    detector = recognizer.detector
+    saved = detector.pad, detector.first_side
+    detector.pad, detector.first_side = 0.0, None
+    yield detector
+    detector.pad, detector.first_side = saved
+
+
+@pytest.mark.parametrize("side, fraction", [("left", 0.4), ("left", 0.5), ("right", 0.4), ("right", 0.5)])
+def test_a_face_cut_by_the_edge_is_found(recognizer, s2_big, side, fraction):
+    big, whole = s2_big
+    frame, where = cut_by_edge(big, whole, side, fraction)
+    faces = recognizer.detector.detect(frame)
+    assert len(faces) == 1 and found_near(faces, where, 0.25 * whole[2])
+    face = faces[0]
+    # the box stays inside the photo, touching the cut edge; the whole box reaches past it
+    x, y, w, h = face.box
+    assert x >= 0 and x + w <= frame.shape[1]
+    assert (x == 0) if side == "left" else (x + w == frame.shape[1])
+    assert face.extent is not None
+    assert face.extent[0] < 0 if side == "left" else face.extent[0] + face.extent[2] > frame.shape[1]
+
+
+@pytest.mark.parametrize("side, fraction", [("left", 0.4), ("left", 0.5), ("right", 0.4), ("right", 0.5)])
+def test_without_the_padding_the_cut_face_is_missed(unpadded, s2_big, side, fraction):
+    """The same frames through the detector as it was: the face is not found."""
+    big, whole = s2_big
+    frame, where = cut_by_edge(big, whole, side, fraction)
+    assert not found_near(unpadded.detect(frame), where, 0.25 * whole[2])
+
+
+def edge_group(samples, size: tuple[int, int] = (1600, 1200)) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """A group selfie from the shipped samples: 7 people side by side in two rows, faces
+    about a sixth of the frame's height; the first and last of the back row are cut by the
+    left and right edges, the middle one of the front row by the bottom edge (each by
+    about 40% of the face). Returns the frame and the centre of each face."""
+    width, height = size
+    frame = np.full((height, width, 3), GREY, np.uint8)
+    tile_h = height // 3
+    spots = [(-0.45, 0.04), (0.20, 0.0), (0.42, 0.05), (1.0, 0.0),  # back row: x as a share of the width
+             (0.08, 0.48), (0.40, 1.0), (0.72, 0.50)]  # front row; y 1.0: cut by the bottom edge
+    people = [(p, 1) for p in PEOPLE] + [("s2", 9), ("s11", 9)]
+    detector = MTCNNDetector(first_side=None)  # only to locate each face in its tile
+    centres = []
+    for (fx, fy), (person, number) in zip(spots, people):
+        tile = photo(samples, person, number)
+        scale = tile_h / tile.shape[0]
+        tile = cv2.resize(tile, (round(tile.shape[1] * scale), tile_h), interpolation=cv2.INTER_CUBIC)
+        fx0, fy0, fw, fh = detector.detect(tile)[0].box
+        x = int(fx * width) if fx > 0 else int(fx * tile.shape[1])
+        if fx >= 1.0:
+            x = width - int(0.55 * tile.shape[1])
+        y = int(fy * height) if fy < 1.0 else height - int(fy0 + 0.6 * fh)
+        x0, y0 = max(0, x), max(0, y)
+        x1, y1 = min(width, x + tile.shape[1]), min(height, y + tile.shape[0])
+        frame[y0:y1, x0:x1] = tile[y0 - y : y1 - y, x0 - x : x1 - x]
+        centres.append((x + fx0 + fw / 2, y + fy0 + fh / 2))
+    return frame, centres
+
+
+def test_group_selfie_with_faces_cut_by_the_edges(recognizer, samples):
+    frame, centres = edge_group(samples)
+    faces = recognizer.detector.detect(frame)
+    tolerance = frame.shape[0] / 12
+    assert [found_near(faces, c, tolerance) for c in centres] == [True] * 7
+    assert len(faces) == 7
+
+
+def test_group_selfie_through_the_whole_pipeline(recognizer, samples):
+    """Crops of the cut faces come from their whole boxes: still a 160 px face crop, the
+    missing part grey, and boxes inside the photo."""
+    frame, _ = edge_group(samples)
+    faces = recognizer.faces(frame)
+    assert len(faces) == 7
+    for face in faces:
+        x, y, w, h = face.box
+        assert 0 <= x and 0 <= y and x + w <= frame.shape[1] and y + h <= frame.shape[0]
+        assert face.crop.shape == (160, 160, 3)
+
+
+def test_every_face_in_a_big_group_picture(recognizer, samples):
+    """All 20 sample photos in one picture (faces about 7% of its width)."""
+    group = mosaic([photo(samples, p, n) for p in PEOPLE for n in (1, 5, 9, 13)], columns=5)
+    faces = recognizer.detector.detect(group)
+    assert len(faces) == 20
+
+
+def test_small_faces_in_a_large_group_photo(recognizer, samples):
+    """Ten people across a 3000 px photo: faces about 3% of its width, found by a closer pass."""
+    group = mosaic([photo(samples, p, n) for p in PEOPLE for n in (1, 9)], columns=10)
+    frame = np.full((1500, 3000, 3), GREY, np.uint8)
+    small = cv2.resize(group, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    y, x = 900, 600
+    frame[y : y + small.shape[0], x : x + small.shape[1]] = small
+    sides = []
+    detector = recognizer.detector
+    original = detector._pass
+
+    def counting(rgb, side):
+        sides.append(side)
+        return original(rgb, side)
+
+    detector._pass = counting
+    try:
+        faces = detector.detect(frame)
+    finally:
+        del detector._pass
+    assert len(faces) == 10
+    assert len(sides) >= 2 and sides[0] == detector.first_side
+
+
+def test_a_portrait_takes_one_small_pass(recognizer, samples):
+    """One big face: the first, small pass finds it and no other pass runs."""
+    frame = cv2.resize(photo(samples, "s23", 5), None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)  # 1128 x 1688
+    sides = []
+    detector = recognizer.detector
+    original = detector._pass
+    detector._pass = lambda rgb, side: sides.append(side) or original(rgb, side)
+    try:
+        faces = detector.detect(frame)
+    finally:
+        del detector._pass
+    assert len(faces) == 1 and sides == [detector.first_side]
+
+
+def test_reduced_decoding_keeps_boxes_in_the_photos_pixels(recognizer, samples):
+    """A 3200 x 2400 JPEG decoded at half size: the same faces, boxes in full-size pixels."""
+    group = mosaic([photo(samples, p, 5) for p in PEOPLE], columns=5)
+    frame = cv2.resize(group, (3200, round(3200 * group.shape[0] / group.shape[1])), interpolation=cv2.INTER_CUBIC)
+    canvas = np.full((2400, 3200, 3), GREY, np.uint8)
+    canvas[600 : 600 + frame.shape[0]] = frame
+    data = encode_jpeg(canvas)
+    reduced = decode_photo(data)
+    assert reduced.reduced and reduced.rgb.shape[:2] == (1200, 1600) and reduced.size == (3200, 2400)
+    full = recognizer.faces(decode_image(data))
+    half = recognizer.faces(reduced)
+    assert len(full) == len(half) == 5
+    by_x = lambda faces: np.array(sorted(f.box for f in faces))  # noqa: E731
+    # a pixel of the half-size image is two of the photo's: a few pixels apart at most
+    assert np.abs(by_x(full) - by_x(half)).max() <= 6
+    embeddings = lambda faces: np.stack([f.embedding for f in sorted(faces, key=lambda f: f.box)])  # noqa: E731
+    assert np.linalg.norm(embeddings(full) - embeddings(half), axis=1).max() < 0.3
+
+
+def test_a_photo_array_is_a_photo_at_full_size(recognizer, samples):
+    from tests.images import png_bytes
+
+    rgb = photo(samples, "s5", 9)
+    decoded = decode_photo(png_bytes(rgb))  # lossless, and not a JPEG: decoded at full size
+    assert not decoded.reduced and decoded.size == (rgb.shape[1], rgb.shape[0])
+    assert [f.box for f in recognizer.faces(rgb)] == [f.box for f in recognizer.faces(decoded)]
+
+
+def test_shrink_keeps_the_aspect_and_reports_the_scale():
+    rgb = np.zeros((3000, 4000, 3), np.uint8)
+    small, sx, sy = shrink(rgb, 320)
+    assert small.shape == (240, 320, 3) and sx == sy == 12.5
+    same, sx, sy = shrink(rgb[:200, :300], 320)
+    assert same.shape == (200, 300, 3) and sx == sy == 1.0
+
+
+def test_crop_of_a_face_cut_by_the_edge_fills_the_missing_part_with_grey():
+    rgb = np.full((200, 200, 3), 30, np.uint8)
+    crop = crop_face(rgb, (-50, 50, 100, 100))  # half of the face lies left of the photo
+    assert crop.shape == (160, 160, 3)
+    assert tuple(crop[80, 5]) == CUT_FILL and tuple(crop[80, 150]) == (30, 30, 30)
+    inside = crop_face(rgb, (2, 50, 100, 100))  # only the margin leaves the photo: edge replicated
+    assert tuple(inside[80, 2]) == (30, 30, 30)
+
+
+def test_face_whole_box_defaults_to_its_box():
+    assert Face((1, 2, 3, 4)).whole_box == (1, 2, 3, 4)
+    assert Face((0, 2, 3, 4), extent=(-2, 2, 5, 4)).whole_box == (-2, 2, 5, 4)
