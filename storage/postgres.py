@@ -104,6 +104,10 @@ class PostgresGallery:
         self._labels: list[str] = []
         self._keys: list[str] = []
         self._matrix = np.zeros((0, 0), np.float32)
+        # `_matrix` is the first rows of `_buffer`; new samples are written after them, so a
+        # refresh does not copy the whole matrix (200 MB at 100,000 samples). Rows already
+        # handed out are never written again: a caller's matrix never changes under it.
+        self._buffer = self._matrix
         self._cache: tuple[list[str], np.ndarray] | None = None
 
     def __repr__(self) -> str:
@@ -207,10 +211,11 @@ class PostgresGallery:
         samples, deleted people). A different gallery id, or a counter that went back (a
         restored database), reloads everything.
         """
-        self._run(self._refresh, retry=True)
-        if self._cache is None or self._cache[0] is not self._labels or self._cache[1] is not self._matrix:
-            self._cache = (self._labels, self._matrix)  # one tuple per version, as TinyDB's Gallery returns
-        return self._cache
+        with self._lock:  # the pair must come from one refresh, whichever thread asks
+            self._run(self._refresh, retry=True)
+            if self._cache is None or self._cache[0] is not self._labels or self._cache[1] is not self._matrix:
+                self._cache = (self._labels, self._matrix)  # one tuple per version, as TinyDB's Gallery returns
+            return self._cache
 
     def _refresh(self, conn: psycopg.Connection) -> None:
         """Bring the in-memory rows up to date, reading in one consistent snapshot."""
@@ -228,7 +233,8 @@ class PostgresGallery:
                 if gone:
                     self._drop(gone)
             else:
-                self._labels, self._keys, self._matrix = [], [], np.zeros((0, 0), np.float32)
+                self._labels, self._keys = [], []
+                self._matrix = self._buffer = np.zeros((0, 0), np.float32)
             # Binary results: bytea arrives as raw bytes, no hex decoding.
             with conn.cursor(binary=True) as cur:
                 cur.execute("SELECT p.name, s.person_key, s.embedding FROM samples s JOIN people p ON p.key = s.person_key "
@@ -245,7 +251,7 @@ class PostgresGallery:
         keep = [i for i, k in enumerate(self._keys) if k not in keys]
         self._labels = [self._labels[i] for i in keep]
         self._keys = [self._keys[i] for i in keep]
-        self._matrix = self._matrix[keep] if keep else np.zeros((0, 0), np.float32)
+        self._matrix = self._buffer = self._matrix[keep] if keep else np.zeros((0, 0), np.float32)
 
     def _append(self, rows: list[tuple[str, str, bytes]]) -> None:
         """Add fetched (name, key, float32 bytes) rows after the ones in memory."""
@@ -254,8 +260,17 @@ class PostgresGallery:
             new = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
         else:
             new = np.stack([np.frombuffer(b, dtype="<f4") for b in blobs])  # raises, as TinyDB's stack would
-        new = new.astype(np.float32)  # native order, and a copy we own
-        self._matrix = new if self._matrix.size == 0 else np.concatenate([self._matrix, new])
+        count, dim = len(self._matrix), new.shape[1]
+        if self._matrix.size and dim != self._matrix.shape[1]:
+            raise ValueError(f"samples of {dim} and {self._matrix.shape[1]} values under one features id")
+        if self._buffer.size == 0 or count + len(new) > len(self._buffer):
+            # Grow by a quarter (at least 1,024 rows): a refresh copies the matrix rarely.
+            grown = np.empty((max(count + len(new), count + count // 4, 1024), dim), np.float32)
+            if count:
+                grown[:count] = self._matrix
+            self._buffer = grown
+        self._buffer[count:count + len(new)] = new  # native float32
+        self._matrix = self._buffer[:count + len(new)]
         self._labels = self._labels + [r[0] for r in rows]  # new lists: callers may hold the old ones
         self._keys = self._keys + [r[1] for r in rows]
 

@@ -287,14 +287,17 @@ def _dump_tinydb(gallery: Gallery) -> GalleryDump:
     """Everything in a TinyDB gallery, people and samples in document order."""
     people = [PersonRecord(d["key"], d["name"], d["created"], d.get("created_by", ""))
               for d in gallery._table("people").all()]
-    known = {p.key for p in people}
+    known = {p.key: p for p in people}
     dump = GalleryDump(people=people)
     for d in gallery._table("samples").all():
         if d["key"] not in known:
             dump.skipped += 1
             continue
+        # A sample without its own time or author (hand-edited files) takes its person's.
+        person = known[d["key"]]
         dump.samples.append(SampleRecord(d["key"], d.get("model") or "", base64.b64decode(d["embedding"]),
-                                         d.get("created", ""), d.get("created_by", "")))
+                                         d.get("created") or person.created,
+                                         d.get("created_by", person.created_by)))
     dump.settings = {d["key"]: d["value"] for d in gallery._table("settings").all() if "key" in d}
     audit = Table(gallery._audit_storage, "audit", cache_size=0).all()
     dump.audit = [dict(d) for d in sorted(audit, key=lambda d: d.doc_id)]

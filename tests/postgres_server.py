@@ -65,10 +65,12 @@ class PostgresServer:
 
     `start()` runs initdb and pg_ctl start (a few seconds); `stop()` stops it and deletes
     the folder. `create_database()` makes a fresh empty database (about 0.1 s).
+    `durable=True` keeps PostgreSQL's default fsync settings (for benchmarks).
     """
 
-    def __init__(self, bindir: Path):
+    def __init__(self, bindir: Path, durable: bool = False):
         self.bindir = bindir
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="facebot-pg-"))
         self.data = self.root / "data"
         self.port = 0
@@ -100,7 +102,9 @@ class PostgresServer:
         for attempt in range(3):
             self.port = free_port()
             options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
-                       "-c fsync=off -c full_page_writes=off -c max_connections=200")
+                       "-c max_connections=200")
+            if not self.durable:
+                options += " -c fsync=off -c full_page_writes=off"
             try:
                 self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options,
                           "-w", "-t", "60", "start")

@@ -140,6 +140,24 @@ def test_refresh_fetches_only_what_changed(postgres_url, caplog):
     assert np.array_equal(matrix[:7], units(300)[:7]) and np.array_equal(matrix[7:299], units(300)[8:])
 
 
+def test_a_matrix_handed_out_never_changes_under_its_holder(postgres_url):
+    """New rows are written after the old ones in one buffer; what a Matcher holds stays put."""
+    reader, writer = PostgresGallery(postgres_url), PostgresGallery(postgres_url)
+    writer.add_samples([(f"person {i}", v) for i, v in enumerate(units(10))])
+    held_names, held = reader.embeddings()
+    frozen = held.copy()
+    for i in range(6):
+        writer.add_samples([(f"more {i}", unit(i))])
+        reader.embeddings()  # appended in place, after the held rows
+    writer.add_samples([(f"bulk {i}", v) for i, v in enumerate(units(2000, seed=5))])  # past the buffer: it grows
+    names, matrix = reader.embeddings()
+    assert np.array_equal(held, frozen) and len(held_names) == 10
+    assert len(names) == 2016 and np.array_equal(matrix[:10], frozen) and np.array_equal(matrix[-1], units(2000, seed=5)[-1])
+    writer.delete("person 0")
+    assert np.array_equal(reader.embeddings()[1], np.concatenate([frozen[1:], matrix[10:]]))
+    assert np.array_equal(held, frozen)
+
+
 def test_a_replaced_database_is_reloaded_whole(postgres_server, postgres_url):
     """Another database behind the same URL (a restore, a copy) has another gallery id."""
     reader = PostgresGallery(postgres_url)
