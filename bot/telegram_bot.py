@@ -14,7 +14,7 @@ import secrets
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Awaitable, Callable, TypeVar
 
@@ -23,7 +23,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Mes
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from facebot.config import BotConfig, ConfigError, load_bot_config
+from facebot.config import BotConfig, ConfigError, load_bot_config, setting
 from facebot.recognition.draw import face_labels
 from facebot.service import (ConflictingPerson, EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
@@ -471,17 +471,34 @@ def warm_up(service: FaceService) -> None:
         log.warning("model warm-up failed", exc_info=True)
 
 
-async def check_token(config: BotConfig) -> None:
-    """Ask Telegram who the bot is (getMe), retried while Telegram is unreachable or failing.
+def limits_from_env() -> Limits:
+    """The bot's Limits, with FACEBOT_TELEGRAM_RETRY_S (how many seconds a reply, a download or
+    the start-up keeps retrying through a Telegram outage; default 60) from the environment or
+    `.env`. Raises ConfigError for a value that is not a positive number."""
+    raw = (setting("FACEBOT_TELEGRAM_RETRY_S") or "").strip()
+    if not raw:
+        return Limits()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86400:
+        raise ConfigError(f"FACEBOT_TELEGRAM_RETRY_S: {raw!r} is not a number of seconds")
+    return Limits(retry=replace(REPLIES, total_s=seconds))
+
+
+async def check_token(config: BotConfig, policy: RetryPolicy = REPLIES) -> None:
+    """Ask Telegram who the bot is (getMe), retried under `policy` while Telegram is
+    unreachable or failing.
 
     Raises InvalidToken when Telegram rejects the token (its message holds the token: never
-    print it), or the last TelegramError once the start-up policy gives up.
+    print it), or the last TelegramError once the policy gives up.
     """
     from telegram import Bot
 
     bot = Bot(config.token, base_url=f"{config.api_url}/bot", base_file_url=f"{config.api_url}/file/bot")
     try:
-        await REPLIES.call(bot.initialize, idempotent=True)
+        await policy.call(bot.initialize, idempotent=True)
     finally:
         await bot.shutdown()
 
@@ -491,20 +508,21 @@ def run_bot(args: argparse.Namespace) -> int:
     interrupted. Exit 2 for a bad setting or a rejected token, 1 when Telegram cannot be reached."""
     try:
         config = load_bot_config()
+        limits = limits_from_env()
     except ConfigError as exc:
         print(f"facebot: {exc}", file=sys.stderr)
         return 2
     with token_kept_out(config.token):  # logs, tracebacks, stdout/stderr, escaping exceptions
-        return _run_bot(args, config)
+        return _run_bot(args, config, limits)
 
 
-def _run_bot(args: argparse.Namespace, config: BotConfig) -> int:
+def _run_bot(args: argparse.Namespace, config: BotConfig, limits: Limits) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request URL
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     if not args.verbose:
         logging.getLogger("bot").setLevel(logging.INFO)
     try:  # before the models load: a wrong token should not take a minute to find out
-        asyncio.run(check_token(config))
+        asyncio.run(check_token(config, limits.retry))
     except InvalidToken:
         print(REJECTED_TOKEN, file=sys.stderr)
         return 2
@@ -517,10 +535,13 @@ def _run_bot(args: argparse.Namespace, config: BotConfig) -> int:
     log.info("loading models (%s + FaceNet, comparing with %s)", args.detector, args.model)
     service = open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold)
     warm_up(service)
-    application = build_application(config, service)
+    application = build_application(config, service, limits=limits)
     log.info("polling %s for updates; gallery in %s", config.api_url, args.data_dir)
     try:
-        application.run_polling(allowed_updates=["message", "callback_query"])
+        # Telegram may fail between the check and here (the models take a while to load):
+        # PTB retries its own start-up calls once a second, for as long as a reply would.
+        retries = int(limits.retry.total_s) if limits.retry.total_s is not None else -1
+        application.run_polling(allowed_updates=["message", "callback_query"], bootstrap_retries=retries)
     except InvalidToken:
         print(REJECTED_TOKEN, file=sys.stderr)
         return 2

@@ -188,3 +188,81 @@ def test_a_slow_alert_is_not_posted_twice(telegram):
     time.sleep(4)  # time for any retry to arrive
     sender.close(timeout=5)
     assert [m.text for m in telegram.messages(ALERT_CHAT)] == ["Welcome Ana", "Welcome Bob"]
+
+
+# -- 10. answers and alerts outlive a Telegram outage -------------------------------------------
+OUTAGES = {"500": dict(status=500), "502-html": dict(status=502, html=True), "429": dict(status=429, retry_after=1),
+           "dropped": dict(status=0, drop=True)}
+
+
+def test_the_default_reply_policy_outlasts_a_20_second_outage(monkeypatch):
+    """Simulated clock: every call fails for 25 s (500s, then drops), then succeeds."""
+    from telegram.error import NetworkError
+
+    import facebot.telegram_retry as retry
+
+    clock = [0.0]
+
+    async def sleep(seconds):
+        clock[0] += seconds
+
+    monkeypatch.setattr(retry.asyncio, "sleep", sleep)
+    monkeypatch.setattr(retry.time, "monotonic", lambda: clock[0])
+    calls = []
+
+    async def request():
+        calls.append(clock[0])
+        if clock[0] < 25:
+            raise NetworkError("Internal Server Error (500)" if clock[0] < 12 else "httpx.RemoteProtocolError: dropped")
+        return "sent"
+
+    assert asyncio.run(retry.REPLIES.call(request)) == "sent"
+    assert 25 <= calls[-1] <= 35  # delivered soon after recovery
+    calls.clear()
+    clock[0] = -1000.0  # an outage that never ends: the policy gives up, after ~60 s
+    with pytest.raises(NetworkError):
+        asyncio.run(retry.REPLIES.call(request))
+    assert 45 <= calls[-1] - calls[0] <= 75
+
+
+@pytest.mark.parametrize("kind", OUTAGES)
+def test_bot_answers_once_after_an_outage(kind, service, samples, tmp_path):
+    """4 s of failing Telegram (sends, getFile and downloads) while three people wait."""
+    from facebot.bot.telegram_bot import Limits
+    from facebot.telegram_retry import RetryPolicy
+
+    users = (2002, 2003, 2004)
+    fault = dict(OUTAGES[kind])
+
+    async def scenario(server):
+        server.outage(4.0, fault.pop("status"), methods={"sendMessage", "sendPhoto", "getFile", "file"}, **fault)
+        started = time.monotonic()
+        server.push_text(users[0], users[0], "/whoami")
+        server.push_text(users[1], users[1], "/help")
+        server.push_photo(users[2], users[2], (samples / "s2" / "1.jpg").read_bytes())
+        for user in users:
+            await server.wait_for_messages(user, 1, timeout=25)
+        assert time.monotonic() - started >= 3.5  # nothing got through during the outage
+        await asyncio.sleep(1.5)  # any duplicate would arrive now
+        assert [len(server.messages(u)) for u in users] == [1, 1, 1]
+        assert server.messages(users[2])[0].method == "sendPhoto"
+
+    limits = Limits(retry=RetryPolicy(total_s=15, first_backoff_s=0.2, max_backoff_s=1.0))
+    run_bot_scenario(service, tmp_path, scenario, limits, users=users)
+
+
+@pytest.mark.parametrize("kind", OUTAGES)
+def test_alerts_are_posted_once_after_an_outage(kind, telegram):
+    from facebot.telegram_retry import RetryPolicy
+
+    fault = dict(OUTAGES[kind])
+    telegram.outage(3.0, fault.pop("status"), **fault)  # getMe too
+    sender = AlertSender(telegram.token, telegram.url, ALERT_CHAT,
+                         policy=RetryPolicy(attempts=None, total_s=None, first_backoff_s=0.2, max_backoff_s=1.0)).start()
+    for i in range(3):
+        sender.send(Alert(f"alert {i}", photo=b"jpeg" if i == 1 else None))
+    assert wait_until(lambda: len(telegram.messages(ALERT_CHAT)) >= 3, timeout=20)
+    time.sleep(1.5)
+    sender.close(timeout=5)
+    assert [m.text for m in telegram.messages(ALERT_CHAT)] == ["alert 0", "alert 1", "alert 2"]
+    assert sender.sent == 3 and sender.undelivered == 0

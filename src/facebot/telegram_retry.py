@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,11 +61,15 @@ def may_have_arrived(exc: NetworkError) -> bool:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """`attempts` calls at most (None: until it succeeds or Telegram rejects it)."""
+    """How long to keep trying: `attempts` calls at most and `total_s` seconds from the first
+    call at most (None: no limit on that count), waiting `first_backoff_s` after the first
+    failure, doubling up to `max_backoff_s`; a 429 waits what Telegram asks, up to
+    `max_flood_wait_s`."""
 
-    attempts: int | None = 3
+    attempts: int | None = None
+    total_s: float | None = 60.0
     first_backoff_s: float = 0.5
-    max_backoff_s: float = 60.0
+    max_backoff_s: float = 5.0
     max_flood_wait_s: float = 60.0
 
     async def call(self, request: Callable[[], Awaitable[T]], idempotent: bool = False) -> T:
@@ -72,33 +77,46 @@ class RetryPolicy:
 
         `idempotent`: the request only reads (getMe, getFile, a download), so repeating it is
         harmless; a send is not."""
-        backoff, attempt = self.first_backoff_s, 0
+        backoff, attempt, started = self.first_backoff_s, 0, time.monotonic()
         while True:
             attempt += 1
-            last = self.attempts is not None and attempt >= self.attempts
             try:
                 return await request()
             except RetryAfter as exc:
-                if last:
-                    raise
                 wait = min(retry_after_seconds(exc), self.max_flood_wait_s)
+                if self._give_up(attempt, started, wait):
+                    raise
                 log.warning("Telegram flood control: retrying in %.0f s", wait)
                 await asyncio.sleep(wait)
             except NetworkError as exc:  # BadRequest subclasses NetworkError: a client error, never retried
-                if last or isinstance(exc, BadRequest):
+                if isinstance(exc, BadRequest) or self._give_up(attempt, started, backoff):
                     raise
                 if not idempotent and may_have_arrived(exc):
                     log.warning("Telegram did not answer a send in time; it may have arrived, so it is not sent again")
                     raise
-                log.warning("Telegram request failed (%s); retrying in %.1f s", exc, backoff)
+                log.warning("Telegram request failed (%s); retrying in %.1f s", short(exc), backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(self.max_backoff_s, backoff * 2)
 
+    def _give_up(self, attempt: int, started: float, wait: float) -> bool:
+        """Whether another try, `wait` seconds from now, is beyond the policy's limits."""
+        if self.attempts is not None and attempt >= self.attempts:
+            return True
+        return self.total_s is not None and time.monotonic() + wait - started > self.total_s
 
-# The bot's replies and downloads: a person is waiting for the answer.
-REPLIES = RetryPolicy(attempts=3, first_backoff_s=0.5)
-# The camera's alerts: queued, so they can wait out an outage.
-ALERTS = RetryPolicy(attempts=None, first_backoff_s=1.0, max_backoff_s=60.0)
+
+def short(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an error, shortened (a proxy's HTML error page ends up in the message)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# The bot's replies, downloads and start-up: a person is waiting for the answer, but a blip
+# of Telegram (20 s of 500s, 429s or dropped connections) must not lose it: keep trying for a
+# minute, at most 5 s apart, so the answer goes out within ~5 s of Telegram's recovery.
+REPLIES = RetryPolicy(attempts=None, total_s=60.0, first_backoff_s=0.5, max_backoff_s=5.0)
+# The camera's alerts: queued, so they wait out any outage (close() bounds the wait at shutdown).
+ALERTS = RetryPolicy(attempts=None, total_s=None, first_backoff_s=1.0, max_backoff_s=30.0)
 
 
 async def with_retry(request: Callable[[], Awaitable[T]]) -> T:
