@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             version, fsync, sync_commit = (conn.execute(f"SHOW {name}").fetchone()[0]
                                            for name in ("server_version", "fsync", "synchronous_commit"))
         results["postgresql"] = f"{version}, fsync {fsync}, synchronous_commit {sync_commit}"
-        results["load_average_start"] = list(os.getloadavg())
+        results["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
         with tempfile.TemporaryDirectory(prefix="facebot-stores-") as tmp:
             stores = Stores(Path(tmp), make_database)
             for size in sizes:
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if server:
             server.stop()
     results["seconds"] = time.time() - started
-    results["load_average_end"] = list(os.getloadavg())
+    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     text = render(results)
     print(text)
     out = Path(args.out)

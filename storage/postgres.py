@@ -124,13 +124,17 @@ class PostgresGallery:
         except psycopg.Error as exc:  # unreachable, refused, bad credentials, malformed URL
             raise GalleryUnavailable(f"cannot reach the gallery database {self.url}: "
                                      f"{redact_url(_first_line(exc))}") from None
-        # UTC, so times read back are the same text whatever the server's zone; and a writer
-        # waits for the change counter at most as long as a TinyDB writer waits for its flock.
-        conn.execute("SET TIME ZONE 'UTC'")
-        conn.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
-        if self._migrate:
-            migrate(conn)
-            self._migrate = False  # once per object: the schema does not go back
+        try:
+            # UTC, so times read back are the same text whatever the server's zone; and a writer
+            # waits for the change counter at most as long as a TinyDB writer waits for its flock.
+            conn.execute("SET TIME ZONE 'UTC'")
+            conn.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
+            if self._migrate:
+                migrate(conn)
+                self._migrate = False  # once per object: the schema does not go back
+        except BaseException:
+            conn.close()  # a schema too new, no privilege to create it: no connection left open
+            raise
         log.debug("connected to %s", self.url)
         self._conn = conn
         return conn
