@@ -9,7 +9,8 @@ It prints a table and writes JSON (default benchmarks/results/latest.json) holdi
 every measurement, the median with its spread (min, max, quartiles) over repeated runs,
 plus the machine it ran on. Every timed function is run once untimed first (warm-up),
 timings use time.perf_counter, and all inputs are built from the sample photos shipped
-in samples/georgia_tech, so nothing is downloaded.
+in samples/georgia_tech, except the real-photo rows, composed from the LFW photos in
+../shared/datasets/lfw_subset; nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -65,18 +66,21 @@ class Settings:
     enroll_prefill: int  # people already in the gallery for the second enrollment measurement
     gallery_people: int
     gallery_load_repeats: int
-    bot_rounds: int  # rounds of 8 users x 3 photos
+    bot_rounds: int  # rounds of 8 users x 3 photos, per detector (current and previous, taking turns)
+    photo_repeats: int  # timed end-to-end runs per real photo, facebot
+    reference_repeats: int  # the same for the reference (face_recognition), 12 MP photos get one
+    camera_frames: int  # frames per camera stream, per detector
     seed: int = 0
 
 
 FULL = Settings(quick=False, embed_repeats=40, detect_single_frames=20, detect_group_frames=4, detect_passes=3,
                 identify_repeats=20, search_sizes=(100, 10_000, 100_000), loop_sizes=(100, 10_000, 100_000),
                 search_repeats=50, loop_repeats=3, enroll_repeats=3, enroll_prefill=1_000, gallery_people=10_000,
-                gallery_load_repeats=5, bot_rounds=5)
+                gallery_load_repeats=5, bot_rounds=4, photo_repeats=7, reference_repeats=2, camera_frames=60)
 QUICK = Settings(quick=True, embed_repeats=5, detect_single_frames=5, detect_group_frames=1, detect_passes=1,
                  identify_repeats=3, search_sizes=(100, 10_000, 100_000), loop_sizes=(100, 10_000),
                  search_repeats=20, loop_repeats=2, enroll_repeats=1, enroll_prefill=1_000, gallery_people=10_000,
-                 gallery_load_repeats=1, bot_rounds=1)
+                 gallery_load_repeats=1, bot_rounds=1, photo_repeats=3, reference_repeats=1, camera_frames=20)
 
 
 # -- timing helpers -------------------------------------------------------------------------
@@ -330,6 +334,252 @@ def bench_identify(s: Settings) -> dict:
     return result
 
 
+# -- real photos and the camera, against face_recognition ------------------------------------
+
+SHARED = REPO.parent / "shared" / "datasets"
+LFW = SHARED / "lfw_subset"
+PHOTO_SIZES = {"0.3": (640, 480), "1": (1152, 864), "3": (2048, 1536), "12": (4000, 3000)}  # megapixels: (w, h)
+GROUP = 7  # people in a group photo, as in the issue's selfie
+
+
+def previous_detector(max_side: int = 1024):
+    """The detector as it was before the real-photo work: the `mtcnn` package's code with
+    the compiled, float32 and TFLite-PNet speed-ups, one pass at `max_side`, no padding."""
+    from facebot.recognition.detect import MTCNNDetector
+
+    return MTCNNDetector(max_side=max_side, lite=False, pad=0.0, first_side=None)
+
+
+def lfw_photos() -> list[Path]:
+    """The 250 x 250 LFW press photos in ../shared (one person in the middle of each)."""
+    photos = sorted(LFW.glob("*/*.jpg"))
+    if not photos:
+        raise FileNotFoundError(f"{LFW} holds no photos: the real-photo rows need ../shared/datasets/lfw_subset")
+    return photos
+
+
+def wall(size: tuple[int, int], seed: int) -> np.ndarray:
+    """A background without faces: smooth colour blotches plus sensor-like noise, so the
+    JPEG is about as large as a camera's (a flat canvas would compress to nothing)."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    blotches = cv2.resize(rng.uniform(40, 220, (6, 8, 3)).astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(blotches + rng.normal(0, 6, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+def paste_photo(canvas: np.ndarray, photo: np.ndarray, x: int, y: int, height: int) -> tuple[float, float, float]:
+    """Paste `photo` scaled to `height` px with its top left at (x, y), cut by the canvas's
+    edges; returns (x, y) of its face's centre and the face's width (LFW: the face is in
+    the middle, about 0.42 of the photo wide, its centre at 0.47 of the height)."""
+    scale = height / photo.shape[0]
+    img = cv2.resize(photo, (round(photo.shape[1] * scale), round(photo.shape[0] * scale)),
+                     interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(canvas.shape[1], x + img.shape[1]), min(canvas.shape[0], y + img.shape[0])
+    canvas[y0:y1, x0:x1] = img[y0 - y : y1 - y, x0 - x : x1 - x]
+    return x + 0.5 * img.shape[1], y + 0.47 * img.shape[0], 0.42 * img.shape[1]
+
+
+def real_photo(kind: str, size: tuple[int, int], seed: int = 0) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
+    """A photo of `size` composed from LFW press photos, and its faces (x, y, width):
+    'one face': one person filling 60% of the height (the face about 25%), as a portrait;
+    'group': GROUP people side by side across the frame, alternately a little higher and
+    lower (faces about 6% of the width), as a group photo."""
+    from facebot.recognition import load_image
+
+    width, height = size
+    photos = lfw_photos()
+    canvas = wall(size, seed)
+    rng = np.random.default_rng(seed)
+    if kind == "one face":
+        person = load_image(photos[int(rng.integers(len(photos)))])
+        return canvas, [paste_photo(canvas, person, int(width * 0.3), int(height * 0.25), int(height * 0.6))]
+    tile = width / GROUP
+    faces = []
+    for i, index in enumerate(rng.choice(len(photos), GROUP, replace=False)):
+        person = load_image(photos[index])
+        faces.append(paste_photo(canvas, person, int((i - 0.05) * tile), int(height * (0.35 + 0.08 * (i % 2))), int(tile * 1.1)))
+    return canvas, faces
+
+
+def faces_found(boxes: list[tuple[int, int, int, int]], faces: list[tuple[float, float, float]]) -> int:
+    """How many of `faces` (x, y, width) have a box whose centre lies within half a face width."""
+    return sum(any(abs(bx + bw / 2 - x) < w / 2 and abs(by + bh / 2 - y) < w / 2 for bx, by, bw, bh in boxes)
+               for x, y, w in faces)
+
+
+class Reference:
+    """The library facebot is compared with, end to end on a JPEG file: read and decode,
+    find the faces, embed them and match them against 100 known people.
+
+    face_recognition (dlib: HOG detector, one upsampling, then the ResNet embedding) with
+    its documented calls, where it is installed; otherwise the `mtcnn` package's plain path
+    (MTCNN().detect_faces on the full photo) with FaceNet on TensorFlow, and `name` says so.
+    """
+
+    def __init__(self, rng: np.random.Generator):
+        try:
+            import face_recognition
+        except ImportError:
+            face_recognition = None
+        self._fr = face_recognition
+        if face_recognition is not None:
+            self.name = f"face_recognition {getattr(face_recognition, '__version__', '?')}"
+            self._known = rng.standard_normal((100, 128)) * 0.1
+        else:
+            from mtcnn import MTCNN
+
+            from facebot.recognition.embed import Embedder
+
+            self.name = "mtcnn package plain path + FaceNet (face_recognition not installed)"
+            self._mtcnn, self._embedder = MTCNN(), Embedder(backend="tf")
+            self._known = random_unit_vectors(100, rng)
+
+    def __call__(self, path: Path) -> list[tuple[int, int, int, int]]:
+        """Boxes (x, y, w, h) of the faces found in the photo at `path`, each matched."""
+        if self._fr is not None:
+            return self.identify(self._fr.load_image_file(str(path)))
+        return self.identify(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+
+    def identify(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """The same for a decoded RGB frame (a camera's)."""
+        if self._fr is not None:
+            fr = self._fr
+            locations = fr.face_locations(rgb)
+            for encoding in fr.face_encodings(rgb, locations):
+                fr.face_distance(self._known, encoding).argmin()
+            return [(left, top, right - left, bottom - top) for top, right, bottom, left in locations]
+        from facebot.recognition.align import crop_face
+
+        boxes = [tuple(int(v) for v in face["box"]) for face in self._mtcnn.detect_faces(rgb)]
+        if boxes:
+            embeddings = self._embedder.embed(np.stack([crop_face(rgb, b) for b in boxes]))
+            for e in embeddings:
+                np.linalg.norm(self._known - e, axis=1).argmin()
+        return boxes
+
+
+def bench_photos(s: Settings) -> dict:
+    """End to end per real photo, from the JPEG file to a name per face, facebot against the
+    reference (face_recognition): one face and a group of seven, at 0.3, 1, 3 and 12 megapixels.
+
+    facebot: Path.read_bytes, decode_photo (big JPEGs decoded at reduced size), then
+    Recognizer.identify against 100 people. Both run turn about on the same files.
+    """
+    from facebot.recognition import Recognizer
+    from facebot.recognition.images import decode_photo, encode_jpeg
+
+    rng = np.random.default_rng(s.seed)
+    recognizer = Recognizer()
+    recognizer.warm_up()
+    matcher = gallery_matcher(recognizer, 100, rng)
+    reference = Reference(rng)
+    log(f"photos: reference is {reference.name}")
+
+    def facebot(path: Path) -> list[tuple[int, int, int, int]]:
+        return [r.box for r in recognizer.identify(decode_photo(path.read_bytes()), matcher)]
+
+    result: dict = {"reference": reference.name, "gallery_people": len(matcher), "photos": {}}
+    with tempfile.TemporaryDirectory(prefix="facebot-bench-") as tmp:
+        for megapixels, size in PHOTO_SIZES.items():
+            for kind in ("one face", "group"):
+                rgb, faces = real_photo(kind, size, seed=len(result["photos"]))
+                path = Path(tmp) / f"{kind.replace(' ', '_')}_{megapixels}mp.jpg"
+                path.write_bytes(encode_jpeg(rgb, quality=90))
+                del rgb
+                log(f"photos: {kind}, {megapixels} MP ({size[0]} x {size[1]}, {path.stat().st_size / 1e6:.1f} MB)")
+                ref_repeats = 1 if megapixels == "12" else s.reference_repeats
+                fns = {"facebot": lambda: facebot(path), "reference": lambda: reference(path)}
+                fns["facebot"]()
+                if megapixels != "12":  # a 12 MP photo takes the reference several seconds: no warm-up there
+                    fns["reference"]()
+                times: dict[str, list[float]] = {"facebot": [], "reference": []}
+                found = {}
+                for i in range(s.photo_repeats):
+                    for name, fn in fns.items():
+                        if name == "reference" and i >= ref_repeats:
+                            continue
+                        start = time.perf_counter()
+                        boxes = fn()
+                        times[name].append(time.perf_counter() - start)
+                        found[name] = faces_found(boxes, faces)
+                row = {"megapixels": megapixels, "size": f"{size[0]}x{size[1]}", "kind": kind, "faces": len(faces),
+                       "jpeg_bytes": path.stat().st_size}
+                for name in fns:
+                    row[name] = {"ms": summarise(times[name], 1000), "faces_found": found[name]}
+                row["ratio"] = row["reference"]["ms"]["median"] / row["facebot"]["ms"]["median"]
+                result["photos"][f"{kind}, {megapixels} MP"] = row
+    ratios = [row["ratio"] for row in result["photos"].values()]
+    result["min_ratio"], result["geomean_ratio"] = min(ratios), float(np.exp(np.mean(np.log(ratios))))
+    return result
+
+
+def camera_frames(count: int, size: tuple[int, int] = (640, 480)) -> tuple[list[np.ndarray], int]:
+    """`count` frames of a camera stream: three sample people side by side, drifting a few
+    pixels from frame to frame; and how many faces each frame holds."""
+    width, height = size
+    people = [sample_photo(p, 5) for p in PEOPLE[:3]]
+    frames = []
+    for i in range(count):
+        frame = np.full((height, width, 3), BACKGROUND, np.uint8)
+        for j, person in enumerate(people):
+            scaled = cv2.resize(person, None, fx=1.1, fy=1.1, interpolation=cv2.INTER_CUBIC)
+            x = 20 + j * (width // 3) + (i * 3) % 25
+            y = 80 + (i * 2 + 10 * j) % 30
+            frame[y : y + scaled.shape[0], x : x + scaled.shape[1]] = scaled
+        frames.append(frame)
+    return frames, len(people)
+
+
+def bench_camera(s: Settings) -> dict:
+    """Frames per second the camera's work sustains on 640x480 frames of three faces:
+    Recognizer.identify per frame with detection at 320 px (`facebot webcam`'s default
+    --detect-size), with the current detector and the previous one (previous_detector),
+    taking turns frame by frame (so background load hits both alike; three passes over the
+    stream); and the reference on some of the same frames."""
+    from facebot.recognition import Recognizer
+    from facebot.recognition.detect import MTCNNDetector
+
+    rng = np.random.default_rng(s.seed)
+    recognizer = Recognizer()
+    matcher = gallery_matcher(recognizer, 100, rng)
+    detectors = {"current": MTCNNDetector(max_side=320), "previous": previous_detector(max_side=320)}
+    frames, per_frame = camera_frames(s.camera_frames)
+    for detector in detectors.values():  # warm-up: every pyramid shape once
+        recognizer.detector = detector
+        recognizer.identify(frames[0], matcher)
+    streams: dict[str, list[float]] = {name: [] for name in detectors}
+    found = {name: 0 for name in detectors}
+    for repeat in range(3):
+        log(f"camera: pass {repeat + 1}/3 over {len(frames)} frames, both detectors")
+        seconds = {name: 0.0 for name in detectors}
+        for i, frame in enumerate(frames):
+            order = list(detectors) if i % 2 == 0 else list(reversed(detectors))
+            for name in order:
+                recognizer.detector = detectors[name]
+                start = time.perf_counter()
+                faces = recognizer.identify(frame, matcher)
+                seconds[name] += time.perf_counter() - start
+                if repeat == 0:
+                    found[name] += len(faces)
+        for name in detectors:
+            streams[name].append(len(frames) / seconds[name])
+    result: dict = {"frame_size": "640x480", "frames": len(frames), "faces_per_frame": per_frame, "detect_side": 320}
+    for name in detectors:
+        result[name] = {"fps": summarise(streams[name]), "faces_found": found[name]}
+    result["speedup"] = result["current"]["fps"]["median"] / result["previous"]["fps"]["median"]
+    reference = Reference(rng)
+    some = frames[: max(5, len(frames) // 6)]
+    log(f"camera: reference ({reference.name}), {len(some)} frames")
+    reference.identify(some[0])
+    start = time.perf_counter()
+    found_reference = sum(len(reference.identify(frame)) for frame in some)
+    result["reference"] = {"name": reference.name, "fps": len(some) / (time.perf_counter() - start),
+                           "frames": len(some), "faces_found": found_reference}
+    result["ratio"] = result["current"]["fps"]["median"] / result["reference"]["fps"]
+    return result
+
+
 def loop_nearest(labels: list[str], matrix: np.ndarray, query: np.ndarray) -> tuple[str, float]:
     """The straightforward search: one np.linalg.norm per enrolled sample, in Python."""
     best_label, best = None, float("inf")
@@ -470,7 +720,8 @@ async def wait_for_replies(server, users: list[int], each: int, timeout: float =
 
 def bench_bot(s: Settings, users_count: int = 8, photos_each: int = 3) -> dict:
     """Photos answered per second with 8 users each sending 3 photos at once, through the real
-    PTB Application polling the fake Bot API server (as tests/test_bot.py runs it)."""
+    PTB Application polling the fake Bot API server (as tests/test_bot.py runs it); rounds
+    take turns between the current detector and the previous one (previous_detector)."""
     from facebot.config import BotConfig
     from facebot.service import FaceService
     from facebot.bot.telegram_bot import build_application
@@ -480,26 +731,36 @@ def bench_bot(s: Settings, users_count: int = 8, photos_each: int = 3) -> dict:
 
     users = list(range(100, 100 + users_count))
     recognizer = Recognizer()
-    recognizer.warm_up()
+    detectors = {"current": recognizer.detector, "previous": previous_detector()}
+    for detector in detectors.values():
+        recognizer.detector = detector
+        recognizer.warm_up()
     per_round = users_count * photos_each
     photos = bot_photos(per_round)
 
-    async def scenario(server) -> list[float]:
-        for user in users:  # warm-up: one photo per user, untimed
-            server.push_photo(user, user, photos[0])
-        await wait_for_replies(server, users, 1)
-        seconds, answered = [], 1
+    async def scenario(server) -> dict[str, list[float]]:
+        seconds: dict[str, list[float]] = {name: [] for name in detectors}
+        answered = 0
+        for name, detector in detectors.items():  # warm-up: one photo per user and detector, untimed
+            recognizer.detector = detector
+            for user in users:
+                server.push_photo(user, user, photos[0])
+            answered += 1
+            await wait_for_replies(server, users, answered)
         for round_number in range(s.bot_rounds):
-            log(f"bot: round {round_number + 1}/{s.bot_rounds}")
-            start = time.monotonic()  # Call.at is monotonic too
-            for i in range(photos_each):
-                for j, user in enumerate(users):
-                    server.push_photo(user, user, photos[i * users_count + j])
-            answered += photos_each
-            seconds.append(await wait_for_replies(server, users, answered) - start)
+            for name, detector in detectors.items():  # rounds take turns: background load hits both alike
+                log(f"bot: round {round_number + 1}/{s.bot_rounds}, {name} detector")
+                recognizer.detector = detector
+                start = time.monotonic()  # Call.at is monotonic too
+                for i in range(photos_each):
+                    for j, user in enumerate(users):
+                        server.push_photo(user, user, photos[i * users_count + j])
+                answered += photos_each
+                seconds[name].append(await wait_for_replies(server, users, answered) - start)
+        recognizer.detector = detectors["current"]
         return seconds
 
-    async def main(data_dir: str) -> list[float]:
+    async def main(data_dir: str) -> dict[str, list[float]]:
         server = FakeTelegram().start()
         service = FaceService(Gallery(data_dir), recognizer)
         for person in PEOPLE[:4]:
@@ -514,9 +775,12 @@ def bench_bot(s: Settings, users_count: int = 8, photos_each: int = 3) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="facebot-bench-") as tmp:
         seconds = asyncio.run(main(tmp))
+    previous = seconds["previous"]
+    seconds = seconds["current"]
     return {"users": users_count, "photos_per_user": photos_each, "photos_per_round": per_round,
             "photo_size": "640x480", "round_s": summarise(seconds),
-            "photos_per_s": summarise([per_round / t for t in seconds])}
+            "photos_per_s": summarise([per_round / t for t in seconds]),
+            "previous_detector": {"round_s": summarise(previous), "photos_per_s": summarise([per_round / t for t in previous])}}
 
 
 def read_memory(pid: int) -> dict:
@@ -627,6 +891,11 @@ def targets(r: dict) -> list[dict]:
         ("identify 1280x960, one face", get("identify", "one_face", "ms", "median"), "<=", 150, "ms"),
         ("search 100,000 samples", get("search", "100000", "matrix_ms", "median"), "<=", 20, "ms"),
         ("bot, 8 concurrent users", get("bot", "photos_per_s", "median"), ">=", 5, "photos/s"),
+        ("real photos, slowest ratio to face_recognition", get("photos", "min_ratio"), ">=", 10, "x"),
+        ("bot no slower than the previous detector", get("bot", "photos_per_s", "median"), ">=",
+         get("bot", "previous_detector", "photos_per_s", "median"), "photos/s"),
+        ("camera no slower than the previous detector", get("camera", "current", "fps", "median"), ">=",
+         get("camera", "previous", "fps", "median"), "frames/s"),
         ("`facebot bot` RSS (peak after start-up)", get("bot_memory", "after_startup_mib", "VmHWM"), "<=", 1536, "MiB"),
     ]
     out = []
@@ -681,8 +950,19 @@ def table_rows(r: dict) -> list[tuple[str, str, str]]:
     if g := r.get("gallery"):
         rows.append((f"gallery load, {g['people']:,} people (ms)", fmt(g["load_ms"], 0),
                      f"gallery.json {g['file_bytes'] / 1e6:.1f} MB; written in {g['write_s']:.1f} s"))
+    if p := r.get("photos"):
+        for name, row in p["photos"].items():
+            rows.append((f"photo {name} (ms)", fmt(row["facebot"]["ms"], 0),
+                         f"{row['facebot']['faces_found']}/{row['faces']} faces; reference {row['reference']['ms']['median']:.0f} ms, "
+                         f"{row['reference']['faces_found']}/{row['faces']} faces: {row['ratio']:.1f}x"))
+        rows.append(("photo speed-up vs reference", f"{p['min_ratio']:.1f}x min", f"geometric mean {p['geomean_ratio']:.1f}x; {p['reference']}"))
+    if c := r.get("camera"):
+        rows.append(("camera 640x480, 3 faces (frames/s)", fmt(c["current"]["fps"], 1),
+                     f"{c['current']['faces_found']}/{c['frames'] * c['faces_per_frame']} faces; previous detector "
+                     f"{c['previous']['fps']['median']:.1f} fps ({c['speedup']:.2f}x); reference {c['reference']['fps']:.1f} fps ({c['ratio']:.1f}x)"))
     if b := r.get("bot"):
-        rows.append(("bot, 8 users x 3 photos (photos/s)", fmt(b["photos_per_s"], 2), f"round {b['round_s']['median']:.1f} s"))
+        rows.append(("bot, 8 users x 3 photos (photos/s)", fmt(b["photos_per_s"], 2), f"round {b['round_s']['median']:.1f} s"
+                     + (f"; previous detector {b['previous_detector']['photos_per_s']['median']:.2f}" if "previous_detector" in b else "")))
     if m := r.get("bot_memory"):
         rows.append(("`facebot bot` after start-up (MiB)", f"RSS {m['after_startup_mib']['VmRSS']:.0f}, peak {m['after_startup_mib']['VmHWM']:.0f}",
                      f"start-up {m['startup_s']:.1f} s"))
@@ -704,7 +984,8 @@ def render(results: dict) -> str:
     for t in results["targets"]:
         measured = "-" if t["measured"] is None else f"{t['measured']:.1f}" if isinstance(t["measured"], float) else str(t["measured"])
         verdict = {True: "yes", False: "NO", None: "not measured"}[t["met"]]
-        target = f"{t['op']} {t['limit']} {t['unit']}" if t["limit"] is not None else "-"
+        limit = f"{t['limit']:.1f}" if isinstance(t["limit"], float) else t["limit"]
+        target = f"{t['op']} {limit} {t['unit']}" if t["limit"] is not None else "-"
         lines.append(f"{t['target']:<44} {measured:<14} {target:<18} {verdict}")
     if results.get("errors"):
         lines += ["", "errors:"] + [f"  {k}: {v}" for k, v in results["errors"].items()]
@@ -718,6 +999,8 @@ MEASUREMENTS: dict[str, Callable[[Settings], dict]] = {
     "search": bench_search,
     "enrollment": bench_enrollment,
     "gallery": bench_gallery_load,
+    "photos": bench_photos,
+    "camera": bench_camera,
     "bot": bench_bot,
     "bot_memory": bench_bot_memory,
 }

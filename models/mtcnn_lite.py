@@ -20,7 +20,7 @@ about a second at start-up, nothing downloaded):
 An interpreter is planned for one input shape; re-planning it costs more than the call.
 So one interpreter is kept per input shape, the most recently used few dozen of them:
 a camera or a stream of same-sized photos always finds its pyramid shapes ready, and
-RNet/ONet batches are padded up to a power of two so a handful of shapes serve them all.
+RNet/ONet batches are padded (see `bucket`) so a dozen shapes serve them all.
 """
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-PATCH_BATCH = 256  # RNet/ONet patches per call at most; batches are padded to a power of two up to this
+PATCH_BATCH = 256  # RNet/ONet patches per call at most
+
+
+def bucket(count: int) -> int:
+    """The batch size `count` patches are padded to: the next power of two up to 32, then
+    the next multiple of 32, so a dozen interpreter shapes serve every count, wasting little."""
+    return 1 << (count - 1).bit_length() if count <= 32 else -(-count // 32) * 32
 
 
 def convert_to_tflite(keras_model, shape: tuple = (1, None, None, 3)) -> bytes:
@@ -198,7 +204,8 @@ class LiteMTCNN:
 
     def __init__(self, pnet_keras, rnet_keras, onet_keras, threads: int | None = None,
                  thresholds: Thresholds = Thresholds()):
-        self.pnet = TFLiteNet(pnet_keras, (1, None, None, 3), threads=threads)
+        # about 11 pyramid levels per pass size: room for the sizes of several passes
+        self.pnet = TFLiteNet(pnet_keras, (1, None, None, 3), shapes=96, threads=threads)
         self.rnet = TFLiteNet(rnet_keras, (None, 24, 24, 3), threads=threads)
         self.onet = TFLiteNet(onet_keras, (None, 48, 48, 3), threads=threads)
         self.thresholds = thresholds
@@ -224,8 +231,7 @@ class LiteMTCNN:
         parts = []
         for start in range(0, len(patches), PATCH_BATCH):
             chunk = patches[start : start + PATCH_BATCH]
-            bucket = 1 << (len(chunk) - 1).bit_length()  # next power of two: few interpreter shapes
-            padded = np.zeros((bucket, size, size, 3), np.float32)
+            padded = np.zeros((bucket(len(chunk)), size, size, 3), np.float32)
             padded[: len(chunk)] = chunk
             parts.append([out[: len(chunk)] for out in net.run(padded)])
         return [np.concatenate(outs) for outs in zip(*parts)]

@@ -239,8 +239,9 @@ class MTCNNDetector:
             found = result.faces + [f for f in found if not any(overlaps(f.box, g.box) for g in result.faces)]
             if side >= top or (result.faces and result.smallest >= 0.9 * enough):
                 break
-            wanted = side * enough / result.smallest if result.faces else top
-            side = int(min(top, max(wanted, 1.5 * side)))
+            wanted = max(side * enough / result.smallest, 1.5 * side) if result.faces else top
+            # a multiple of 64: photos of the same shape reuse the networks' planned input sizes
+            side = int(min(top, -(-wanted // 64) * 64))
         return sorted(found, key=lambda f: f.area, reverse=True)
 
 

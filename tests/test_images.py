@@ -106,3 +106,65 @@ def test_exif_orientation_is_applied(face):
     decoded = decode_image(exif_rotated_jpeg(face))
     assert decoded.shape == face.shape  # portrait again, not landscape
     assert np.abs(decoded.astype(int) - face.astype(int)).mean() < 8
+
+
+# -- decode_photo: big JPEGs decoded at a reduced size, the photo's size remembered ----------
+
+def big(face, width=2800):
+    """The sample face blown up to `width` px wide: a JPEG big enough to decode at half size."""
+    return cv2.resize(face, (width, round(width * face.shape[0] / face.shape[1])), interpolation=cv2.INTER_CUBIC)
+
+
+def test_big_jpeg_is_decoded_at_a_reduced_size(face):
+    from facebot.recognition.images import decode_photo
+
+    rgb = big(face)
+    photo = decode_photo(jpeg_bytes(rgb))
+    assert photo.reduced and photo.size == (rgb.shape[1], rgb.shape[0])
+    assert photo.rgb.shape == (rgb.shape[0] // 2, rgb.shape[1] // 2, 3) and photo.scale == (2.0, 2.0)
+    half = cv2.resize(rgb, (photo.rgb.shape[1], photo.rgb.shape[0]), interpolation=cv2.INTER_AREA)
+    assert np.abs(photo.rgb.astype(int) - half).mean() < 3  # the same picture, in RGB order
+
+
+def test_small_photos_and_other_formats_are_decoded_at_full_size(face):
+    from facebot.recognition.images import decode_photo
+
+    assert not decode_photo(jpeg_bytes(face)).reduced
+    assert not decode_photo(png_bytes(big(face))).reduced  # PNG has no cheap reduced decoding
+
+
+def test_reduced_decoding_applies_exif_orientation(face):
+    from facebot.recognition.images import decode_photo
+
+    rgb = big(face)
+    photo = decode_photo(exif_rotated_jpeg(rgb))
+    assert photo.size == (rgb.shape[1], rgb.shape[0])  # upright: portrait, as shown
+    assert photo.rgb.shape[0] > photo.rgb.shape[1] and photo.reduced
+
+
+def test_reduced_decoding_of_gray_and_cmyk_gives_rgb(face):
+    from facebot.recognition.images import decode_photo
+
+    gray = decode_photo(jpeg_bytes(cv2.cvtColor(cv2.cvtColor(big(face), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)))
+    assert gray.rgb.ndim == 3 and gray.rgb.shape[2] == 3 and gray.reduced
+    cmyk = decode_photo(cmyk_jpeg(big(face)))
+    assert cmyk.rgb.shape[2] == 3 and cmyk.reduced
+
+
+def test_decode_photo_refuses_a_bomb_before_decoding(monkeypatch):
+    from facebot.recognition.images import decode_photo
+
+    def must_not_decode(*args, **kwargs):
+        raise AssertionError("the bomb reached the decoder")
+
+    monkeypatch.setattr(cv2, "imdecode", must_not_decode)
+    with pytest.raises(ImageError, match="too large"):
+        decode_photo(png_bomb(16000))
+
+
+def test_decode_photo_refuses_a_truncated_jpeg(face):
+    from facebot.recognition.images import decode_photo
+
+    data = jpeg_bytes(big(face))
+    with pytest.raises(ImageError, match="truncated|corrupt"):
+        decode_photo(data[: len(data) // 2])
