@@ -305,12 +305,13 @@ class FaceBot:
         await self.reply(message, self.t("delete_confirm", name=person.name, samples=person.samples), markup)
 
     async def on_threshold(self, message: Message, user_id: int, context) -> None:
-        """'/threshold' shows the distance threshold; '/threshold 0.7' saves a new one."""
+        """'/threshold' shows the decision rule; '/threshold 0.7' saves a plain distance threshold."""
         argument = command_argument(message.text).strip()
         if not argument:
-            saved = await self._core(self.service.saved_threshold)
+            saved = await self._core(self.service.saved_rule)
+            rule = saved or self.service.default_rule
             source = self.t("threshold_saved" if saved is not None else "threshold_default")
-            await self.reply(message, self.t("threshold_show", value=self.service.threshold, source=source))
+            await self.reply(message, self.t("threshold_show", rule=rule.describe(), source=source))
             return
         try:
             value = await self._core(self.service.set_threshold, argument, actor=f"tg:{user_id}")

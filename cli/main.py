@@ -107,7 +107,7 @@ def cmd_identify(args) -> int:
         else:
             print(f"{path}: {len(results)} face(s)" if results else f"{path}: no face found")
             for r in results:
-                print(f"  {r.label:<24} distance {r.distance:.3f}  box {list(r.box)}")
+                print(f"  {r.label:<24} distance {r.distance:.3f}  score {r.score:.3f}  box {list(r.box)}")
         if args.annotate:
             out = Path(args.annotate) / (Path(path).stem + ".annotated.jpg")
             out.write_bytes(encode_jpeg(annotate(rgb, face_labels(results))))
@@ -140,15 +140,36 @@ def cmd_delete(args) -> int:
 def cmd_threshold(args) -> int:
     service = _gallery_service(args)
     if args.value is None:
-        saved = service.saved_threshold()
-        print(f"threshold {saved if saved is not None else service.default_threshold} "
-              f"({'saved' if saved is not None else 'default'})")
+        saved = service.saved_rule()
+        rule = saved or service.default_rule
+        source = "saved" if saved is not None else "default"
+        print(f"threshold {rule.low} ({source})" if rule.is_threshold else f"{rule.describe()} ({source})")
         return EXIT_OK
     try:
         value = service.set_threshold(args.value, actor=_actor())
     except ValueError as exc:
         return _fail(str(exc))
-    print(f"threshold set to {value}")
+    print(f"threshold set to {value} (a plain distance threshold; `facebot calibrate` fits a rule)")
+    return EXIT_OK
+
+
+def cmd_calibrate(args) -> int:
+    """Fit the decision rule on labelled folders and save it (unless --dry-run)."""
+    from facebot.lab.calibration import format_calibration, run_calibrate
+
+    service = _service(args)
+    try:
+        rule, rows = run_calibrate(args.dirs, args.far, service.recognizer, progress=_progress)
+    except (FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps({"rule": rule.to_dict(), "far": args.far, "folders": rows, "saved": not args.dry_run}))
+    else:
+        print(format_calibration(rule, rows, args.far))
+    if not args.dry_run:
+        service.set_rule(rule, actor=_actor(), action="calibrate")
+        if not args.json:
+            print(f"saved in {args.data_dir}: every identification from now on follows this rule")
     return EXIT_OK
 
 
@@ -160,6 +181,8 @@ def cmd_audit(args) -> int:
 
 def cmd_eval(args) -> int:
     from facebot.lab.evaluation import run_eval
+
+    args.rule = _gallery_service(args).saved_rule()  # the figures of the rule in force (saved or default)
 
     return run_eval(args, _progress)
 
@@ -187,7 +210,9 @@ def _actor() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from facebot import __version__
 
-    parser = argparse.ArgumentParser(prog="facebot", description="One-shot face recognition for your team.")
+    # No abbreviations: a subcommand's --data must not be read as a prefix of --data-dir/--database-url.
+    parser = argparse.ArgumentParser(prog="facebot", description="One-shot face recognition for your team.",
+                                     allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"facebot {__version__}")
     parser.add_argument("--data-dir", default=data_dir_default(), help="gallery folder (default: $FACEBOT_DATA_DIR or ./data)")
     parser.add_argument("--database-url", default=setting("FACEBOT_DATABASE_URL") or None, metavar="postgresql://...",
@@ -226,7 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("threshold", help="show or save the distance threshold")
+    p = sub.add_parser("calibrate", help="fit the decision rule on labelled DIR/NAME/*.jpg folders and save it")
+    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("--far", type=float, default=0.005, help="open-set false-accept rate to stay under on every folder (default 0.005)")
+    p.add_argument("--dry-run", action="store_true", help="print the rule and its figures without saving it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("threshold", help="show the decision rule, or save a plain distance threshold")
     p.add_argument("value", nargs="?")
     p.set_defaults(func=cmd_threshold)
 

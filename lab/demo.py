@@ -57,7 +57,7 @@ def run_demo(args) -> int:
             print(f"enrolled {name} from {people[name][0].name}")
         probes = [(name, path) for name in enrolled for path in people[name][1:]] + [(stranger, p) for p in people[stranger]]
         correct = wrong_name = 0
-        print(f"\nidentifying {len(probes)} photos (threshold {service.threshold:.3f}); {stranger} was never enrolled:")
+        print(f"\nidentifying {len(probes)} photos (known when {service.rule.describe()}); {stranger} was never enrolled:")
         for truth, path in probes:
             results = service.identify(load_image(path), actor="demo", audit=False)
             expected = truth if truth in enrolled else "unknown"

@@ -12,7 +12,7 @@ import pytest
 from facebot.config import BotConfig
 from facebot.bot.telegram_bot import build_application
 from facebot.texts import EN, ES, text
-from facebot.recognition import decode_image, load_image
+from facebot.recognition import DEFAULT_RULE, DecisionRule, decode_image, load_image
 from facebot.recognition.images import encode_jpeg
 from tests.fake_telegram import FakeTelegram, polling
 
@@ -298,12 +298,12 @@ def test_list_threshold_audit_whoami_help(run_bot, service, samples):
     enroll(service, samples, "Ana María", "s2")
     commands = [
         (HR, HR, "/list", "1 person(s) enrolled:\nAna María: 1 sample(s)"),
-        (HR, HR, "/threshold", "The distance threshold is 0.750 (default). Smaller is stricter."),
+        (HR, HR, "/threshold", f"Decision (default): {DEFAULT_RULE.describe()}. Smaller is stricter."),
         (HR, HR, "/threshold 0.6", "The distance threshold is now 0.600."),
         (HR, HR, "/threshold 3", "That is not a valid threshold: the threshold must be between 0 and 2."),
         (HR, HR, "/threshold abc", "That is not a valid threshold"),
-        (HR, HR, "/threshold", "0.600 (saved)"),
-        (HR, HR, "/audit 2", "threshold tg:1001: value=0.6"),
+        (HR, HR, "/threshold", "Decision (saved): threshold 0.600."),
+        (HR, HR, "/audit 2", "threshold tg:1001: low=0.6, high=0.6"),
         (HR, HR, "/audit x", "Usage: /audit"),
         (HR, HR, "/help", "/enroll NAME"),
         (USER, USER, "/help", "Send a photo"),
@@ -322,7 +322,7 @@ def test_list_threshold_audit_whoami_help(run_bot, service, samples):
         assert "/enroll" not in user_help
 
     run_bot(scenario)
-    assert service.threshold == pytest.approx(0.6)
+    assert service.rule == DecisionRule.from_threshold(0.6)
 
 
 def test_names_with_markup_are_refused_and_replies_are_plain_text(run_bot, service):
@@ -364,7 +364,7 @@ def test_spanish_texts(run_bot):
     run_bot(scenario, lang="es")
     assert set(EN) == set(ES)
     values = dict(user_id=1, chat_id=2, name="Ana", samples=1, count=2, reason="r", other="Bob", distance=0.5,
-                  index=1, value=0.7, source="s", camera="door", time="09:00")
+                  index=1, value=0.7, source="s", rule="r", camera="door", time="09:00")
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

@@ -131,8 +131,10 @@ def test_list_and_delete(cli, samples):
 
 
 def test_threshold_default_saved_and_flag(cli, samples):
+    from facebot.recognition import DEFAULT_RULE
+
     code, out, _ = cli("threshold")
-    assert "0.75" in out and "default" in out
+    assert out.strip() == f"{DEFAULT_RULE.describe()} (default)"
     cli("enroll", "Ana", samples / "s2" / "1.jpg")
     cli("threshold", "0.2")  # so strict that nobody matches
     code, out, _ = cli("identify", "--json", samples / "s2" / "9.jpg")
@@ -202,3 +204,26 @@ def test_demo_runs_on_the_shipped_samples(tmp_path):
     assert result.stdout.count("s5/") == 4 and "WRONG PERSON" not in result.stdout
     assert load_image(out).shape[0] > 200
     assert not (tmp_path / "data").exists()  # the demo never touches a real gallery
+
+
+def test_calibrate_saves_the_rule_that_identify_then_follows(cli, samples):
+    code, out, err = cli("calibrate", samples, "--far", "0.05", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    fitted = report["rule"]
+    assert report["saved"] and report["folders"][0]["identities"] == 5
+    assert report["folders"][0]["false_accept_rate"] <= 0.05
+    code, out, _ = cli("threshold")
+    assert "(saved)" in out and f"{fitted['low']:.3f}" in out
+    assert any(e["action"] == "calibrate" and e["low"] == fitted["low"] for e in map(json.loads, cli("audit")[1].splitlines()))
+    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    code, out, _ = cli("identify", "--json", samples / "s2" / "9.jpg")
+    face = json.loads(out)["faces"][0]
+    assert face["name"] == "Ana" and face["distance"] <= fitted["high"] and "score" in face
+
+
+def test_calibrate_dry_run_saves_nothing_and_a_missing_folder_is_one_line(cli, samples, tmp_path):
+    code, out, _ = cli("calibrate", samples, "--far", "0.05", "--dry-run")
+    assert code == 0 and "(default)" in cli("threshold")[1]
+    code, _, err = cli("calibrate", tmp_path / "nowhere")
+    assert code == 1 and err.startswith("facebot:") and "nowhere" in err

@@ -2,8 +2,9 @@
 
 The command line, the Telegram bot and the camera are thin faces over `FaceService`. It
 joins the pure pipeline (`recognition`) to the gallery (`storage`): exactly one face per
-enrollment photo, refuse a face that already belongs to someone else, threshold from flag
-> saved setting > calibrated default, and an audit entry for every enrollment,
+enrollment photo, refuse a face that already belongs to someone else, the decision rule
+from the `--threshold` flag > the saved rule (`facebot calibrate`, `threshold`) > the
+default, and an audit entry for every enrollment,
 identification, deletion, setting and camera sighting, written here and nowhere else.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from facebot.recognition import DEFAULT_THRESHOLD, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
+from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
 from facebot.storage import Gallery, GalleryBusy, InvalidName, Person, UnknownPerson, validate_name
 
 # The gallery's errors the faces catch, so that they need not import storage themselves.
@@ -26,7 +27,8 @@ from facebot.storage.names import name_key
 
 log = logging.getLogger(__name__)
 
-THRESHOLD_SETTING = "threshold"
+RULE_SETTING = "decision_rule"  # the saved DecisionRule, as a dict
+LEGACY_THRESHOLD_SETTING = "threshold"  # galleries saved before the rule existed: a plain threshold
 
 
 class EnrollRefused(ValueError):
@@ -109,25 +111,33 @@ class FaceService:
         self._matcher: Matcher | None = None
         self._matcher_version = None
 
-    @property
-    def threshold_setting(self) -> str:
-        """The settings key of the saved threshold: one per way of comparing faces, since a
-        Siamese network's distances are on another scale than FaceNet's."""
+    def _setting_key(self, base: str) -> str:
+        """One setting per way of comparing faces: a Siamese network's distances are on
+        another scale than FaceNet's."""
         scorer = self.recognizer.scorer.name if self.recognizer else "facenet"
-        return THRESHOLD_SETTING if scorer == "facenet" else f"{THRESHOLD_SETTING}:{scorer}"
+        return base if scorer == "facenet" else f"{base}:{scorer}"
 
     @property
-    def threshold(self) -> float:
-        """The flag's value if given, else the saved setting, else the calibrated default."""
+    def default_rule(self) -> DecisionRule:
+        """FaceNet's default rule, or the plain threshold calibrated with a Siamese network."""
+        if self.recognizer is None or self.recognizer.metric is None:
+            return DEFAULT_RULE
+        return DecisionRule.from_threshold(self.recognizer.default_threshold)
+
+    def saved_rule(self) -> DecisionRule | None:
+        """The rule saved in the gallery (by calibrate, threshold or the bot), or None."""
+        saved = self.gallery.get_setting(self._setting_key(RULE_SETTING))
+        if saved is not None:
+            return DecisionRule.from_dict(saved)
+        legacy = self.gallery.get_setting(self._setting_key(LEGACY_THRESHOLD_SETTING))
+        return DecisionRule.from_threshold(float(legacy)) if legacy is not None else None
+
+    @property
+    def rule(self) -> DecisionRule:
+        """Who is known: the --threshold flag (a plain threshold), else the saved rule, else the default."""
         if self._explicit_threshold is not None:
-            return self._explicit_threshold
-        saved = self.saved_threshold()
-        return saved if saved is not None else self.default_threshold
-
-    @property
-    def default_threshold(self) -> float:
-        """The calibrated threshold of the way faces are compared (FaceNet's, or the network's)."""
-        return self.recognizer.default_threshold if self.recognizer else DEFAULT_THRESHOLD
+            return DecisionRule.from_threshold(self._explicit_threshold)
+        return self.saved_rule() or self.default_rule
 
     def matcher(self) -> Matcher:
         """The in-memory search matrix, rebuilt only when the gallery changed on disk."""
@@ -139,9 +149,9 @@ class FaceService:
 
     def same_face(self, a: np.ndarray, b: np.ndarray, slack: float = 1.3) -> bool:
         """Whether two embeddings could be one person seen in consecutive frames: within
-        the threshold times `slack` (looser than identification, so a turn of the head
+        the rule's low distance times `slack` (looser than identification, so a turn of the head
         does not split a track, while two strangers are far apart)."""
-        return float(self.recognizer.matcher([""], b[None]).distances(a)[0, 0]) <= self.threshold * slack
+        return float(self.recognizer.matcher([""], b[None]).distances(a)[0, 0]) <= self.rule.low * slack
 
     def single_face(self, rgb: np.ndarray) -> DetectedFace:
         """The one face of an enrollment photo; NoFace or SeveralFaces otherwise."""
@@ -153,9 +163,9 @@ class FaceService:
         return faces[0]
 
     def conflict(self, name: str, embedding: np.ndarray) -> ConflictingPerson | None:
-        """A ConflictingPerson if the face is within the threshold of someone not called `name`."""
+        """A ConflictingPerson if the rule would call the face someone not called `name`."""
         person = self.gallery.find(name)
-        match = self.matcher().nearest(embedding, self.threshold, exclude=person.name if person else None)[0]
+        match = self.matcher().nearest(embedding, self.rule, exclude=person.name if person else None)[0]
         return ConflictingPerson(match.name, match.distance) if match.known else None
 
     def enroll(self, name: str, photos: np.ndarray | Sequence[np.ndarray], force: bool = False,
@@ -189,7 +199,7 @@ class FaceService:
 
     def identify(self, rgb: np.ndarray, actor: str = "cli", audit: bool = True) -> list[Identification]:
         """Name every face in the photo (or mark it unknown) and record the request."""
-        results = self.recognizer.identify(rgb, self.matcher(), self.threshold)
+        results = self.recognizer.identify(rgb, self.matcher(), self.rule)
         if audit:
             self.gallery.audit("identify", actor, faces=len(results), names=[r.label for r in results])
         return results
@@ -212,16 +222,17 @@ class FaceService:
         self.gallery.audit("delete", actor, name=person.name if person else name, samples=removed)
         return removed
 
-    def saved_threshold(self) -> float | None:
-        """The threshold saved in the gallery for this way of comparing faces, or None."""
-        saved = self.gallery.get_setting(self.threshold_setting)
-        return float(saved) if saved is not None else None
+    def set_rule(self, rule: DecisionRule, actor: str = "cli", action: str = "decision-rule") -> DecisionRule:
+        """Save and audit the rule every later identification follows (this host and every
+        process reading the same gallery)."""
+        self.gallery.set_setting(self._setting_key(RULE_SETTING), rule.to_dict())
+        self.gallery.audit(action, actor, **rule.to_dict())
+        return rule
 
     def set_threshold(self, value, actor: str = "cli") -> float:
-        """Validate, save and audit a new distance threshold; returns it as a float."""
+        """Validate, save and audit a plain distance threshold (it replaces any saved rule)."""
         value = parse_threshold(value)
-        self.gallery.set_setting(self.threshold_setting, value)
-        self.gallery.audit("threshold", actor, value=value)
+        self.set_rule(DecisionRule.from_threshold(value), actor=actor, action="threshold")
         return value
 
     def audit_log(self, last: int = 20) -> list[dict]:
@@ -278,6 +289,6 @@ class FaceService:
             raise clash
         others = [(n, e) for n, e in pending if name_key(n) != name_key(name)]
         if others:
-            match = self.recognizer.matcher([n for n, _ in others], np.stack([e for _, e in others])).nearest(embedding, self.threshold)[0]
+            match = self.recognizer.matcher([n for n, _ in others], np.stack([e for _, e in others])).nearest(embedding, self.rule)[0]
             if match.known:
                 raise ConflictingPerson(match.name, match.distance)

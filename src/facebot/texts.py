@@ -14,7 +14,7 @@ EN = {
         "or send the photo right after\n"
         "/list - enrolled people and their samples\n"
         "/delete NAME - delete a person and all their samples\n"
-        "/threshold [VALUE] - show or set the match distance threshold\n"
+        "/threshold [VALUE] - show the decision rule, or set a plain distance threshold\n"
         "/audit [N] - the last N enrollments and identifications\n"
         "/cancel - forget a pending /enroll\n"
         "/whoami - your user id and this chat's id"
@@ -71,7 +71,7 @@ EN = {
     "delete_confirm": "Delete {name} and all {samples} sample(s)? This cannot be undone.",
     "deleted": "Deleted {name}: {samples} sample(s) removed.",
     "unknown_person": "Nobody called {name} is enrolled.",
-    "threshold_show": "The distance threshold is {value:.3f} ({source}). Smaller is stricter.",
+    "threshold_show": "Decision ({source}): {rule}. Smaller is stricter.",
     "threshold_saved": "saved",
     "threshold_default": "default",
     "threshold_set": "The distance threshold is now {value:.3f}.",
@@ -88,7 +88,7 @@ ES = {
         "o enviando la foto justo después\n"
         "/list - personas registradas y sus muestras\n"
         "/delete NOMBRE - borrar a una persona y todas sus muestras\n"
-        "/threshold [VALOR] - ver o cambiar el umbral de distancia\n"
+        "/threshold [VALOR] - ver la regla de decisión, o fijar un umbral de distancia\n"
         "/audit [N] - los últimos N registros e identificaciones\n"
         "/cancel - olvidar un /enroll pendiente\n"
         "/whoami - tu id de usuario y el id de este chat"
@@ -145,7 +145,7 @@ ES = {
     "delete_confirm": "¿Borrar a {name} y sus {samples} muestra(s)? No se puede deshacer.",
     "deleted": "Borrado {name}: {samples} muestra(s) eliminada(s).",
     "unknown_person": "No hay nadie registrado con el nombre {name}.",
-    "threshold_show": "El umbral de distancia es {value:.3f} ({source}). Más pequeño es más estricto.",
+    "threshold_show": "Decisión ({source}): {rule}. Más pequeño es más estricto.",
     "threshold_saved": "guardado",
     "threshold_default": "por defecto",
     "threshold_set": "El umbral de distancia ahora es {value:.3f}.",
