@@ -143,8 +143,9 @@ class Recognizer:
         found = self.detector.detect(photo.rgb)
         if len(found) > self.max_faces:
             raise TooManyFaces(f"{len(found)} faces found; at most {self.max_faces} per photo")
-        # the whole face's box, reaching outside the photo where its edge cuts the face
-        crops = (np.stack([crop_face(photo.rgb, f.whole_box) for f in found]) if found
+        # the whole face's box (reaching outside the photo where its edge cuts the face),
+        # turned upright where the face was found lying on its side
+        crops = (np.stack([crop_face(photo.rgb, f.whole_box, angle=f.angle) for f in found]) if found
                  else np.zeros((0, 160, 160, 3), np.uint8))
         embeddings = self._embed(crops)
         return [DetectedFace(_in_photo(f.box, photo), f.score, c, e) for f, c, e in zip(found, crops, embeddings)]

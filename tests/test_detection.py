@@ -54,12 +54,12 @@ def s2_big(recognizer, samples) -> tuple[np.ndarray, tuple[int, int, int, int]]:
 
 @pytest.fixture()
 def unpadded(recognizer, s2_big):
-    """The default detector as it was before: no padding, one pass at up to 1024 px."""
+    """The default detector as it was before: no padding, one pass at up to 1024 px, no turned passes."""
     detector = recognizer.detector
-    saved = detector.pad, detector.first_side
-    detector.pad, detector.first_side = 0.0, None
+    saved = detector.pad, detector.first_side, detector.turns
+    detector.pad, detector.first_side, detector.turns = 0.0, None, ()
     yield detector
-    detector.pad, detector.first_side = saved
+    detector.pad, detector.first_side, detector.turns = saved
 
 
 @pytest.mark.parametrize("side, fraction", [("left", 0.4), ("left", 0.5), ("right", 0.4), ("right", 0.5)])
@@ -227,3 +227,41 @@ def test_crop_of_a_face_cut_by_the_edge_fills_the_missing_part_with_grey():
 def test_face_whole_box_defaults_to_its_box():
     assert Face((1, 2, 3, 4)).whole_box == (1, 2, 3, 4)
     assert Face((0, 2, 3, 4), extent=(-2, 2, 5, 4)).whole_box == (-2, 2, 5, 4)
+
+
+@pytest.mark.parametrize("angle", [70, 90, -90])
+def test_a_face_lying_on_its_side_is_found_and_cut_upright(recognizer, samples, angle):
+    """A head turned 70 or 90 degrees (beyond what MTCNN finds upright): found, and its
+    crop turned upright embeds close to the upright photo's."""
+    upright = photo(samples, "s37", 1)
+    frame = np.full((700, 700, 3), GREY, np.uint8)
+    y, x = (700 - upright.shape[0]) // 2, (700 - upright.shape[1]) // 2
+    frame[y : y + upright.shape[0], x : x + upright.shape[1]] = upright
+    turned = cv2.warpAffine(frame, cv2.getRotationMatrix2D((350, 350), angle, 1.0), (700, 700), borderValue=(GREY,) * 3)
+    faces = recognizer.faces(turned)
+    assert len(faces) == 1
+    reference = recognizer.faces(upright)[0].embedding
+    assert np.linalg.norm(faces[0].embedding - reference) < 0.6
+    assert found_near(recognizer.detector.detect(turned), (350, 350), 60)
+
+
+def test_landmarks_give_the_tilt():
+    from facebot.recognition.detect import roll
+
+    upright = {"left_eye": (0, 0), "right_eye": (10, 0), "mouth_left": (2, 10), "mouth_right": (8, 10)}
+    assert roll(upright) == pytest.approx(0)
+    # turned 90 degrees clockwise: eyes on a vertical line, mouth to the left of them
+    clockwise = {"left_eye": (10, 0), "right_eye": (10, 10), "mouth_left": (0, 2), "mouth_right": (0, 8)}
+    assert roll(clockwise) == pytest.approx(90)
+    # the same with the eyes swapped, as MTCNN may read a lying face: the mouth decides
+    swapped = {**clockwise, "left_eye": (10, 10), "right_eye": (10, 0)}
+    assert roll(swapped) == pytest.approx(90)
+    assert roll({}) == 0.0
+
+
+def test_a_turned_crop_of_an_upright_box_is_the_plain_crop_turned():
+    rgb = np.zeros((200, 200, 3), np.uint8)
+    rgb[60:100, 80:120] = 255  # a white block in the top half of the box below
+    plain = crop_face(rgb, (50, 50, 100, 100))
+    turned = crop_face(rgb, (50, 50, 100, 100), angle=180)
+    assert np.abs(turned.astype(int) - plain[::-1, ::-1]).mean() < 8
