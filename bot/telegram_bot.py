@@ -4,6 +4,11 @@ Handlers are small async methods of `FaceBot`, wired in `build_application(confi
 Detection, embedding and gallery access run in a small thread pool, one call at a time
 (`FaceBot._core`), so the event loop stays free: `/help` answers while photos are being
 processed. Replies are plain text (no parse mode), so names with markup are shown as typed.
+
+Photos take turns (`FairGate`): at most `Limits.photo_slots` are downloaded, decoded and
+recognised at once, whoever sent them, and waiting senders are served round robin. That
+bounds memory (a decoded photo can be 150 MB) and keeps one person's flood of photos from
+delaying everyone else; commands never wait for photos. Strangers' replies are rate-limited.
 """
 from __future__ import annotations
 
@@ -27,11 +32,12 @@ from facebot.config import BotConfig, ConfigError, load_bot_config, setting
 from facebot.recognition.draw import face_labels
 from facebot.service import (ConflictingPerson, EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
-from facebot.bot.telegram_util import annotated_jpeg, command_argument, image_attachment
+from facebot.bot.telegram_util import (FairGate, GateClosed, RateLimit, annotated_jpeg, command_argument, image_attachment,
+                                       labels_in_decoded_pixels)
 from facebot.telegram_retry import REPLIES, RetryPolicy, token_kept_out
 from facebot.texts import text
 from facebot.recognition import ImageError, TooManyFaces, decode_image
-from facebot.recognition.images import MAX_BYTES, encode_jpeg
+from facebot.recognition.images import MAX_BYTES, decode_photo, encode_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,15 @@ class Limits:
 
     read_timeout_s: float = 30.0  # how long one Telegram call may take to answer
     retry: RetryPolicy = REPLIES  # replies and downloads; start-up too
+    # Photos downloaded, decoded and recognised at once. Each holds one decoded image (up to
+    # 50 megapixels: 150 MB, and about as much again while decoding), so two keep a bot
+    # flooded with the largest photos allowed well under 2 GB; the recogniser runs one at a
+    # time anyway, so a second slot only overlaps a download or a decode with it.
+    photo_slots: int = 2
+    photos_waiting_per_user: int = 500  # beyond this, one "busy" reply a minute and the photo is skipped
+    updates_in_hand: int = 4096  # updates PTB handles at once; waiting photos are cheap (no bytes yet)
+    stranger_whoami: tuple[int, float] = (2, 60.0)  # /whoami answers per stranger per minute
+    stranger_replies: tuple[int, float] = (30, 60.0)  # replies to all strangers together per minute
 
 
 @dataclass
@@ -71,9 +86,13 @@ class FaceBot:
         self.limits = limits
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="facebot")
         self._core_lock: asyncio.Lock | None = None
+        self.gate = FairGate(limits.photo_slots)
         self.waiting_photo: dict[tuple[int, int], tuple[str, float]] = {}  # (chat, user) -> name, since
         self.questions: dict[str, Pending] = {}
-        self._refused_at: dict[tuple[int, int], float] = {}
+        self._refusals = RateLimit(1, REFUSAL_EVERY_S)  # per (chat, user)
+        self._whoami = RateLimit(*limits.stranger_whoami)  # strangers, per (chat, user)
+        self._to_strangers = RateLimit(*limits.stranger_replies)  # strangers, all together
+        self._busy_notices = RateLimit(1, 60.0)  # per user whose photos exceed the waiting limit
 
     # -- helpers ----------------------------------------------------------------------------
     def t(self, key: str, **values) -> str:
@@ -123,12 +142,9 @@ class FaceBot:
             await self.reply(message, caption.split("\n", 1)[1])
 
     async def refuse(self, message: Message, user_id: int) -> None:
-        """The polite refusal naming /whoami, at most once a minute per person and chat."""
-        key, now = (message.chat_id, user_id), time.monotonic()
-        if len(self._refused_at) > 10_000:  # forget old strangers
-            self._refused_at = {k: t for k, t in self._refused_at.items() if now - t < REFUSAL_EVERY_S}
-        if now - self._refused_at.get(key, -REFUSAL_EVERY_S) >= REFUSAL_EVERY_S:
-            self._refused_at[key] = now
+        """The polite refusal naming /whoami, at most once a minute per person and chat (and
+        within the budget of replies to strangers)."""
+        if self._refusals.allow((message.chat_id, user_id)) and self._to_strangers.allow():
             await self.reply(message, self.t("refused"))
 
     def explain(self, exc: Exception) -> str:
@@ -202,12 +218,14 @@ class FaceBot:
 
     async def enroll_from(self, message: Message, user_id: int, name: str, source: Message) -> None:
         """Download the photo in `source` and enroll it as `name`; ask first on a conflict."""
-        data = await self.download(message, image_attachment(source))
-        if data is None:
-            return
         try:
-            rgb = await self._cpu(decode_image, data)
-            enrolled = await self._core(self.service.enroll, name, rgb, actor=f"tg:{user_id}")
+            async with self.gate.turn(user_id):
+                data = await self.download(message, image_attachment(source))
+                if data is None:
+                    return
+                rgb = await self._cpu(decode_image, data)
+                enrolled = await self._core(self.service.enroll, name, rgb, actor=f"tg:{user_id}")
+                del rgb
         except ConflictingPerson as clash:
             markup = self.ask(Pending("enroll", name, message.chat_id, data), self.t("button_enroll_anyway"))
             await self.reply(message, self.t("conflict", other=clash.name, distance=clash.distance, name=name), markup)
@@ -217,22 +235,22 @@ class FaceBot:
             return
         await self.reply_photo(message, encode_jpeg(enrolled.face.crop), self.t("enrolled", name=enrolled.name, samples=enrolled.samples))
 
-    async def identify(self, message: Message, user_id: int, data: bytes) -> None:
-        """Name every face in the photo: an annotated copy plus one line per face."""
+    async def identify(self, message: Message, user_id: int, data: bytes) -> tuple[bytes | None, str]:
+        """Name every face in the photo `data`: (an annotated JPEG, its caption with one line
+        per face), or (None, the reason) when there is nothing to show. Sends nothing."""
         try:
-            rgb = await self._cpu(decode_image, data)
-            results = await self._core(self.service.identify, rgb, actor=f"tg:{user_id}")
+            # decode_photo decodes a big JPEG at a reduced size: less memory, same faces.
+            photo = await self._cpu(decode_photo, data)
+            results = await self._core(self.service.identify, photo, actor=f"tg:{user_id}")
         except (ImageError, TooManyFaces, GalleryBusy) as exc:
-            await self.reply(message, self.explain(exc))
-            return
+            return None, self.explain(exc)
         if not results:
-            await self.reply(message, self.t("no_faces_found"))
-            return
+            return None, self.t("no_faces_found")
         labels = face_labels(results, unknown=self.t("unknown_label"), numbered=True)
         lines = [self.t("face_known", index=i, name=r.name, distance=r.distance) if r.known else self.t("face_unknown", index=i)
                  for i, r in enumerate(results, 1)]
-        jpeg = await self._cpu(annotated_jpeg, rgb, labels)
-        await self.reply_photo(message, jpeg, "\n".join([self.t("identified", count=len(results)), *lines]))
+        jpeg = await self._cpu(annotated_jpeg, photo.rgb, labels_in_decoded_pixels(labels, photo.scale))
+        return jpeg, "\n".join([self.t("identified", count=len(results)), *lines])
 
     # -- handlers ---------------------------------------------------------------------------
     async def on_image(self, message: Message, user_id: int, context) -> None:
@@ -245,9 +263,19 @@ class FaceBot:
         if waiting and self.is_hr(user_id) and time.monotonic() - waiting[1] < PENDING_TTL_S:
             await self.enroll_from(message, user_id, waiting[0], message)
             return
-        data = await self.download(message, attachment)
-        if data is not None:
-            await self.identify(message, user_id, data)
+        if self.gate.waiting(user_id) >= self.limits.photos_waiting_per_user:
+            log.warning("user %s has %d photos waiting: one skipped", user_id, self.gate.waiting(user_id))
+            if self._busy_notices.allow(user_id):
+                await self.reply(message, self.t("busy"))
+            return
+        async with self.gate.turn(user_id):  # the bytes and the decoded image live only inside
+            data = await self.download(message, attachment)
+            if data is None:
+                return
+            jpeg, caption = await self.identify(message, user_id, data)
+            del data
+        # Sent after giving the turn back: a slow Telegram does not hold up the recogniser.
+        await (self.reply_photo(message, jpeg, caption) if jpeg else self.reply(message, caption))
 
     async def on_enroll_caption(self, message: Message, user_id: int, context) -> None:
         """A photo whose caption is '/enroll NAME'."""
@@ -337,6 +365,11 @@ class FaceBot:
         await self.reply(message, "\n".join(lines))
 
     async def on_whoami(self, message: Message, user_id: int, context) -> None:
+        """Anyone's ids; a stranger's at most `Limits.stranger_whoami` times a minute (and within
+        the budget of replies to strangers), so a script cannot make the bot flood Telegram."""
+        if not self.may_identify(user_id, message.chat_id):
+            if not (self._whoami.allow((message.chat_id, user_id)) and self._to_strangers.allow()):
+                return
         await self.reply(message, self.t("whoami", user_id=user_id, chat_id=message.chat_id))
 
     async def on_help(self, message: Message, user_id: int, context) -> None:
@@ -377,8 +410,10 @@ class FaceBot:
 
     async def confirm_enroll(self, query, pending: Pending, actor: str, context) -> None:
         try:
-            rgb = await self._cpu(decode_image, pending.photo)
-            enrolled = await self._core(self.service.enroll, pending.name, rgb, force=True, actor=actor)
+            async with self.gate.turn(query.from_user.id):
+                rgb = await self._cpu(decode_image, pending.photo)
+                enrolled = await self._core(self.service.enroll, pending.name, rgb, force=True, actor=actor)
+                del rgb
         except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
             reason = self.explain(exc)
             await self.send(lambda: query.edit_message_text(reason))
@@ -403,6 +438,8 @@ class FaceBot:
         answer timed out and may have arrived) gets no "something went wrong" message: it
         would fail the same way, or follow an answer the person already has."""
         error = context.error
+        if isinstance(error, GateClosed):  # stopping: the photo waited in vain, nothing to say
+            return
         if isinstance(error, (NetworkError, RetryAfter)) and not isinstance(error, BadRequest):
             log.warning("Telegram error: %s", error)
             return
@@ -424,8 +461,25 @@ class FaceBot:
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
 
+    def stopping(self) -> None:
+        """The bot is stopping: photos still waiting for their turn are let go (PTB's stop
+        waits for every update in hand, and a flood would hold the shutdown for minutes)."""
+        abandoned = self.gate.close()
+        if abandoned:
+            log.warning("stopping: %d photo(s) were still waiting and were not answered", abandoned)
+
     async def close(self, application: Application | None = None) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class FaceBotApplication(Application):
+    """PTB's Application, telling the FaceBot when it stops (see FaceBot.stopping)."""
+
+    async def stop(self) -> None:
+        facebot = self.bot_data.get("facebot")
+        if facebot is not None:
+            facebot.stopping()
+        await super().stop()
 
 
 def build_application(config: BotConfig, service: FaceService, workers: int = 2, limits: Limits = Limits()) -> Application:
@@ -436,10 +490,11 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
     bot = FaceBot(config, service, workers=workers, limits=limits)
     application = (
         ApplicationBuilder()
+        .application_class(FaceBotApplication)
         .token(config.token)
         .base_url(f"{config.api_url}/bot")
         .base_file_url(f"{config.api_url}/file/bot")
-        .concurrent_updates(64)
+        .concurrent_updates(limits.updates_in_hand)  # heavy work is bounded by bot.gate, not here
         .connect_timeout(10).read_timeout(limits.read_timeout_s).write_timeout(60).media_write_timeout(120)
         .post_init(bot.set_commands)
         .post_shutdown(bot.close)

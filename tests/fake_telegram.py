@@ -122,6 +122,7 @@ class FakeTelegram:
         self.failures: dict[str, list[tuple[int, dict]]] = {}
         self._outages: list[tuple[float, frozenset[str] | None, Fault]] = []  # (until, methods, fault)
         self.token_status: int | None = None  # set: every call is refused with it (reject_token)
+        self.polls = 0  # getUpdates calls answered (they are not recorded in `calls`)
         self._updates: list[dict] = []
         self._files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -332,6 +333,7 @@ class FakeTelegram:
             self.calls.append(Call(method, params, photo, None, DROPPED if fault.drop else fault.status))
             return self._fail(request, fault)
         if method == "getUpdates":
+            self.polls += 1
             return self._send_json(request, 200, {"ok": True, "result": self._get_updates(params)})
         try:
             result = self._answer(method, params, photo)

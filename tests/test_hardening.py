@@ -266,3 +266,119 @@ def test_alerts_are_posted_once_after_an_outage(kind, telegram):
     sender.close(timeout=5)
     assert [m.text for m in telegram.messages(ALERT_CHAT)] == ["alert 0", "alert 1", "alert 2"]
     assert sender.sent == 3 and sender.undelivered == 0
+
+
+# -- 2. one allowed user cannot exhaust memory ---------------------------------------------------
+def read_peak_rss_mib(pid: int) -> float:
+    """VmHWM (peak resident memory) of a running process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_decompression_bombs_within_the_limits_keep_memory_bounded(tmp_path, samples):
+    """12 documents of a black 7000 x 7000 PNG (under the 50-megapixel limit: 147 MB each once
+    decoded) from one user, then a photo from another user and /help from HR, against the real
+    `python -m facebot bot`: its peak memory stays under 2 GB, the others are answered in 5 s."""
+    from tests.images import png_bomb
+
+    flooder, other, hr = 2002, 2003, 1001
+    server = FakeTelegram().start()
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_URL": server.url, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "FACEBOT_HR_IDS": str(hr), "FACEBOT_USER_IDS": f"{flooder},{other}"}
+    process = subprocess.Popen([sys.executable, "-m", "facebot", "--data-dir", str(tmp_path / "data"), "bot"], cwd=tmp_path,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: server.polls or process.poll() is not None, timeout=90)
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        bomb = png_bomb(7000)
+        for _ in range(12):
+            server.push_document(flooder, flooder, bomb, "black.png", "image/png")
+        time.sleep(1.0)  # the bombs are being downloaded and decoded
+        asked = time.monotonic()
+        server.push_photo(other, other, (samples / "s2" / "1.jpg").read_bytes())
+        server.push_text(hr, hr, "/help")
+        answered = asyncio.run(server.wait_for_messages(other, 1, timeout=30))[0].at - asked
+        helped = server.messages(hr)[0].at - asked if server.messages(hr) else None
+        asyncio.run(server.wait_for_messages(flooder, 12, timeout=90))
+        peak = read_peak_rss_mib(process.pid)
+    finally:
+        process.terminate()
+        process.wait(30)
+        server.stop()
+    print(f"peak RSS {peak:.0f} MiB; other user answered in {answered:.2f} s, HR in {helped:.2f} s")
+    assert peak < 2048 and answered < 5 and helped is not None and helped < 5
+
+
+# -- 6. one sender holds up no one; strangers are rate-limited -----------------------------------
+def test_a_flood_of_photos_does_not_hold_up_others(service, samples, tmp_path):
+    flooder, other, hr = 2002, 2003, 1001
+    photo = (samples / "s5" / "1.jpg").read_bytes()
+
+    async def scenario(server):
+        for _ in range(1000):
+            server.push_photo(flooder, flooder, photo)
+        await server.wait_for_messages(flooder, 1, timeout=20)  # the flood is being worked on
+        asked = time.monotonic()
+        server.push_text(hr, hr, "/help")
+        server.push_photo(other, other, (samples / "s2" / "1.jpg").read_bytes())
+        helped = (await server.wait_for_messages(hr, 1, timeout=10))[0].at - asked
+        answered = (await server.wait_for_messages(other, 1, timeout=10))[0].at - asked
+        done = len(server.messages(flooder))
+        print(f"HR answered in {helped:.2f} s, the other user in {answered:.2f} s ({done} flood photos answered)")
+        assert helped < 1 and answered < 5
+
+    run_bot_scenario(service, tmp_path, scenario, users=(flooder, other), timeout=60)
+
+
+def test_strangers_are_rate_limited(service, tmp_path):
+    stranger = 3003
+
+    async def scenario(server):
+        for _ in range(200):
+            server.push_text(stranger, stranger, "/whoami")
+        for i in range(100):  # a hundred other strangers
+            server.push_text(4000 + i, 4000 + i, "/whoami")
+        await server.wait_for_messages(stranger, 1)
+        await asyncio.sleep(2.0)
+        from_one = len(server.messages(stranger))
+        in_all = sum(1 for c in server.calls if c.method == "sendMessage")
+        print(f"one stranger got {from_one} replies to 200 /whoami; 101 strangers got {in_all} in all")
+        assert from_one <= 3 and in_all <= 40
+
+    run_bot_scenario(service, tmp_path, scenario)
+
+
+def test_the_fair_gate_takes_users_in_turn_and_lets_waiters_go_on_close():
+    from facebot.bot.telegram_util import FairGate, GateClosed
+
+    async def main():
+        gate, order, release = FairGate(1), [], asyncio.Event()
+
+        async def work(user, i):
+            async with gate.turn(user):
+                order.append((user, i))
+                await release.wait()
+
+        tasks = [asyncio.create_task(work("flood", i)) for i in range(5)]
+        await asyncio.sleep(0)
+        tasks += [asyncio.create_task(work("other", 0))]
+        await asyncio.sleep(0)
+        assert gate.waiting("flood") == 4 and gate.waiting() == 5
+        release.set()
+        await asyncio.gather(*tasks)
+        assert order[:3] == [("flood", 0), ("flood", 1), ("other", 0)]  # the newcomer's turn comes next
+        release.clear()
+        holder = asyncio.create_task(work("a", 1))
+        waiters = [asyncio.create_task(work("b", i)) for i in range(3)]
+        await asyncio.sleep(0.01)
+        assert gate.close() == 3
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        assert all(isinstance(r, GateClosed) for r in results)
+        release.set()
+        await holder
+        assert gate.busy == 0
+
+    asyncio.run(main())
