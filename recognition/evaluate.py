@@ -1,8 +1,15 @@
-"""Measure recognition on any DIR/IDENTITY/*.jpg tree: one-shot, N-way, open set, threshold;
-and choose a decision rule (recognition/decision.py) on labelled trees.
+"""Measure recognition on any DIR/IDENTITY/*.jpg tree: one-shot, N-way, open set, small
+galleries, threshold; and choose a decision rule (recognition/decision.py) on labelled trees.
 
 Every image is embedded once (biggest face); all protocols then work on that matrix with
 fixed seeds, so a run is repeatable and fast.
+
+The background cohort (decision.Cohort) was built from people of one data set (Georgia
+Tech s1-s25 less the samples). A set that holds some of them must not meet them in the
+background: in every draw, the cohort people who are enrolled or who are the probe's own
+person are left out of that probe's background (cohort_members tells who they are). For
+an independent figure, `evaluate` goes further and measures the rule on the set's other
+identities only, naming the ones it left out ("cohort_overlap").
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from facebot.recognition.decision import DecisionRule, as_rule, nearest_people, ratio_score
+from facebot.recognition.decision import Cohort, DecisionRule, as_rule, default_cohort, nearest_people, ratio_score
 from facebot.recognition.images import ImageError, load_image
 from facebot.recognition.match import Matcher, Metric
 
@@ -28,6 +35,16 @@ N_WAYS = (20, 10, 4)
 CALIBRATION_LOWS = tuple(np.round(np.arange(0.30, 0.901, 0.02), 2))
 CALIBRATION_HIGHS = tuple(np.round(np.arange(0.60, 1.301, 0.01), 2))
 CALIBRATION_RATIOS = tuple(np.round(np.arange(0.60, 1.001, 0.01), 2))
+CALIBRATION_COHORT_RATIOS = tuple(np.round(np.arange(0.60, 1.001, 0.01), 2))
+
+# Small galleries: this many people enrolled (one photo each), every other identity a stranger.
+SMALL_GALLERIES = (1, 2, 3, 5)
+SMALL_GALLERY_DRAWS = 50
+
+# A set's identity is a cohort person when it has the cohort row's name and its photos' mean
+# embedding lies within this distance of that row (the same person's photos lie within
+# 0.64 of their mean for 99% of Georgia Tech photos; another person's mean is 0.75 or more).
+SAME_PERSON = 0.6
 
 
 @dataclass
@@ -63,9 +80,17 @@ def list_tree(root: str | Path) -> list[tuple[str, Path]]:
     return items
 
 
-def embed_tree(root: str | Path, recognizer, progress: Callable[[Iterable], Iterable] = lambda x: x) -> EmbeddedSet:
-    """Embed the biggest face of every image under ROOT/IDENTITY/; record failures with reasons."""
+def embed_tree(root: str | Path, recognizer, progress: Callable[[Iterable], Iterable] = lambda x: x,
+               identities: Iterable[str] | None = None) -> EmbeddedSet:
+    """Embed the biggest face of every image under ROOT/IDENTITY/ (only the folders named in
+    `identities` when given); record failures with reasons."""
     items = list_tree(root)
+    if identities is not None:
+        wanted = set(identities)
+        missing = wanted - {name for name, _ in items}
+        if missing:
+            raise FileNotFoundError(f"{root}: no images for {', '.join(sorted(missing))}")
+        items = [(name, path) for name, path in items if name in wanted]
     identities = sorted({name for name, _ in items})
     index = {name: i for i, name in enumerate(identities)}
     labels, rows, paths, failures = [], [], [], []
@@ -166,6 +191,7 @@ class OpenSetDraws:
     correct: np.ndarray  # the nearest person is the probe's own (always False for strangers)
     genuine: np.ndarray  # True: an enrolled person's other image; False: a stranger's image
     weight: np.ndarray
+    background: np.ndarray | None = None  # distance to the nearest background person (None: no cohort)
 
     @property
     def score(self) -> np.ndarray:
@@ -174,26 +200,91 @@ class OpenSetDraws:
 
     def rates(self, rule: DecisionRule) -> dict:
         """{"false_accept_rate", "true_accept_rate"} of the rule over these draws."""
-        known = rule.accepts(self.nearest, self.score)
+        return self._rates(rule.accepts(self.nearest, self.score, self.background))
+
+    def _rates(self, known: np.ndarray) -> dict:
         return {"false_accept_rate": float(np.sum(self.weight[~self.genuine] * known[~self.genuine])),
                 "true_accept_rate": float(np.sum(self.weight[self.genuine] * (known & self.correct)[self.genuine]))}
 
 
-def open_set_draws(data: EmbeddedSet, stranger_fraction: float = 0.3, repeats: int = 10, seed: int = 0) -> OpenSetDraws:
-    """Hold out some identities as strangers; enroll one random image for each of the others.
+def resolve_cohort(data: EmbeddedSet, cohort: "Cohort | str | None" = "default") -> Cohort | None:
+    """The cohort a protocol uses on `data`: "default" is the shipped one for FaceNet L2
+    embeddings of its size (none for another metric or size), None none, a Cohort itself."""
+    if cohort is None or isinstance(cohort, Cohort):
+        return cohort
+    if data.metric is not None:
+        return None
+    shipped = default_cohort()
+    return shipped if shipped.dim == data.embeddings.shape[1] else None
 
-    Each of the `repeats` seeded draws probes with every other image of the enrolled people
-    and every image of the strangers; the nearest people come from the same search the
-    product runs (decision.nearest_people over the Matcher's distances).
-    """
+
+def cohort_members(data: EmbeddedSet, cohort: "Cohort | str | None" = "default") -> dict[int, int]:
+    """{identity index in data: cohort row} for the set's identities that are cohort people:
+    the same name as a cohort row, and the mean of their embeddings within SAME_PERSON of it."""
+    cohort = resolve_cohort(data, cohort)
+    if cohort is None or not cohort.identities:
+        return {}
+    rows = {name: i for i, name in enumerate(cohort.identities)}
+    members = {}
+    for index, name in enumerate(data.identities):
+        if name in rows and np.any(data.labels == index):
+            mean = data.embeddings[data.labels == index].astype(np.float64).mean(axis=0)
+            mean /= max(np.linalg.norm(mean), 1e-12)
+            if cohort.distances(mean)[0, rows[name]] <= SAME_PERSON:
+                members[index] = rows[name]
+    return members
+
+
+def cohort_overlap(data: EmbeddedSet, cohort: "Cohort | str | None" = "default") -> list[str]:
+    """Names of the set's identities that built the cohort (see cohort_members), sorted as in the set."""
+    return [data.identities[i] for i in sorted(cohort_members(data, cohort))]
+
+
+def without_identities(data: EmbeddedSet, names: Iterable[str]) -> EmbeddedSet:
+    """The set less every image of the named identities (failures kept as they were)."""
+    drop = set(names)
+    keep = [name for name in data.identities if name not in drop]
+    old = [data.identities.index(name) for name in keep]
+    rows = np.isin(data.labels, old)
+    remap = np.full(len(data.identities), -1)
+    remap[old] = np.arange(len(old))
+    return EmbeddedSet(keep, remap[data.labels[rows]], data.embeddings[rows], [p for p, r in zip(data.paths, rows) if r],
+                       list(data.failures), data.metric)
+
+
+class _Background:
+    """Each row's distance to every cohort person, and which cohort row is the row's own
+    person (-1 for none), so that every draw can leave out the people it must."""
+
+    def __init__(self, data: EmbeddedSet, cohort: "Cohort | str | None"):
+        self.cohort = resolve_cohort(data, cohort)
+        if self.cohort is None:
+            return
+        self.members = cohort_members(data, self.cohort)
+        self.distances = self.cohort.distances(data.embeddings)
+        self.own = np.array([self.members.get(int(c), -1) for c in data.labels], dtype=int)
+
+    def nearest(self, rows: list[int], enrolled: Iterable[int]) -> np.ndarray | None:
+        """For each row: the nearest cohort person other than the enrolled ones and its own."""
+        if self.cohort is None:
+            return None
+        d = self.distances[rows].copy()
+        d[:, [self.members[c] for c in enrolled if c in self.members]] = np.inf
+        own = self.own[rows]
+        d[np.flatnonzero(own >= 0), own[own >= 0]] = np.inf
+        return d.min(axis=1)
+
+
+def _draws(data: EmbeddedSet, split: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]], repeats: int,
+           seed: int, background: _Background) -> OpenSetDraws:
+    """`repeats` seeded draws: each splits the identities into (strangers, members) and
+    enrolls one random image per member; probes are the members' other images and all the
+    strangers' images."""
     rng = np.random.default_rng(seed)
     groups = _by_identity(data.labels)
-    classes = np.asarray(sorted(groups))
     parts = []
     for _ in range(repeats):
-        shuffled = rng.permutation(classes)
-        n_strangers = max(1, int(round(len(classes) * stranger_fraction)))
-        strangers, members = shuffled[:n_strangers], shuffled[n_strangers:]
+        strangers, members = split(rng)
         enrolled = {int(c): int(rng.choice(groups[int(c)])) for c in members}
         labels = [str(c) for c in enrolled]
         matcher = data.matcher(labels, list(enrolled.values()))
@@ -203,36 +294,98 @@ def open_set_draws(data: EmbeddedSet, stranger_fraction: float = 0.3, repeats: i
             if not rows:
                 continue
             people = nearest_people(matcher.distances(data.embeddings[rows]), labels)
-            names = np.asarray([int(n) for n in people.names])
+            names = np.asarray([int(n) if n is not None else -1 for n in people.names])
+            bg = background.nearest(rows, enrolled)
             parts.append((people.distance, people.second, is_genuine & (names == data.labels[rows]),
-                          np.full(len(rows), is_genuine), np.full(len(rows), 1.0 / len(rows) / repeats)))
+                          np.full(len(rows), is_genuine), np.full(len(rows), 1.0 / len(rows) / repeats),
+                          np.full(len(rows), np.inf) if bg is None else bg))
     if not parts:
         empty = np.zeros(0)
-        return OpenSetDraws(empty, empty, empty.astype(bool), empty.astype(bool), empty)
-    return OpenSetDraws(*(np.concatenate(column) for column in zip(*parts)))
+        return OpenSetDraws(empty, empty, empty.astype(bool), empty.astype(bool), empty, None)
+    columns = [np.concatenate(column) for column in zip(*parts)]
+    return OpenSetDraws(*columns[:5], background=columns[5] if background.cohort is not None else None)
+
+
+def open_set_draws(data: EmbeddedSet, stranger_fraction: float = 0.3, repeats: int = 10, seed: int = 0,
+                   cohort: "Cohort | str | None" = "default") -> OpenSetDraws:
+    """Hold out some identities as strangers; enroll one random image for each of the others.
+
+    Each of the `repeats` seeded draws probes with every other image of the enrolled people
+    and every image of the strangers; the nearest people come from the same search the
+    product runs (decision.nearest_people over the Matcher's distances), the background
+    distance from `cohort` (see resolve_cohort) less the draw's enrolled people and the
+    probe's own person.
+    """
+    classes = np.asarray(sorted(_by_identity(data.labels)))
+    n_strangers = max(1, int(round(len(classes) * stranger_fraction)))
+
+    def split(rng):
+        shuffled = rng.permutation(classes)
+        return shuffled[:n_strangers], shuffled[n_strangers:]
+
+    return _draws(data, split, repeats, seed, _Background(data, cohort))
+
+
+def small_gallery_draws(data: EmbeddedSet, size: int, repeats: int = SMALL_GALLERY_DRAWS, seed: int = 0,
+                        cohort: "Cohort | str | None" = "default") -> OpenSetDraws:
+    """`size` random people enrolled (one random photo each), every other identity a
+    stranger; `repeats` seeded draws, probed as in open_set_draws."""
+    if not 1 <= size < len(set(data.labels.tolist())):
+        raise ValueError(f"a small gallery of {size} needs more than {size} identities")
+    classes = np.asarray(sorted(_by_identity(data.labels)))
+
+    def split(rng):
+        shuffled = rng.permutation(classes)
+        return shuffled[size:], shuffled[:size]
+
+    return _draws(data, split, repeats, seed, _Background(data, cohort))
 
 
 def open_set(data: EmbeddedSet, rule: DecisionRule | float, stranger_fraction: float = 0.3, repeats: int = 10,
-             seed: int = 0) -> dict:
+             seed: int = 0, cohort: "Cohort | str | None" = "default") -> dict:
     """Open-set rates of a decision rule (or a plain distance threshold) over seeded draws.
 
     Returns {"false_accept_rate": strangers' images accepted as anyone,
     "true_accept_rate": enrolled people's other images given their own name}.
     """
-    return open_set_draws(data, stranger_fraction, repeats, seed).rates(as_rule(rule))
+    return open_set_draws(data, stranger_fraction, repeats, seed, cohort).rates(as_rule(rule))
+
+
+def small_galleries(data: EmbeddedSet, rule: DecisionRule | float, sizes=SMALL_GALLERIES,
+                    repeats: int = SMALL_GALLERY_DRAWS, seed: int = 0, cohort: "Cohort | str | None" = "default") -> dict:
+    """{str(size): open-set rates} with `size` people enrolled and every other identity a
+    stranger, for each size smaller than the number of identities."""
+    rule = as_rule(rule)
+    identities = len(set(data.labels.tolist()))
+    return {str(k): small_gallery_draws(data, k, repeats, seed, cohort).rates(rule) for k in sizes if k < identities}
 
 
 def calibrate_rule(datasets: list[EmbeddedSet], far: float = 0.005, stranger_fraction: float = 0.3, repeats: int = 10,
-                   seed: int = 0, lows=CALIBRATION_LOWS, highs=CALIBRATION_HIGHS,
-                   ratios=CALIBRATION_RATIOS) -> tuple[DecisionRule, list[dict]]:
-    """Choose the rule that keeps the open-set FAR <= `far` on every set while maximising
-    the worst TAR across sets; returns it with each set's expected rates (same draws).
+                   seed: int = 0, lows=CALIBRATION_LOWS, highs=CALIBRATION_HIGHS, ratios=CALIBRATION_RATIOS,
+                   small_far: float = 0.002, sizes=SMALL_GALLERIES, small_repeats: int = SMALL_GALLERY_DRAWS,
+                   cohort_ratios=CALIBRATION_COHORT_RATIOS,
+                   cohort: "Cohort | str | None" = "default") -> tuple[DecisionRule, list[dict]]:
+    """Choose the rule in two steps and return it with each set's expected rates (same draws).
 
-    Every (low, high >= low, ratio) of the grid is scored on the open-set draws of each
-    set. Ties go to the lowest worst FAR, then the best mean TAR, then the most cautious
-    rule (smallest high, ratio, low). The figures are in-sample: judge the rule on sets it
-    was not chosen on. Raises ValueError for sets compared by another metric than FaceNet's
-    L2 distance, sets with fewer than two identities, or when no rule meets `far`.
+    1. low, high, ratio: the rule without background that keeps the open-set FAR <= `far`
+       on every set while maximising the worst TAR across sets. Every (low, high >= low,
+       ratio) of the grid is scored on the open-set draws of each set; ties go to the
+       lowest worst FAR, then the best mean TAR, then the most cautious rule (smallest
+       high, ratio, low).
+    2. cohort_ratio: with those three fixed, the background test that keeps the FAR of
+       small galleries (`sizes` people enrolled, everyone else a stranger) <= `small_far`
+       on every set and size while maximising their worst TAR (ties: lowest worst FAR, best
+       mean TAR, smallest ratio); where no grid value meets `small_far`, the one with the
+       lowest worst FAR. The background test only ever refuses faces, so step 1's open-set
+       FAR bound still holds. Cohort people in a set are left out of their own and the
+       enrolled people's background (cohort_members). Without a cohort (another embedding
+       size, cohort=None, no sizes or cohort_ratios) the rule has cohort_ratio 0.
+
+    Each expected row: the open-set "false_accept_rate" and "true_accept_rate" of the
+    final rule, and "small_false_accept_rate" / "small_true_accept_rate", its worst over
+    the sizes (absent without a background step). The figures are in-sample: judge the
+    rule on sets it was not chosen on. Raises ValueError for sets compared by another metric
+    than FaceNet's L2 distance, sets with fewer than two identities, or when no rule meets `far`.
     """
     if not datasets:
         raise ValueError("no data set to calibrate on")
@@ -241,7 +394,7 @@ def calibrate_rule(datasets: list[EmbeddedSet], far: float = 0.005, stranger_fra
             raise ValueError("calibrate_rule fits FaceNet L2 distances; a Siamese model keeps its threshold")
         if len(set(data.labels.tolist())) < 2:
             raise ValueError("each data set needs at least two identities with faces")
-    draws = [open_set_draws(d, stranger_fraction, repeats, seed) for d in datasets]
+    draws = [open_set_draws(d, stranger_fraction, repeats, seed, cohort) for d in datasets]
     grid_far, grid_tar = zip(*(_grid_rates(d, lows, highs, ratios) for d in draws))  # each (L, H, R)
     worst_far, worst_tar, mean_tar = np.max(grid_far, axis=0), np.min(grid_tar, axis=0), np.mean(grid_tar, axis=0)
     low_grid, high_grid, ratio_grid = np.meshgrid(lows, highs, ratios, indexing="ij")
@@ -251,8 +404,35 @@ def calibrate_rule(datasets: list[EmbeddedSet], far: float = 0.005, stranger_fra
     # np.lexsort sorts by the last key first: worst TAR (desc), worst FAR, mean TAR (desc), high, ratio, low.
     keys = [k[valid] for k in (low_grid, ratio_grid, high_grid, -mean_tar, worst_far, -worst_tar)]
     best = int(np.lexsort(keys)[0])
-    rule = DecisionRule(float(low_grid[valid][best]), float(high_grid[valid][best]), float(ratio_grid[valid][best]))
-    return rule, [d.rates(rule) for d in draws]
+    rule = DecisionRule(float(low_grid[valid][best]), float(high_grid[valid][best]), float(ratio_grid[valid][best]),
+                        cohort_ratio=0.0)
+    small = []
+    if len(cohort_ratios) and all(resolve_cohort(d, cohort) is not None for d in datasets):
+        small = [[small_gallery_draws(d, k, small_repeats, seed, cohort) for k in sizes if k < len(set(d.labels.tolist()))]
+                 for d in datasets]
+    if any(small):
+        rule = _fit_cohort_ratio(rule, [s for per_set in small for s in per_set], small_far, cohort_ratios)
+    expected = []
+    for d, per_set in zip(draws, small or [[]] * len(draws)):
+        row = d.rates(rule)
+        if rule.uses_cohort and per_set:
+            rates = [s.rates(rule) for s in per_set]
+            row["small_false_accept_rate"] = max(r["false_accept_rate"] for r in rates)
+            row["small_true_accept_rate"] = min(r["true_accept_rate"] for r in rates)
+        expected.append(row)
+    return rule, expected
+
+
+def _fit_cohort_ratio(rule: DecisionRule, draws: list[OpenSetDraws], small_far: float, cohort_ratios) -> DecisionRule:
+    """Step 2 of calibrate_rule: the cohort_ratio for `rule` over small-gallery draws."""
+    candidates = [DecisionRule(rule.low, rule.high, rule.ratio, cohort_ratio=float(c)) for c in cohort_ratios]
+    rates = np.array([[list(d.rates(c).values()) for d in draws] for c in candidates])  # (C, draws, [far, tar])
+    worst_far, worst_tar, mean_tar = rates[:, :, 0].max(axis=1), rates[:, :, 1].min(axis=1), rates[:, :, 1].mean(axis=1)
+    ratios = np.array([c.cohort_ratio for c in candidates])
+    valid = np.flatnonzero(worst_far <= small_far + 1e-12)
+    if len(valid):  # np.lexsort sorts by the last key first: worst TAR (desc), worst FAR, mean TAR (desc), ratio
+        return candidates[valid[np.lexsort([k[valid] for k in (ratios, -mean_tar, worst_far, -worst_tar)])[0]]]
+    return candidates[int(np.lexsort((-ratios, -worst_tar, worst_far))[0])]
 
 
 def _grid_rates(draws: OpenSetDraws, lows, highs, ratios) -> tuple[np.ndarray, np.ndarray]:
@@ -273,17 +453,26 @@ def _grid_rates(draws: OpenSetDraws, lows, highs, ratios) -> tuple[np.ndarray, n
     return far, tar
 
 
-def evaluate(data: EmbeddedSet, rule: DecisionRule | float, seed: int = 0, trials: int = 1000, repeats: int = 10) -> dict:
+def evaluate(data: EmbeddedSet, rule: DecisionRule | float, seed: int = 0, trials: int = 1000, repeats: int = 10,
+             cohort: "Cohort | str | None" = "default") -> dict:
     """Run every protocol and return the report dictionary (fractions, not percentages).
 
     `rule` is a DecisionRule or a plain distance threshold. "threshold" is the largest
-    distance the rule ever accepts (its `high`): with one enrolled person the rule is that
-    threshold, so the image-pair rates there are what a one-person gallery would see.
+    distance the rule ever accepts (its `high`); the image-pair rates are measured there.
     N-way columns appear only for N <= the number of identities.
+
+    The rule's own figures, the open set and "small_galleries" ({size: rates} with 1, 2, 3
+    and 5 people enrolled and every other identity a stranger, 50 draws), are measured on
+    the identities that did not build the background cohort when the rule uses it: those
+    that did are named in "cohort_overlap" and left out ("open_set_identities" counts the
+    rest), so that the figures stay independent of the cohort. One-shot rank-1, N-way and
+    the pair rates use every identity.
     """
     rule = as_rule(rule)
     threshold = rule.high
     genuine, impostor = pair_distances(data)
+    overlap = cohort_overlap(data, cohort) if rule.uses_cohort else []
+    ruled = without_identities(data, overlap) if overlap else data
     report = {
         "identities": len(data.identities),
         "images": data.images,
@@ -291,7 +480,10 @@ def evaluate(data: EmbeddedSet, rule: DecisionRule | float, seed: int = 0, trial
         "n_way": {str(n): n_way_accuracy(data, n, trials=trials, seed=seed + n) for n in N_WAYS if n <= len(data.identities)},
         "threshold": threshold,
         "rule": rule.to_dict(),
-        **open_set(data, rule, repeats=repeats, seed=seed),
+        "open_set_identities": len(ruled.identities),
+        "cohort_overlap": overlap,
+        **open_set(ruled, rule, repeats=repeats, seed=seed, cohort=cohort),
+        "small_galleries": small_galleries(ruled, rule, seed=seed, cohort=cohort),
         "pair_false_accept_rate": float(np.mean(impostor <= threshold)) if len(impostor) else float("nan"),
         "pair_true_accept_rate": float(np.mean(genuine <= threshold)) if len(genuine) else float("nan"),
         "calibrated_threshold": calibrate_threshold(data) if len(impostor) else float("nan"),

@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, PersonCodes, as_rule
+from facebot.recognition.decision import DEFAULT_RULE, Cohort, DecisionRule, PersonCodes, as_rule, default_cohort
 
 # A distance between feature rows: (queries (M, D), samples (N, D)) -> (M, N), smaller = more alike.
 Metric = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -23,12 +23,14 @@ DEFAULT_THRESHOLD = 0.75
 @dataclass(frozen=True)
 class Match:
     """The nearest enrolled person for one face: name, distance, the rule's score (d1 / d2,
-    see recognition/decision.py), and whether the rule calls the face that person."""
+    see recognition/decision.py), whether the rule calls the face that person, and the
+    distance to the nearest background person (inf when the rule used no background)."""
 
     name: str | None
     distance: float
     known: bool
     score: float = float("nan")
+    background: float = float("inf")
 
 
 class Matcher:
@@ -37,17 +39,43 @@ class Matcher:
     Squared L2 distance between unit vectors is 2 - 2·cos, so one matrix product scores a
     face against every sample; 100,000 samples take a few milliseconds. A `metric` (for
     example a trained Siamese network's, see Recognizer.metric) replaces the L2 distance.
+
+    `cohort` is the background a rule with cohort_ratio > 0 checks faces against
+    (recognition/decision.py): "default" is the shipped one (read on first use) for FaceNet
+    L2 matching of embeddings of its size, and none otherwise (another metric, other
+    features: the rule then decides without a background); None is none; a Cohort is that one.
     """
 
-    def __init__(self, labels: list[str], embeddings: np.ndarray, metric: Metric | None = None):
+    def __init__(self, labels: list[str], embeddings: np.ndarray, metric: Metric | None = None,
+                 cohort: Cohort | str | None = "default"):
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2 or len(labels) != len(embeddings):
             raise ValueError("labels and embeddings must have the same length")
+        if isinstance(cohort, str) and cohort != "default":
+            raise ValueError(f"cohort must be 'default', None or a Cohort, got {cohort!r}")
+        if isinstance(cohort, Cohort) and len(embeddings) and cohort.dim != embeddings.shape[1]:
+            raise ValueError(f"the cohort has {cohort.dim} dims, the embeddings {embeddings.shape[1]}")
         self.labels = list(labels)
         self.matrix = np.ascontiguousarray(embeddings)
         self._sq_norms = np.sum(self.matrix**2, axis=1)
         self.metric = metric
         self._codes = PersonCodes.of(self.labels)
+        self._cohort = cohort
+
+    def background(self, queries: np.ndarray) -> np.ndarray | None:
+        """(M,) distance from each query to its nearest background person, or None when this
+        matcher has no background (see `cohort` above)."""
+        cohort = self._cohort
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if isinstance(cohort, str):  # "default": the shipped cohort, for FaceNet L2 only
+            if self.metric is not None:
+                return None
+            cohort = default_cohort()
+            if cohort.dim != queries.shape[1]:
+                return None
+        if cohort is None:
+            return None
+        return cohort.nearest(queries)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -69,7 +97,8 @@ class Matcher:
                 *, threshold: float | None = None) -> list[Match]:
         """Return the nearest enrolled person for each query embedding, known or not by `rule`.
 
-        `rule` is a DecisionRule, a float (a plain distance threshold, as before the rule
+        A rule with a background test (DEFAULT_RULE's) also measures each query against this
+        matcher's cohort. `rule` is a DecisionRule, a float (a plain distance threshold, as before the rule
         existed; `threshold=` is the same), or None for default_rule(). A face the rule
         refuses still reports its nearest person and distance, with known=False. `exclude`
         skips one person (used to look for conflicts).
@@ -84,6 +113,8 @@ class Matcher:
         if rows is not None:
             dist = dist[:, rows]
             codes = PersonCodes.of([self.labels[i] for i in rows])
-        decided = rule.decide(dist, codes)
-        return [Match(name, float(d), bool(k), float(s))
-                for name, d, s, k in zip(decided.names, decided.distance, decided.score, decided.known)]
+        background = self.background(queries) if rule.uses_cohort else None
+        decided = rule.decide(dist, codes, background)
+        far = np.full(len(queries), np.inf) if background is None else background
+        return [Match(name, float(d), bool(k), float(s), float(b))
+                for name, d, s, k, b in zip(decided.names, decided.distance, decided.score, decided.known, far)]

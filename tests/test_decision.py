@@ -1,13 +1,18 @@
-"""The decision rule: known answers on hand-built distances, Matcher and Recognizer use, the
-dict round trip, calibration on synthetic sets, and N-way columns only where they fit."""
+"""The decision rule: known answers on hand-built distances, the background cohort (shipped
+file, hash check, one-person galleries), Matcher and Recognizer use, the dict round trip,
+calibration on synthetic sets, and N-way columns only where they fit."""
 import copy
+import shutil
 
 import numpy as np
 import pytest
 
 from facebot.recognition import DEFAULT_RULE, DEFAULT_THRESHOLD, DecisionRule, Identification, Matcher
-from facebot.recognition.decision import nearest_people, ratio_score
-from facebot.recognition.evaluate import EmbeddedSet, calibrate_rule, evaluate, open_set, open_set_draws
+from facebot.recognition.decision import (COHORT_IDENTITIES, COHORT_SHA256, Cohort, CohortMismatch, default_cohort,
+                                          load_cohort, nearest_people, ratio_score)
+from facebot.recognition.evaluate import (EmbeddedSet, calibrate_rule, cohort_members, cohort_overlap, evaluate, open_set,
+                                          open_set_draws, small_galleries, small_gallery_draws)
+from facebot.models.facenet import WeightsMismatch
 
 RULE = DecisionRule(low=0.6, high=1.0, ratio=0.8)
 
@@ -62,27 +67,125 @@ def test_ratio_score_edges():
 
 
 def test_rule_dict_round_trip_and_validation():
-    rule = DecisionRule(low=0.7, high=0.95, ratio=0.83)
+    rule = DecisionRule(low=0.7, high=0.95, ratio=0.83, cohort_ratio=0.8)
     assert DecisionRule.from_dict(rule.to_dict()) == rule
     assert DecisionRule.from_dict({}) == DEFAULT_RULE
     assert DecisionRule.from_dict({"low": "0.5", "high": 0.9}) == DecisionRule(0.5, 0.9, DEFAULT_RULE.ratio)
     with pytest.raises(ValueError, match="unknown"):
         DecisionRule.from_dict({"low": 0.5, "thresh": 1})
+    with pytest.raises(ValueError, match="numbers"):
+        DecisionRule.from_dict({"low": None})
     with pytest.raises(ValueError):
         DecisionRule(low=0.9, high=0.8)
     with pytest.raises(ValueError):
         DecisionRule(ratio=1.5)
+    with pytest.raises(ValueError):
+        DecisionRule(cohort_ratio=-0.1)
+
+
+def test_rules_saved_before_the_cohort_existed():
+    # A plain threshold stays exactly that; a two-level rule gains the default background test.
+    assert DecisionRule.from_dict({"low": 0.75, "high": 0.75, "ratio": 0.0}) == DecisionRule.from_threshold(0.75)
+    old = DecisionRule.from_dict({"low": 0.7, "high": 0.95, "ratio": 0.8})
+    assert old == DecisionRule(0.7, 0.95, 0.8, DEFAULT_RULE.cohort_ratio) and old.uses_cohort
 
 
 def test_a_float_is_a_plain_threshold():
     plain = DecisionRule.from_threshold(0.75)
-    assert plain.is_threshold and not DEFAULT_RULE.is_threshold and plain.to_dict() == {"low": 0.75, "high": 0.75, "ratio": 0.0}
+    assert plain.is_threshold and not DEFAULT_RULE.is_threshold and not plain.uses_cohort
+    assert plain.to_dict() == {"low": 0.75, "high": 0.75, "ratio": 0.0, "cohort_ratio": 0.0}
     assert decide([0.74, 0.75], ["ana", "bob"], plain)[3] and not decide([0.76, 5.0], ["ana", "bob"], plain)[3]
+    # A background never changes a plain threshold's answer.
+    assert plain.accepts([0.7], [0.0], [0.1])[0] and plain.describe() == "threshold 0.750"
+    assert not DecisionRule(0.75, 0.75, 0.0, cohort_ratio=0.8).is_threshold  # the background still counts
+
+
+def test_the_background_test_refuses_at_any_distance_and_is_skipped_without_a_background():
+    rule = DecisionRule(low=0.6, high=1.0, ratio=0.8, cohort_ratio=0.8)
+    # d1, score, background: close but as near the background (refused), clear owner, no background known.
+    known = rule.accepts([0.5, 0.5, 0.9, 0.9], [0.0, 0.0, 0.0, 0.0], [0.55, 1.3, np.inf, 1.0])
+    assert list(known) == [False, True, True, False]
+    assert list(rule.accepts([0.5], [0.0])) == [True]  # no background at all: the old two-level rule
+    assert "background" in rule.describe() and "ratio" in rule.describe()
 
 
 def unit(rows):
     rows = np.asarray(rows, dtype=np.float32)
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def at_distance(a, b, d):
+    """A unit vector in the plane of unit vectors a and b at L2 distance d from a, turned towards b."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ortho = b - (a @ b) * a
+    ortho /= np.linalg.norm(ortho)
+    angle = 2 * np.arcsin(d / 2)  # chord d between unit vectors
+    return (np.cos(angle) * a + np.sin(angle) * ortho).astype(np.float32)
+
+
+def one_person_and_a_background(dims=16):
+    """ana enrolled; one background person at distance 1.2 from her; a Cohort of that row."""
+    ana = unit([np.eye(dims)[0]])[0]
+    other = at_distance(ana, np.eye(dims)[1], 1.2)
+    return ana, other, Cohort(other[None, :], ("bg",))
+
+
+def test_a_stranger_as_near_the_background_as_the_only_enrolled_person_is_unknown():
+    ana, other, cohort = one_person_and_a_background()
+    matcher = Matcher(["ana"], ana[None, :], cohort=cohort)
+    # Halfway between ana and the background person: 0.63 from both (below `low`, one person enrolled).
+    halfway = unit([ana + other])
+    m = matcher.nearest(halfway, DEFAULT_RULE)[0]
+    assert m.name == "ana" and m.distance == pytest.approx(m.background, abs=1e-5) and m.distance < DEFAULT_RULE.low
+    assert not m.known and m.score == 0.0  # nobody else enrolled: only the background objected
+    assert Matcher(["ana"], ana[None, :], cohort=None).nearest(halfway, DEFAULT_RULE)[0].known  # as before the cohort
+    # A stranger in the band (0.9 from ana) equally far from the background: unknown too.
+    stranger = unit([at_distance(ana, np.eye(16)[2], 0.9) + 0.0])
+    cohort2 = Cohort(at_distance(stranger[0], np.eye(16)[3], 0.9)[None, :])
+    assert not Matcher(["ana"], ana[None, :], cohort=cohort2).nearest(stranger, DEFAULT_RULE)[0].known
+    assert Matcher(["ana"], ana[None, :], cohort=None).nearest(stranger, DEFAULT_RULE)[0].known
+
+
+def test_a_clear_owner_is_known_with_the_background():
+    ana, other, cohort = one_person_and_a_background()
+    owner = at_distance(ana, np.eye(16)[5], 0.5)[None, :]  # 0.5 from ana, ~1.2 from the background
+    m = Matcher(["ana"], ana[None, :], cohort=cohort).nearest(owner, DEFAULT_RULE)[0]
+    assert m.known and m.name == "ana" and m.background > 1.0
+    with pytest.raises(ValueError, match="dims"):
+        Matcher(["ana"], ana[None, :], cohort=Cohort(np.ones((1, 8), np.float32)))
+
+
+def test_the_shipped_cohort_is_checked_and_none_of_its_people_are_the_samples(tmp_path):
+    cohort = default_cohort()
+    assert len(cohort) == len(COHORT_IDENTITIES) == 21 and cohort.dim == 512
+    assert np.allclose(np.linalg.norm(cohort.matrix, axis=1), 1.0, atol=1e-5)
+    assert not set(COHORT_IDENTITIES) & {"s2", "s5", "s11", "s23", "s37"}  # the demo's people stay independent
+    assert cohort.overlap(["s1", "s2", "s25", "ana"]) == ["s1", "s25"]
+    from importlib.resources import files
+
+    shipped = tmp_path / "cohort.npy"
+    shutil.copyfile(str(files("facebot.models") / "weights" / "cohort-gt.npy"), shipped)
+    assert np.array_equal(load_cohort(shipped).matrix, cohort.matrix)
+    changed = tmp_path / "changed.npy"
+    matrix = np.load(shipped)
+    matrix[0, 0] += 1e-3
+    np.save(changed, matrix)
+    with pytest.raises(CohortMismatch, match="SHA-256"):
+        load_cohort(changed)
+    with pytest.raises(WeightsMismatch):  # callers that catch weight mismatches catch this one too
+        load_cohort(changed, sha256=COHORT_SHA256)
+    assert load_cohort(changed, sha256=None).matrix[0, 0] == pytest.approx(matrix[0, 0])  # a self-built cohort
+
+
+def test_the_default_matcher_uses_the_shipped_cohort_for_facenet_embeddings():
+    bg = default_cohort().matrix[0]
+    ana = at_distance(bg, default_cohort().matrix[1], 0.5)  # 0.5 from a background person
+    probe = bg[None, :]  # the background person's own face: 0.5 from ana, 0 from the background
+    m = Matcher(["ana"], ana[None, :]).nearest(probe)[0]
+    assert m.name == "ana" and m.distance == pytest.approx(0.5, abs=1e-4) and not m.known and m.background < 1e-3
+    assert Matcher(["ana"], ana[None, :]).nearest(probe, 0.75)[0].known  # a plain threshold ignores the background
+    assert Matcher(["ana"], ana[None, :], cohort=None).nearest(probe)[0].known
+    assert Matcher(["ana"], ana[None, :], metric=lambda a, b: np.linalg.norm(a[:, None] - b[None], axis=2)).background(probe) is None
 
 
 def test_matcher_uses_the_rule_a_float_or_the_default():
@@ -129,6 +232,7 @@ def test_calibration_round_trip_keeps_the_false_accept_rate():
     sets = [synthetic(spread=0.5, common=1.2, seed=1), synthetic(identities=12, spread=0.8, seed=2)]
     rule, expected = calibrate_rule(sets, far=0.01, repeats=4)
     assert not rule.is_threshold
+    assert rule.cohort_ratio == 0.0  # 64-dim embeddings: the shipped cohort does not apply
     for data, exp in zip(sets, expected):
         measured = open_set(data, rule, repeats=4)
         assert measured == exp  # the calibration's figures are the protocol's
@@ -137,6 +241,62 @@ def test_calibration_round_trip_keeps_the_false_accept_rate():
     for t in (0.7, 0.8, 0.9):  # every plain threshold misses on one set or the other
         rates = [open_set(d, t, repeats=4) for d in sets]
         assert max(r["false_accept_rate"] for r in rates) > 0.01 or min(r["true_accept_rate"] for r in rates) < 0.95
+
+
+def lab_set_and_cohort(identities=40, cohort_people=15, seed=3):
+    """A "lab" set (strangers close together) whose first `cohort_people` identities build a
+    Cohort named after them; the rest are the people to calibrate and report on."""
+    data = synthetic(identities=identities, spread=0.7, common=2.0, seed=seed)
+    names = data.identities[:cohort_people]
+    rows = [data.embeddings[data.labels == i].mean(axis=0) for i in range(cohort_people)]
+    return data, Cohort(unit(rows), tuple(names))
+
+
+def test_calibration_fits_the_background_test_for_small_galleries():
+    data, cohort = lab_set_and_cohort()
+    rest = EmbeddedSet(data.identities[15:], data.labels[data.labels >= 15] - 15, data.embeddings[data.labels >= 15],
+                       ["x"] * int(np.sum(data.labels >= 15)))
+    rule, (expected,) = calibrate_rule([rest], far=0.01, repeats=4, small_far=0.002, small_repeats=10, cohort=cohort)
+    assert 0 < rule.cohort_ratio < 1 and expected["small_false_accept_rate"] <= 0.002
+    assert expected["small_true_accept_rate"] >= 0.95
+    small = [small_gallery_draws(rest, k, 10, cohort=cohort).rates(rule) for k in (1, 2, 3, 5)]
+    assert max(r["false_accept_rate"] for r in small) == expected["small_false_accept_rate"]
+    assert min(r["true_accept_rate"] for r in small) == expected["small_true_accept_rate"]
+    assert open_set(rest, rule, repeats=4, cohort=cohort)["false_accept_rate"] <= 0.01
+    without = DecisionRule(rule.low, rule.high, rule.ratio, cohort_ratio=0.0)
+    assert max(small_gallery_draws(rest, k, 10, cohort=cohort).rates(without)["false_accept_rate"] for k in (1, 2, 3, 5)) > 0.002
+    # With the cohort people themselves in the set, they are left out of their own background.
+    members = cohort_members(data, cohort)
+    assert members == {i: i for i in range(15)} and cohort_overlap(data, cohort) == data.identities[:15]
+
+
+def test_cohort_members_need_the_name_and_the_face():
+    data = synthetic(identities=20, spread=0.5, seed=4)  # distinct people: means far apart
+    rows = unit([data.embeddings[data.labels == i].mean(axis=0) for i in range(6)])
+    assert cohort_members(data, Cohort(rows, tuple(data.identities[:6]))) == {i: i for i in range(6)}
+    renamed = Cohort(rows, tuple(data.identities[6:12]))  # the same faces under other people's names
+    assert cohort_members(data, renamed) == {}
+    assert cohort_members(data, None) == {} and cohort_members(data) == {}  # the shipped cohort is 512-dim
+
+
+def test_evaluate_leaves_the_cohort_people_out_of_the_rule_figures():
+    data, cohort = lab_set_and_cohort()
+    report = evaluate(data, DEFAULT_RULE, trials=20, repeats=2, cohort=cohort)
+    assert report["identities"] == 40 and report["open_set_identities"] == 25
+    assert report["cohort_overlap"] == data.identities[:15] and set(report["small_galleries"]) == {"1", "2", "3", "5"}
+    plain = evaluate(data, 0.8, trials=20, repeats=2, cohort=cohort)  # a plain threshold needs no background
+    assert plain["open_set_identities"] == 40 and plain["cohort_overlap"] == []
+
+
+def test_small_galleries_weigh_each_draw_equally_and_need_strangers():
+    data = synthetic(identities=6, spread=0.5)
+    draws = small_gallery_draws(data, 2, repeats=5)
+    assert np.sum(draws.weight[draws.genuine]) == pytest.approx(1.0) and np.sum(draws.weight[~draws.genuine]) == pytest.approx(1.0)
+    assert draws.background is None  # no cohort for 64-dim embeddings
+    assert set(small_galleries(data, DEFAULT_RULE, repeats=2)) == {"1", "2", "3", "5"}
+    assert set(small_galleries(synthetic(identities=3, spread=0.5), DEFAULT_RULE, repeats=2)) == {"1", "2"}
+    with pytest.raises(ValueError, match="identities"):
+        small_gallery_draws(data, 6)
 
 
 def test_calibration_refuses_what_it_cannot_fit():
@@ -201,7 +361,8 @@ def test_run_calibrate_on_the_samples(recognizer, samples):
     assert seen == [(20, "embedding georgia_tech")]
     assert len(rows) == 1 and rows[0]["identities"] == 5 and rows[0]["images"] == 20
     assert rows[0]["false_accept_rate"] <= 0.05 and DecisionRule.from_dict(rule.to_dict()) == rule
+    assert "default_small_false_accept_rate" in rows[0]
     text = format_calibration(rule, rows, 0.05)
-    assert f"high {rule.high:.2f}" in text and "in-sample" in text
+    assert f"high {rule.high:.2f}" in text and "in-sample" in text and "cohort ratio" in text and "small FAR" in text
     with pytest.raises(FileNotFoundError):
         run_calibrate([samples / "missing"], 0.05, recognizer)
