@@ -4,8 +4,11 @@ Alerts wait in a bounded queue (the oldest is dropped, with a warning, only if T
 has been unreachable long enough to fill it). The thread first checks the token (getMe),
 retrying while Telegram is unreachable or failing; a token Telegram rejects stops it and is
 reported through `fatal`, which the camera loop reads. Sending follows the retry policy of
-`facebot.telegram_retry.ALERTS`; a request Telegram rejects outright is logged and skipped.
-The thread never dies of an exception: whatever goes wrong is logged and counted.
+`facebot.telegram_retry.ALERTS`. When Telegram refuses the chat itself (403: the bot was
+removed from the channel or blocked; 400 "chat not found"), the alerts stay queued and the
+same alert is tried again after a long backoff, with an error in the log each time: someone
+can add the bot back. Any other alert Telegram rejects is logged and skipped. The thread
+never dies of an exception: whatever goes wrong is logged and counted.
 """
 from __future__ import annotations
 
@@ -42,12 +45,13 @@ class AlertSender:
     """
 
     def __init__(self, token: str, api_url: str, chat_id: int, maxsize: int = 200, policy=None,
-                 read_timeout: float = 30.0):
+                 read_timeout: float = 30.0, forbidden_backoff: tuple[float, float] = (60.0, 900.0)):
         from facebot.telegram_retry import ALERTS
 
         self.token, self.api_url, self.chat_id = token, api_url.rstrip("/"), chat_id
         self.policy = policy or ALERTS
         self.read_timeout = read_timeout  # how long Telegram may take to answer one call
+        self.forbidden_backoff = forbidden_backoff  # (first, longest) wait while the chat refuses the bot
         self.sent = 0
         self.dropped = 0
         self.failed = 0
@@ -145,19 +149,43 @@ class AlertSender:
                 log.debug("closing the Telegram client failed", exc_info=True)
 
     async def _deliver(self, bot, alert: Alert) -> None:
-        """Send one alert under the policy; count it as sent or failed. InvalidToken propagates."""
-        from telegram.error import InvalidToken, TelegramError
+        """Send one alert under the policy; count it as sent or failed. While the chat refuses
+        the bot, wait and try the same alert again. InvalidToken propagates."""
+        from telegram.error import InvalidToken, TelegramError, TimedOut
+
+        from facebot.telegram_retry import short
 
         async def post():
             if alert.photo is not None:
                 return await bot.send_photo(self.chat_id, photo=alert.photo, caption=alert.text)
             return await bot.send_message(self.chat_id, alert.text)
 
-        try:
-            await self.policy.call(post)
-            self.sent += 1
-        except InvalidToken:
-            raise
-        except TelegramError as exc:  # rejected (bad chat id, bot removed from the channel): retrying will not help
-            self.failed += 1
-            log.error("Telegram refused an alert: %s", exc)
+        backoff = self.forbidden_backoff[0]
+        while True:
+            try:
+                await self.policy.call(post)
+                self.sent += 1
+                return
+            except InvalidToken:
+                raise
+            except TimedOut:  # the policy gave up on a send that may have arrived: never post it twice
+                self.failed += 1
+                log.warning("Telegram did not confirm an alert in time; it may have been posted, so it is not sent again")
+                return
+            except TelegramError as exc:
+                if not chat_refused(exc):  # this alert is at fault (e.g. malformed): skip it
+                    self.failed += 1
+                    log.error("Telegram refused an alert: %s", short(exc))
+                    return
+                log.error("Telegram refuses alerts to chat %s (%s): was the bot removed from the channel or blocked? "
+                          "%d alert(s) kept queued; trying again in %.0f s", self.chat_id, short(exc), self.pending(), backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(self.forbidden_backoff[1], backoff * 2)
+
+
+def chat_refused(exc: Exception) -> bool:
+    """Whether Telegram refused the alert chat itself (not this alert): 403 Forbidden (the bot
+    was removed from the channel, or blocked), or 400 "chat not found"."""
+    from telegram.error import BadRequest, Forbidden
+
+    return isinstance(exc, Forbidden) or (isinstance(exc, BadRequest) and "chat not found" in str(exc).lower())

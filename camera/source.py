@@ -4,10 +4,15 @@ A reader thread pulls frames as fast as the source gives them and keeps only the
 so a slow recogniser never builds a backlog. A live source that stops delivering is
 reopened with exponential backoff; a video file is played at its own frame rate (as a
 camera would deliver it) and ends the stream when it runs out.
+
+A file is never waited for: `check_source` refuses a missing or unreadable file, or one
+OpenCV cannot decode, before anything starts (SourceError, a message for a person); a file
+that breaks off before its announced length ends the stream with `FrameSource.warning`.
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -28,6 +33,34 @@ def is_file(source: int | str) -> bool:
     return isinstance(source, str) and "://" not in source and Path(source).is_file()
 
 
+class SourceError(RuntimeError):
+    """A source that can never deliver a frame; the message says which and why."""
+
+
+def check_source(source: int | str, opener: Callable[[int | str], "cv2.VideoCapture"] = cv2.VideoCapture) -> None:
+    """Raise SourceError when `source` is a local path that does not exist, a file that cannot
+    be read, or a file with no frame OpenCV can decode. Camera indexes, URLs and devices (such
+    as /dev/video0) pass: those may come and go, and FrameSource reconnects to them."""
+    if not isinstance(source, str) or "://" in source:
+        return
+    path = Path(source)
+    if not path.exists():
+        raise SourceError(f"{source}: no such file")
+    if not path.is_file():
+        return  # a device
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"{source}: cannot read the file (permission denied)")
+    cap = opener(source)
+    try:
+        if not cap.isOpened():
+            raise SourceError(f"{source}: not a video OpenCV can read (corrupt, or an unsupported format)")
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise SourceError(f"{source}: not a video OpenCV can read (no frame could be decoded)")
+    finally:
+        cap.release()
+
+
 class FrameSource:
     """Newest-frame reader with reconnects. Use `latest()` from the processing loop."""
 
@@ -40,6 +73,8 @@ class FrameSource:
         self.realtime = realtime
         self.reconnects = 0
         self.frames_read = 0
+        self.error: str | None = None  # a file that could not be opened: the stream never started
+        self.warning: str | None = None  # a file that ended before its announced length
         self._frame: np.ndarray | None = None
         self._index = 0
         self._cond = threading.Condition()
@@ -77,7 +112,8 @@ class FrameSource:
                 cap = self.opener(self.source)
                 if not cap.isOpened():
                     if self.file:
-                        log.error("cannot open video file %s", self.source)
+                        self.error = f"{self.source}: cannot open the video file"
+                        log.error("%s", self.error)
                         return
                     log.warning("camera %s unavailable; retrying in %.1f s", self.source, backoff)
                     self._stop.wait(backoff)
@@ -87,7 +123,10 @@ class FrameSource:
                 backoff = 0.5
                 fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
                 period = 1.0 / fps if self.file and self.realtime and 1 <= fps <= 240 else 0.0
+                announced = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if self.file else 0
                 if self._read_until_failure(cap, period):
+                    cap.release()
+                    self._check_length(announced)
                     return
                 cap.release()
                 log.warning("camera %s stopped delivering frames; reconnecting", self.source)
@@ -96,6 +135,16 @@ class FrameSource:
             self.finished.set()
             with self._cond:
                 self._cond.notify_all()
+
+    def _check_length(self, announced: int) -> None:
+        """Warn when a file ended well before the frame count its header announces (a copy
+        that broke off, a corrupt stretch): otherwise the camera just stops early, silently."""
+        if self._stop.is_set() or announced <= 0:
+            return
+        if self.frames_read < announced - max(2, announced // 50):  # counts in headers are approximate
+            self.warning = (f"{self.source}: the video ended after {self.frames_read} of {announced} frames; "
+                            "the file may be truncated or corrupt")
+            log.warning("%s", self.warning)
 
     def _read_until_failure(self, cap, period: float) -> bool:
         """Read frames until the source fails. True when the stream is over for good."""

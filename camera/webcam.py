@@ -33,6 +33,8 @@ def add_command(sub) -> None:
     p.add_argument("--detect-size", type=int, default=320, help="longest side frames are shrunk to for detection")
     p.add_argument("--summary-at", metavar="HH:MM", help="send who was seen today at this local time")
     p.add_argument("--dry-run", action="store_true", help="print alerts instead of sending them")
+    p.add_argument("--flush-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="at the end, how long to keep trying to deliver queued alerts (default 30)")
     p.set_defaults(func=run)
 
 
@@ -53,7 +55,9 @@ def summary_text(watcher, camera: str, lang: str, today) -> str:
 
 def run(args) -> int:
     """`facebot webcam`. Exit 0 when the source ended or a stop signal came; 2 for a bad
-    setting or a token Telegram rejected."""
+    setting, a file source that is missing or no video, or a token Telegram rejected; 1 when
+    the video could not be opened or alerts were left undelivered."""
+    from facebot.camera.source import SourceError, check_source, parse_source
     from facebot.config import ConfigError, load_bot_config
     from facebot.telegram_retry import token_kept_out
 
@@ -64,6 +68,11 @@ def run(args) -> int:
             raise ConfigError("FACEBOT_ALERT_CHAT_ID is not set (the chat or channel that receives alerts)")
         summary_at = _summary_time(args.summary_at)
     except (ConfigError, ValueError) as exc:
+        print(f"facebot webcam: {exc}", file=sys.stderr)
+        return 2
+    try:  # before the models load: a mistyped path should not wait for them, nor reconnect forever
+        check_source(parse_source(args.source))
+    except SourceError as exc:
         print(f"facebot webcam: {exc}", file=sys.stderr)
         return 2
     with token_kept_out(config.token):  # logs, tracebacks, stdout/stderr, escaping exceptions
@@ -140,8 +149,7 @@ def _watch(args, config, summary_at) -> int:
         source.stop()
         if writer is not None:
             writer.release()
-        if sender:
-            sender.close()
+        undelivered = sender.close(args.flush_timeout) if sender else 0
     print(f"processed {processed} of {source.frames_read} frames; {source.reconnects} reconnect(s)")
     today = datetime.now().astimezone().date()
     for name, first, last in watcher.seen_today(today):
@@ -149,6 +157,12 @@ def _watch(args, config, summary_at) -> int:
     if sender and sender.fatal:
         print(f"facebot webcam: {sender.fatal}", file=sys.stderr)
         return 2
+    if source.error:
+        print(f"facebot webcam: {source.error}", file=sys.stderr)
+        return 1
+    if undelivered:
+        print(f"facebot webcam: {undelivered} alert(s) could not be delivered to Telegram", file=sys.stderr)
+        return 1
     return 0
 
 

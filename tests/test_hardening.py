@@ -382,3 +382,85 @@ def test_the_fair_gate_takes_users_in_turn_and_lets_waiters_go_on_close():
         assert gate.busy == 0
 
     asyncio.run(main())
+
+
+# -- 11. camera sources fail clearly; alerts survive a 403 and are counted at shutdown ----------
+def test_a_missing_video_file_fails_at_once(tmp_path):
+    started = time.monotonic()
+    result = facebot(["--data-dir", str(tmp_path / "data"), "webcam", "--dry-run", "--source", str(tmp_path / "gone.mp4")],
+                     {}, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "gone.mp4: no such file" in result.stderr and time.monotonic() - started < 20
+
+
+def test_a_file_that_is_not_a_video_fails(tmp_path):
+    junk = tmp_path / "notes.mp4"
+    junk.write_bytes(b"this is not a video\n" * 100)
+    result = facebot(["--data-dir", str(tmp_path / "data"), "webcam", "--dry-run", "--source", str(junk)],
+                     {}, cwd=tmp_path, timeout=60)
+    assert result.returncode != 0, result.stderr[-2000:]
+    assert "notes.mp4" in result.stderr and "not a video" in result.stderr
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_video_file_fails(tmp_path):
+    video = blank_video(tmp_path / "locked.mp4")
+    video.chmod(0)
+    result = facebot(["--data-dir", str(tmp_path / "data"), "webcam", "--dry-run", "--source", str(video)],
+                     {}, cwd=tmp_path, timeout=60)
+    assert result.returncode != 0 and "locked.mp4" in result.stderr and "cannot read" in result.stderr
+
+
+def test_a_corrupt_video_that_stops_early_is_reported(tmp_path, caplog):
+    from facebot.camera.source import FrameSource
+
+    video = tmp_path / "cut.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        writer.write(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))
+    writer.release()
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) * 2 // 5])  # the copy broke off 40% in
+    source = FrameSource(str(video), realtime=False).start()
+    assert source.finished.wait(20)
+    source.stop()
+    assert 0 < source.frames_read < 40
+    assert source.warning and "60" in source.warning and str(source.frames_read) in source.warning
+    assert "cut.avi" in caplog.text and "corrupt" in caplog.text
+
+
+def test_alerts_survive_being_forbidden_and_resume(telegram, caplog):
+    """403: the bot was removed from the channel. The alerts stay queued and go out once it is back."""
+    for _ in range(3):
+        telegram.fail_next("sendMessage", 403)
+    sender = AlertSender(telegram.token, telegram.url, ALERT_CHAT, forbidden_backoff=(0.3, 1.0)).start()
+    sender.send(Alert("Welcome Ana"))
+    sender.send(Alert("Welcome Bob"))
+    assert wait_until(lambda: len(telegram.messages(ALERT_CHAT)) >= 2, timeout=15)
+    sender.close(timeout=5)
+    assert [m.text for m in telegram.messages(ALERT_CHAT)] == ["Welcome Ana", "Welcome Bob"]
+    assert telegram.statuses("sendMessage")[:3] == [403, 403, 403] and sender.sent == 2
+    assert "403" in caplog.text or "forbidden" in caplog.text.lower()
+
+
+def test_shutdown_flushes_what_it_can_and_counts_the_rest(telegram, caplog):
+    from facebot.telegram_retry import RetryPolicy
+
+    fast = RetryPolicy(attempts=None, total_s=None, first_backoff_s=0.2, max_backoff_s=0.5)
+    telegram.outage(1.5, 500)  # ends during close(): the queue is flushed
+    sender = AlertSender(telegram.token, telegram.url, ALERT_CHAT, policy=fast).start()
+    for i in range(3):
+        sender.send(Alert(f"alert {i}"))
+    assert sender.close(timeout=10) == 0
+    assert len(telegram.messages(ALERT_CHAT)) == 3
+
+    telegram.outage(60, 500)  # outlasts close(): every alert is counted, the one in flight too
+    sender = AlertSender(telegram.token, telegram.url, ALERT_CHAT, policy=fast).start()
+    for i in range(3):
+        sender.send(Alert(f"later {i}"))
+    time.sleep(1.0)  # one of them is being tried
+    started = time.monotonic()
+    assert sender.close(timeout=1) == 3
+    assert time.monotonic() - started < 4
+    assert "3 alert(s) not delivered" in caplog.text
