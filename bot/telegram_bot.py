@@ -586,10 +586,10 @@ def _run_bot(args: argparse.Namespace, config: BotConfig, limits: Limits) -> int
         print(f"facebot: cannot reach the Telegram Bot API at {config.api_url}: {exc}", file=sys.stderr)
         return 1
 
-    from facebot.service import open_service
+    from facebot.service import open_service, service_options
 
     log.info("loading models (%s + FaceNet, comparing with %s)", args.detector, args.model)
-    service = open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold)
+    service = open_service(**service_options(args))
     warm_up(service)
     application = build_application(config, service, limits=limits)
     log.info("polling %s for updates; gallery in %s", config.api_url, args.data_dir)

@@ -83,14 +83,14 @@ def _watch(args, config, summary_at) -> int:
     """Load the models, watch the source until it ends or a stop signal; the exit code."""
     from facebot.camera.alerts import Alert, AlertSender
     from facebot.camera.source import FrameSource, parse_source
-    from facebot.service import open_service
+    from facebot.service import open_service, service_options
     from facebot.camera.watcher import Watcher
     from facebot.recognition.draw import annotate, face_labels
     from facebot.recognition.images import encode_jpeg
 
     # Started first: it checks the token with Telegram while the models load.
     sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
-    service = open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold)
+    service = open_service(**service_options(args))
     recognizer = service.recognizer
     if hasattr(recognizer.detector, "max_side"):
         recognizer.detector.max_side = args.detect_size

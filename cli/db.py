@@ -17,16 +17,11 @@ import sys
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-NEEDED = ("copy_gallery", "gallery_status", "init_database", "GalleryBusy")
-
-
 def _storage():
-    """The storage operations the service passes on: copy_gallery, gallery_status, init_database."""
+    """The service module, which passes on the storage operations: copy_gallery,
+    gallery_status, init_database (imported when a command runs: psycopg loads only then)."""
     from facebot import service
 
-    missing = [name for name in NEEDED if not hasattr(service, name)]
-    if missing:  # a packaging mistake, not a user's: say exactly what is wrong
-        raise RuntimeError(f"facebot.service does not pass on {', '.join(missing)} from facebot.storage")
     return service
 
 

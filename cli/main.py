@@ -26,9 +26,9 @@ def _progress(iterable, total=None, desc=""):
 
 def _service(args):
     """The service named by the global options."""
-    from facebot.service import open_service
+    from facebot.service import open_service, service_options
 
-    return open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold)
+    return open_service(**service_options(args))
 
 
 def _fail(message: str) -> int:
@@ -196,10 +196,9 @@ def cmd_demo(args) -> int:
 def _gallery_service(args):
     """The service for commands that only read or change the gallery (no networks loaded
     with FaceNet)."""
-    from facebot.service import open_service
+    from facebot.service import open_service, service_options
 
-    return open_service(args.data_dir, detector=args.detector, model=args.model, threshold=args.threshold,
-                        gallery_only=True)
+    return open_service(**service_options(args), gallery_only=True)
 
 
 def _actor() -> str:

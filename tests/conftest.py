@@ -52,7 +52,28 @@ def service(tmp_path, recognizer):
     from facebot.service import FaceService
     from facebot.storage import Gallery
 
-    return FaceService(Gallery(tmp_path / "gallery"), recognizer)
+    service = FaceService(Gallery(tmp_path / "gallery"), recognizer)
+    service.cli_args = ["--data-dir", str(tmp_path / "gallery")]  # the same gallery for a `facebot` subprocess
+    return service
+
+
+@pytest.fixture(params=["tinydb", "postgresql"])
+def service_on_each_store(request, tmp_path, recognizer):
+    """A FaceService over an empty gallery: in a TinyDB folder, then in a fresh PostgreSQL
+    database (skipped where no PostgreSQL server can be started). `cli_args` name the same
+    gallery for a `facebot` subprocess."""
+    from facebot.service import open_service
+
+    if request.param == "tinydb":
+        where = {"data_dir": tmp_path / "gallery"}
+        cli_args = ["--data-dir", str(tmp_path / "gallery")]
+    else:
+        url = request.getfixturevalue("postgres_url")
+        where = {"data_dir": None, "database_url": url}
+        cli_args = ["--database-url", url]
+    service = open_service(**where, recognizer=recognizer)
+    service.cli_args = cli_args
+    return service
 
 
 @pytest.fixture()

@@ -28,6 +28,12 @@ def enroll(service, samples, name: str, person: str, number: int = 1) -> None:
 
 
 @pytest.fixture()
+def service(service_on_each_store):
+    """Every bot test runs on a TinyDB gallery and on a PostgreSQL one."""
+    return service_on_each_store
+
+
+@pytest.fixture()
 def run_bot(service, tmp_path):
     """run_bot(scenario, users=..., lang=...): start the bot against a fresh fake server, await
     scenario(server), stop everything; returns the server for inspection afterwards."""

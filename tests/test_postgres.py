@@ -46,16 +46,8 @@ def sql(url: str, query: str, params=None) -> list[tuple]:
 
 @pytest.fixture()
 def db_cli(monkeypatch, capsys):
-    """Run `facebot ARGS` in-process; returns (exit code, stdout, stderr).
-
-    The db commands take the storage functions from facebot.service (the command line never
-    imports storage); they are set here in case the service does not pass them on yet.
-    """
+    """Run `facebot ARGS` in-process; returns (exit code, stdout, stderr)."""
     from facebot.cli.main import main
-
-    for name in ("copy_gallery", "gallery_status", "init_database"):
-        if not hasattr(facebot.service, name):
-            monkeypatch.setattr(facebot.service, name, getattr(storage, name), raising=False)
 
     def run(*args):
         code = main([*map(str, args)])
@@ -461,3 +453,25 @@ def test_many_processes_one_killed_mid_write_lose_nothing(tmp_path, postgres_url
           f"bot saw CLI enrollments after median {np.median(lags) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms; "
           f"killed camera: {len(acked['cam2'])} acknowledged, {len(stored)} stored")
     assert max(lags) < 1.0
+
+
+def test_an_enrollment_by_the_command_line_is_named_by_a_running_service_within_a_second(
+        postgres_url, recognizer, samples, monkeypatch, capsys):
+    """The bot (or a camera) on one host holds the gallery in memory; HR enrolls from the
+    command line on another: the next identification already names the person."""
+    import time
+
+    import facebot.recognition as recognition
+    from facebot.cli.main import main
+    from facebot.recognition import load_image
+    from facebot.service import open_service
+
+    running = open_service(None, database_url=postgres_url, recognizer=recognizer)
+    photo = load_image(samples / "s2" / "9.jpg")
+    assert [r.known for r in running.identify(photo)] == [False]  # its matrix is built, with nobody in it
+    monkeypatch.setattr(recognition, "Recognizer", lambda *a, **k: recognizer)  # the CLI's models: already loaded
+    assert main(["--database-url", postgres_url, "enroll", "Ana", str(samples / "s2" / "1.jpg")]) == 0
+    enrolled_at = time.monotonic()
+    [face] = running.identify(photo)
+    assert face.name == "Ana" and face.known and time.monotonic() - enrolled_at < 1.0
+    assert "enrolled Ana" in capsys.readouterr().out

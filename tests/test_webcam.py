@@ -45,7 +45,8 @@ def telegram():
     server.stop()
 
 
-def test_video_gives_one_alert_per_person_in_order(tmp_path, samples, service, telegram):
+def test_video_gives_one_alert_per_person_in_order(tmp_path, samples, service_on_each_store, telegram):
+    service = service_on_each_store  # the camera process reads the same gallery, TinyDB or PostgreSQL
     service.enroll("s2", load_image(samples / "s2" / "1.jpg"))
     service.enroll("s11", load_image(samples / "s11" / "1.jpg"))
     video = tmp_path / "door.mp4"
@@ -54,7 +55,7 @@ def test_video_gives_one_alert_per_person_in_order(tmp_path, samples, service, t
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url,
            "FACEBOT_ALERT_CHAT_ID": str(ALERT_CHAT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, "-m", "facebot", "--data-dir", str(service.gallery.data_dir), "webcam",
+        [sys.executable, "-m", "facebot", *service.cli_args, "webcam",
          "--source", str(video), "--camera-name", "front door", "--record", str(tmp_path / "seen.mp4")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

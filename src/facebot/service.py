@@ -18,11 +18,14 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
-from facebot.storage import Gallery, GalleryBusy, InvalidName, Person, UnknownPerson, validate_name
+from facebot.storage import (GalleryBusy, InvalidName, Person, Store, UnknownPerson, copy_gallery, gallery_status,
+                             init_database, open_gallery, validate_name)
 
 # The gallery's errors the faces catch, so that they need not import storage themselves.
+# The gallery's errors and moving tools pass through here, so the faces need not import storage.
 __all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "InvalidName", "NoFace",
-           "SeveralFaces", "UnknownPerson", "open_service", "parse_threshold", "validate_name"]
+           "SeveralFaces", "UnknownPerson", "copy_gallery", "gallery_status", "init_database", "open_service",
+           "parse_threshold", "service_options", "validate_name"]
 from facebot.storage.names import name_key
 
 log = logging.getLogger(__name__)
@@ -71,11 +74,19 @@ class BulkReport:
     skipped: list[tuple[str, str]] | None = None  # (path, reason)
 
 
-def open_service(data_dir: str | Path, detector: str = "mtcnn", model: str | None = None,
+def service_options(args) -> dict:
+    """The global command-line options (`--data-dir`, `--database-url`, `--detector`,
+    `--model`, `--threshold`) as open_service's keyword arguments."""
+    return {"data_dir": args.data_dir, "database_url": getattr(args, "database_url", None),
+            "detector": args.detector, "model": args.model, "threshold": args.threshold}
+
+
+def open_service(data_dir: str | Path | None, detector: str = "mtcnn", model: str | None = None,
                  threshold: float | None = None, recognizer: Recognizer | None = None,
-                 gallery_only: bool = False) -> FaceService:
-    """The FaceService over the gallery in `data_dir`, comparing faces with `model`
-    ("facenet" or a Siamese .npz), `threshold` overriding the saved and default ones.
+                 gallery_only: bool = False, database_url: str | None = None) -> FaceService:
+    """The FaceService over the gallery in `data_dir` (TinyDB), or in PostgreSQL at
+    `database_url` when given, comparing faces with `model` ("facenet" or a Siamese .npz),
+    `threshold` overriding the saved and default ones.
 
     The gallery only sees samples made by the same features as the recognizer's.
     `gallery_only` skips loading the networks where FaceNet is the model: enough to list,
@@ -84,10 +95,11 @@ def open_service(data_dir: str | Path, detector: str = "mtcnn", model: str | Non
     import facebot.recognition as recognition  # looked up at call time, so tests can hand every command one loaded Recognizer
 
     if gallery_only and model in (None, "facenet") and recognizer is None:
-        return FaceService(Gallery(data_dir), None, threshold=threshold)
+        return FaceService(open_gallery(data_dir, database_url=database_url), None, threshold=threshold)
     if recognizer is None:
         recognizer = recognition.Recognizer(detector=detector, model=model)
-    return FaceService(Gallery(data_dir, features=recognizer.features_id), recognizer, threshold=threshold)
+    gallery = open_gallery(data_dir, database_url=database_url, features=recognizer.features_id)
+    return FaceService(gallery, recognizer, threshold=threshold)
 
 
 def parse_threshold(value) -> float:
@@ -104,7 +116,7 @@ class FaceService:
     `recognizer` may be None for gallery-only work (FaceNet assumed for the settings).
     """
 
-    def __init__(self, gallery: Gallery, recognizer: Recognizer | None, threshold: float | None = None):
+    def __init__(self, gallery: Store, recognizer: Recognizer | None, threshold: float | None = None):
         self.gallery = gallery
         self.recognizer = recognizer
         self._explicit_threshold = threshold
