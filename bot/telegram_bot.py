@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
 import numpy as np
@@ -32,8 +33,8 @@ from facebot.config import BotConfig, ConfigError, load_bot_config, setting
 from facebot.recognition.draw import face_labels
 from facebot.service import (ConflictingPerson, EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
-from facebot.bot.telegram_util import (FairGate, GateClosed, RateLimit, annotated_jpeg, command_argument, image_attachment,
-                                       labels_in_decoded_pixels)
+from facebot.bot.telegram_util import (FairGate, GateClosed, JournalQueue, RateLimit, UpdateJournal, annotated_jpeg,
+                                       command_argument, image_attachment, labels_in_decoded_pixels)
 from facebot.telegram_retry import REPLIES, RetryPolicy, token_kept_out
 from facebot.texts import text
 from facebot.recognition import ImageError, TooManyFaces, decode_image
@@ -46,6 +47,7 @@ PENDING_TTL_S = 600  # an /enroll waiting for its photo, or a question waiting f
 MAX_PENDING = 32  # pending questions keep the photo bytes: cap the memory they hold
 REFUSAL_EVERY_S = 60  # a stranger hears the refusal once a minute at most, not once per message
 CAPTION_LIMIT, MESSAGE_LIMIT = 1024, 4000
+JOURNAL_NAME = "telegram-updates.jsonl"  # in the data folder: updates received and not yet handled
 REJECTED_TOKEN = "facebot: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
 
 
@@ -93,6 +95,8 @@ class FaceBot:
         self._whoami = RateLimit(*limits.stranger_whoami)  # strangers, per (chat, user)
         self._to_strangers = RateLimit(*limits.stranger_replies)  # strangers, all together
         self._busy_notices = RateLimit(1, 60.0)  # per user whose photos exceed the waiting limit
+        self.abandoned: set[int] = set()  # update ids let go at stop (see kept_if_stopped)
+        self.journal: UpdateJournal | None = None  # set by build_application when there is one
 
     # -- helpers ----------------------------------------------------------------------------
     def t(self, key: str, **values) -> str:
@@ -178,7 +182,19 @@ class FaceBot:
             else:
                 await handler(message, user.id, context)
 
-        return guarded
+        return self.kept_if_stopped(guarded)
+
+    def kept_if_stopped(self, callback: Callable) -> Callable:
+        """Wrap an update callback: if the bot stops while it waits for its turn (GateClosed),
+        note its update as not handled, so the journal keeps it for the next start."""
+
+        async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            try:
+                await callback(update, context)
+            except GateClosed:
+                self.abandoned.add(update.update_id)
+
+        return wrapped
 
     def ask(self, pending: Pending, yes_label: str) -> InlineKeyboardMarkup:
         """Remember a question and return its buttons (callback data 'kind:key:yes|no')."""
@@ -468,12 +484,40 @@ class FaceBot:
         if abandoned:
             log.warning("stopping: %d photo(s) were still waiting and were not answered", abandoned)
 
+    def handled(self, update: object) -> None:
+        """PTB is done with `update`: cross it off the journal, unless it was let go at stop."""
+        if self.journal is None or not isinstance(update, Update):
+            return
+        if update.update_id in self.abandoned:
+            self.abandoned.discard(update.update_id)
+            return
+        self.journal.done(update.update_id)
+
     async def close(self, application: Application | None = None) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.journal is not None:
+            self.journal.close()
 
 
 class FaceBotApplication(Application):
-    """PTB's Application, telling the FaceBot when it stops (see FaceBot.stopping)."""
+    """PTB's Application, telling the FaceBot when an update has been handled (for the
+    journal), replaying the journal's unhandled updates when it starts, and telling the
+    FaceBot when it stops (see FaceBot.stopping)."""
+
+    async def process_update(self, update: object) -> None:
+        try:
+            await super().process_update(update)
+        finally:
+            facebot = self.bot_data.get("facebot")
+            if facebot is not None:
+                facebot.handled(update)
+
+    async def start(self) -> None:
+        await super().start()
+        if isinstance(self.update_queue, JournalQueue):
+            replayed = await self.update_queue.replay(self.bot)
+            if replayed:
+                log.info("handling %d update(s) left unhandled by the last run", replayed)
 
     async def stop(self) -> None:
         facebot = self.bot_data.get("facebot")
@@ -482,14 +526,21 @@ class FaceBotApplication(Application):
         await super().stop()
 
 
-def build_application(config: BotConfig, service: FaceService, workers: int = 2, limits: Limits = Limits()) -> Application:
+def build_application(config: BotConfig, service: FaceService, workers: int = 2, limits: Limits = Limits(),
+                      journal: str | Path | None = None) -> Application:
     """Wire a FaceBot's handlers into a python-telegram-bot Application (not started).
 
-    The FaceBot is kept in `application.bot_data["facebot"]`.
+    `journal`: a file where updates wait until they are handled (see UpdateJournal), so a
+    killed bot answers them after its restart; None: no journal. The FaceBot is kept in
+    `application.bot_data["facebot"]`.
     """
     bot = FaceBot(config, service, workers=workers, limits=limits)
+    builder = ApplicationBuilder()
+    if journal is not None:
+        bot.journal = UpdateJournal(journal)
+        builder = builder.update_queue(JournalQueue(bot.journal))
     application = (
-        ApplicationBuilder()
+        builder
         .application_class(FaceBotApplication)
         .token(config.token)
         .base_url(f"{config.api_url}/bot")
@@ -506,7 +557,7 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
     commands = {"start": (bot.on_help, "anyone"), "help": (bot.on_help, "anyone"), "whoami": (bot.on_whoami, "anyone"),
                 "enroll": (bot.on_enroll, "hr"), "cancel": (bot.on_cancel, "hr"), "list": (bot.on_list, "hr"),
                 "delete": (bot.on_delete, "hr"), "threshold": (bot.on_threshold, "hr"), "audit": (bot.on_audit, "hr")}
-    application.add_handler(CallbackQueryHandler(bot.on_button))
+    application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_button)))
     application.add_handler(MessageHandler(message & image & filters.CaptionRegex(r"^/enroll(@\w+)?(\s|$)"),
                                            bot.guard(bot.on_enroll_caption, "hr")))
     for name, (handler, need) in commands.items():
@@ -591,7 +642,7 @@ def _run_bot(args: argparse.Namespace, config: BotConfig, limits: Limits) -> int
     log.info("loading models (%s + FaceNet, comparing with %s)", args.detector, args.model)
     service = open_service(**service_options(args))
     warm_up(service)
-    application = build_application(config, service, limits=limits)
+    application = build_application(config, service, limits=limits, journal=Path(args.data_dir) / JOURNAL_NAME)
     log.info("polling %s for updates; gallery in %s", config.api_url, args.data_dir)
     try:
         # Telegram may fail between the check and here (the models take a while to load):

@@ -1,18 +1,22 @@
 """Small helpers of the Telegram bot: reading attachments and commands, drawing replies,
-sharing the heavy work fairly (FairGate) and rate limits. (Retries and token redaction,
+sharing the heavy work fairly (FairGate), rate limits, and the journal of updates not yet
+handled (UpdateJournal). (Retries and token redaction,
 shared with the camera: `facebot.telegram_retry`.)"""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import time
 from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import AsyncIterator, Hashable
 
 import cv2
 import numpy as np
-from telegram import Message
+from telegram import Message, Update
 
 from facebot.recognition.draw import annotate
 from facebot.recognition.images import encode_jpeg
@@ -165,3 +169,112 @@ def labels_in_decoded_pixels(labels: list, scale: tuple[float, float]) -> list:
         return labels
     return [((round(x / sx), round(y / sy), round(w / sx), round(h / sy)), caption, known)
             for (x, y, w, h), caption, known in labels]
+
+
+class UpdateJournal:
+    """The updates received from Telegram and not yet handled, kept in a JSON-lines file.
+
+    PTB confirms updates to Telegram (through the next getUpdates offset) as soon as they are
+    fetched, long before a queue of photos is answered; a bot killed in between (kill -9, a
+    power cut, the OOM killer) would lose them all. So each update is written here *before*
+    PTB can confirm it (`record`, called from the update queue), and crossed off once handled
+    (`done`); at start-up the ones not crossed off are handled again. An update Telegram sends
+    a second time (fetched but not confirmed before the kill) is recognised by its id and
+    skipped. The file holds what Telegram sent (ids, texts, captions, file_ids), never photo
+    bytes, is readable by its owner only, and is compacted as entries are crossed off.
+
+    Lines: {"update": {...}} | {"done": id} | {"last": id} (the highest id ever recorded).
+    Used from the event loop only; each line is flushed to the OS, which keeps it through a
+    kill of the process (not through a power cut: no fsync, one per update would cost more).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.pending: dict[int, dict] = {}
+        self.last_id = 0
+        self._lines = 0
+        self._read()
+        self._compact()
+
+    def record(self, update_id: int, update: dict) -> bool:
+        """Write a fetched update down; False when it was recorded before (a redelivery)."""
+        if update_id <= self.last_id:
+            return False
+        self.last_id = update_id
+        self.pending[update_id] = update
+        self._append({"update": update})
+        return True
+
+    def done(self, update_id: int) -> None:
+        """Cross a handled update off."""
+        if self.pending.pop(update_id, None) is not None:
+            self._append({"done": update_id})
+            if self._lines > 1000 and self._lines > 4 * len(self.pending):
+                self._compact()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _read(self) -> None:
+        self._file = None
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a line cut short by the kill
+                continue
+            if "update" in entry:
+                update_id = int(entry["update"]["update_id"])
+                self.pending[update_id] = entry["update"]
+                self.last_id = max(self.last_id, update_id)
+            elif "done" in entry:
+                self.pending.pop(int(entry["done"]), None)
+            elif "last" in entry:
+                self.last_id = max(self.last_id, int(entry["last"]))
+        if self.pending:
+            log.warning("%d update(s) received before the last stop were not handled; handling them now", len(self.pending))
+
+    def _compact(self) -> None:
+        """Rewrite the file with only what is still pending (atomically: write, then rename)."""
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        entries = [{"last": self.last_id}] + [{"update": u} for _, u in sorted(self.pending.items())]
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+        os.replace(temporary, self.path)
+        self._file = open(self.path, "a", encoding="utf-8")
+        self._lines = len(entries)
+
+    def _append(self, entry: dict) -> None:
+        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._file.flush()
+        self._lines += 1
+
+
+class JournalQueue(asyncio.Queue):
+    """PTB's update queue (ApplicationBuilder.update_queue), writing every update to the
+    journal before queueing it: PTB's Updater puts a batch of updates here before it asks for
+    the next batch, which is what confirms them to Telegram. Redeliveries are dropped."""
+
+    def __init__(self, journal: UpdateJournal):
+        super().__init__()
+        self.journal = journal
+
+    async def put(self, item) -> None:
+        if isinstance(item, Update) and not self.journal.record(item.update_id, item.to_dict()):
+            log.info("update %s was received before; skipped", item.update_id)
+            return
+        await super().put(item)
+
+    async def replay(self, bot) -> int:
+        """Queue the journal's unhandled updates again (without recording them twice)."""
+        for data in list(self.journal.pending.values()):
+            await super().put(Update.de_json(data, bot))
+        return len(self.journal.pending)

@@ -464,3 +464,84 @@ def test_shutdown_flushes_what_it_can_and_counts_the_rest(telegram, caplog):
     assert sender.close(timeout=1) == 3
     assert time.monotonic() - started < 4
     assert "3 alert(s) not delivered" in caplog.text
+
+
+# -- 3. kill -9 loses no fetched update ----------------------------------------------------------
+def start_bot(server: FakeTelegram, data: Path, users: list[int]) -> subprocess.Popen:
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_URL": server.url, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "FACEBOT_HR_IDS": "1", "FACEBOT_USER_IDS": ",".join(map(str, users))}
+    return subprocess.Popen([sys.executable, "-m", "facebot", "--data-dir", str(data), "bot"], cwd=data.parent, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_photos_fetched_before_a_kill_9_are_answered_after_the_restart(tmp_path):
+    """100 people send a photo; the bot is killed (SIGKILL) after answering some; the restarted
+    bot answers all the others (what Telegram had confirmed included) and repeats none but the
+    ones that were in hand at the kill."""
+    users = list(range(5000, 5100))
+    picture = np.full((96, 128, 3), 200, np.uint8)  # no face: quick to answer
+    jpeg = cv2.imencode(".jpg", picture)[1].tobytes()
+    server = FakeTelegram().start()
+    data = tmp_path / "data"
+    first = start_bot(server, data, users)
+    try:
+        assert wait_until(lambda: server.polls or first.poll() is not None, timeout=90), "the bot did not start"
+        assert first.poll() is None, first.stderr.read()[-2000:]
+        for user in users:
+            server.push_photo(user, user, jpeg)
+        assert wait_until(lambda: sum(bool(server.messages(u)) for u in users) >= 10, timeout=60)
+        first.kill()  # SIGKILL: no shutdown, no last getUpdates
+        first.wait(10)
+        before = sum(bool(server.messages(u)) for u in users)
+        assert before < 100, "the kill came too late to test anything"
+        second = start_bot(server, data, users)
+        try:
+            done = wait_until(lambda: all(server.messages(u) for u in users), timeout=90)
+        finally:
+            second.terminate()
+            second.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        server.stop()
+    counts = [len(server.messages(u)) for u in users]
+    print(f"answered before the kill: {before}; after the restart: {sum(c > 0 for c in counts)} of 100; "
+          f"answered twice: {sum(c > 1 for c in counts)}")
+    assert done and all(c >= 1 for c in counts), counts
+    assert sum(c > 1 for c in counts) <= 4  # at most the photos in hand (2 slots) at the kill
+
+
+def test_photos_let_go_at_a_graceful_stop_are_answered_after_the_restart(service, tmp_path):
+    """Stopping the bot with photos waiting does not wait for all of them (PTB would) nor lose
+    them: they stay in the journal and the next start answers them, each once."""
+    from facebot.bot.telegram_bot import Limits, build_application
+    from facebot.config import BotConfig
+    from tests.fake_telegram import polling
+
+    users = list(range(6000, 6012))
+    jpeg = cv2.imencode(".jpg", np.full((96, 128, 3), 200, np.uint8))[1].tobytes()
+    journal = tmp_path / "journal.jsonl"
+
+    async def main():
+        server = FakeTelegram().start()
+        config = BotConfig(token=server.token, api_url=server.url, data_dir=str(tmp_path), user_ids=frozenset(users))
+        try:
+            async with polling(build_application(config, service, limits=Limits(photo_slots=1), journal=journal)):
+                for user in users:
+                    server.push_photo(user, user, jpeg)
+                while not any(server.messages(u) for u in users):
+                    await asyncio.sleep(0.02)
+            first = sum(bool(server.messages(u)) for u in users)
+            async with polling(build_application(config, service, journal=journal)):
+                for user in users:
+                    await server.wait_for_messages(user, 1, timeout=20)
+                await asyncio.sleep(0.5)
+            return first, [len(server.messages(u)) for u in users]
+        finally:
+            server.stop()
+
+    first, counts = asyncio.run(main())
+    assert first < len(users) and counts == [1] * len(users), (first, counts)
+    from facebot.bot.telegram_util import UpdateJournal
+
+    assert UpdateJournal(journal).pending == {}  # all crossed off
