@@ -303,8 +303,8 @@ class MTCNNDetector:
             matrix = cv2.getRotationMatrix2D((cx, cy), turn, scale)
             matrix[:, 2] += (side * scale / 2 - cx, side * scale / 2 - cy)
             size = int(round(side * scale))
-            square = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_GREY,) * 3)
+            square = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=(PAD_GREY,) * 3)
             for row in self._raw(square):
                 near = abs((row[0] + row[2]) / 2 - size / 2) < size / 4 and abs((row[1] + row[3]) / 2 - size / 2) < size / 4
                 if near and row[4] > best:
@@ -339,7 +339,8 @@ class MTCNNDetector:
             whole = tuple(int(round(v)) for v in whole)
             # the turn, plus how far the eyes still slope in the turned frame (where the face is
             # nearly upright, so its landmarks are reliable)
-            faces.append(Face(box, face.score, marks, whole if whole != box else None, angle + roll(face.landmarks)))
+            faces.append(Face(box, face.score, marks, whole if whole != box else None,
+                              angle + (face.angle or roll(face.landmarks))))
         return faces
 
 
