@@ -545,3 +545,14 @@ def test_photos_let_go_at_a_graceful_stop_are_answered_after_the_restart(service
     from facebot.bot.telegram_util import UpdateJournal
 
     assert UpdateJournal(journal).pending == {}  # all crossed off
+
+
+def test_the_retry_setting_is_checked(monkeypatch, tmp_path, capsys):
+    from facebot.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "12345:SECRET")
+    monkeypatch.setenv("FACEBOT_TELEGRAM_RETRY_S", "soon")
+    assert main(["--data-dir", str(tmp_path / "data"), "bot"]) == 2
+    err = capsys.readouterr().err
+    assert "FACEBOT_TELEGRAM_RETRY_S" in err and err.count("\n") == 1 and "SECRET" not in err

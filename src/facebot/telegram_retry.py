@@ -115,8 +115,9 @@ def short(exc: BaseException, limit: int = 160) -> str:
 # of Telegram (20 s of 500s, 429s or dropped connections) must not lose it: keep trying for a
 # minute, at most 5 s apart, so the answer goes out within ~5 s of Telegram's recovery.
 REPLIES = RetryPolicy(attempts=None, total_s=60.0, first_backoff_s=0.5, max_backoff_s=5.0)
-# The camera's alerts: queued, so they wait out any outage (close() bounds the wait at shutdown).
-ALERTS = RetryPolicy(attempts=None, total_s=None, first_backoff_s=1.0, max_backoff_s=30.0)
+# The camera's alerts: queued, so they wait out any outage (close() bounds the wait at shutdown),
+# tried at most 10 s apart so they go out within ~10 s of Telegram's recovery.
+ALERTS = RetryPolicy(attempts=None, total_s=None, first_backoff_s=1.0, max_backoff_s=10.0)
 
 
 async def with_retry(request: Callable[[], Awaitable[T]]) -> T:
