@@ -51,7 +51,7 @@ DEFAULT_COHORT_RATIO = 0.82
 # photos ship as samples (s2, s5, s11, s23). Embeddings only, no photos. Rebuilt by
 # `python -m facebot.lab.cohort` (lab/cohort.py), which prints both constants below.
 COHORT_FILE = "cohort-gt.npy"
-COHORT_SHA256 = "0260d83a44c3534a5409718247f904b21e3e6a30a475d088dc73565aac70a140"
+COHORT_SHA256 = "9aaacba449a8499c3484e8161dd3018c8ffb53bc4043dd0bdd089c2806016fc7"
 COHORT_IDENTITIES = ("s1", "s3", "s4", "s6", "s7", "s8", "s9", "s10", "s12", "s13", "s14", "s15", "s16", "s17",
                      "s18", "s19", "s20", "s21", "s22", "s24", "s25")
 COHORT_SOURCE = "georgia_tech"
