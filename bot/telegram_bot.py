@@ -251,7 +251,7 @@ class FaceBot:
             return
         await self.reply_photo(message, encode_jpeg(enrolled.face.crop), self.t("enrolled", name=enrolled.name, samples=enrolled.samples))
 
-    async def identify(self, message: Message, user_id: int, data: bytes) -> tuple[bytes | None, str]:
+    async def identify(self, user_id: int, data: bytes) -> tuple[bytes | None, str]:
         """Name every face in the photo `data`: (an annotated JPEG, its caption with one line
         per face), or (None, the reason) when there is nothing to show. Sends nothing."""
         try:
@@ -280,15 +280,15 @@ class FaceBot:
             await self.enroll_from(message, user_id, waiting[0], message)
             return
         if self.gate.waiting(user_id) >= self.limits.photos_waiting_per_user:
-            log.warning("user %s has %d photos waiting: one skipped", user_id, self.gate.waiting(user_id))
-            if self._busy_notices.allow(user_id):
+            if self._busy_notices.allow(user_id):  # one notice (and log line) a minute, not one per photo
+                log.warning("user %s has %d photos waiting: skipping more", user_id, self.gate.waiting(user_id))
                 await self.reply(message, self.t("busy"))
             return
-        async with self.gate.turn(user_id):  # the bytes and the decoded image live only inside
+        async with self.gate.turn(user_id):  # the photo's bytes and pixels exist only inside
             data = await self.download(message, attachment)
             if data is None:
                 return
-            jpeg, caption = await self.identify(message, user_id, data)
+            jpeg, caption = await self.identify(user_id, data)
             del data
         # Sent after giving the turn back: a slow Telegram does not hold up the recogniser.
         await (self.reply_photo(message, jpeg, caption) if jpeg else self.reply(message, caption))
