@@ -6,7 +6,11 @@ power cut. A kill at any instant leaves either the old or the new file, never a 
 
 The parsed content is kept in memory and reloaded only when the file's identity
 (inode, size, mtime) changes, so a bot and a camera sharing one gallery see each
-other's enrollments without re-parsing the file on every query.
+other's enrollments without re-parsing the file on every query. The identity is
+recorded only once the content has parsed: a file damaged at run time is an error
+(GalleryCorrupt, naming it) on every read until it is repaired, never the old content
+served as if nothing had happened. Only a missing file is an empty database; an empty
+(0-byte) file is damage, since this writer never leaves one.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import os
 from pathlib import Path
 
 from tinydb.storages import Storage
+
+from facebot.storage.errors import GalleryCorrupt
 
 
 def _signature(path: Path):
@@ -48,14 +54,22 @@ class AtomicJSONStorage(Storage):
         return self._data
 
     def reload(self) -> None:
-        """Drop whatever is in memory and read the file again."""
-        self._signature = _signature(self.path)
-        if self._signature is None:
-            self._data = {}
+        """Drop whatever is in memory and read the file again; raises GalleryCorrupt (naming
+        the file) when it is not a TinyDB database, and then forgets the old content, so
+        that the next read fails again instead of serving it."""
+        self._data, self._signature = None, None
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            self._data = {}  # never written yet: an empty database
             return
-        with open(self.path, encoding="utf-8") as fh:
-            text = fh.read()
-        self._data = json.loads(text) if text.strip() else {}
+        with fh:
+            # The identity of the file we actually read (not of whatever the path names by
+            # the time we finish): a writer replacing it meanwhile is noticed at the next read.
+            st = os.fstat(fh.fileno())
+            raw = fh.read()
+        self._data = parse_database(raw, self.path)
+        self._signature = (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def write(self, data: dict) -> None:
         self._data = data
@@ -90,3 +104,22 @@ class AtomicJSONStorage(Storage):
 
     def close(self) -> None:
         pass
+
+
+def parse_database(raw: bytes, path: Path) -> dict:
+    """The content of a TinyDB file, {table: {doc id: document}}; raises GalleryCorrupt
+    naming `path` for anything else (empty, torn, not UTF-8, not JSON, wrong shape)."""
+    def damaged(why: str) -> GalleryCorrupt:
+        return GalleryCorrupt(f"{path} is damaged ({why}); nothing was read from it. Restore it from a "
+                              f"backup or move it away (an absent file is an empty gallery)")
+
+    if not raw.strip():
+        raise damaged("the file is empty")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise damaged(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(table, dict) and all(isinstance(doc, dict) for doc in table.values())
+                                             for table in data.values()):
+        raise damaged("not a TinyDB database: tables of documents expected")
+    return data

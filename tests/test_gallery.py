@@ -248,3 +248,41 @@ def test_tinydb_storage_reloads_only_when_the_file_changes(tmp_path):
     other = AtomicJSONStorage(tmp_path / "db.json")
     other.write({"t": {"1": {"a": 2}}})
     assert storage.read()["t"]["1"]["a"] == 2
+
+
+# -- hardening: files that are damaged, full disks, read-only folders (issue 13) -----------------
+def test_tinydb_a_file_corrupted_while_running_is_an_error_naming_it_on_every_read(tmp_path):
+    """Defect 8: the change marker used to move before the file was parsed, so after one
+    failed read the old gallery was served silently. Now every read fails, naming the file,
+    until the file is repaired."""
+    from facebot.storage import GalleryCorrupt
+
+    g = Gallery(tmp_path)
+    g.add_samples([("Ana", unit(1))])
+    assert g.embeddings()[0] == ["Ana"]  # parsed and cached
+    good = (tmp_path / "gallery.json").read_bytes()
+    (tmp_path / "gallery.json").write_bytes(good[: len(good) // 2])  # torn by something else
+    for read in [g.people, g.embeddings, lambda: g.version, g.people, Gallery(tmp_path).people]:
+        with pytest.raises(GalleryCorrupt, match="gallery.json"):
+            read()
+    with pytest.raises(GalleryCorrupt, match="gallery.json"):
+        g.add_samples([("Bob", unit(2))])  # and nothing is written over it
+    assert (tmp_path / "gallery.json").read_bytes() == good[: len(good) // 2]
+    (tmp_path / "gallery.json").write_bytes(good)  # restored from a backup
+    assert g.embeddings()[0] == ["Ana"] and [p.name for p in g.people()] == ["Ana"]
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n", b"[1, 2]", b'{"people": [1]}', b"\xff\xfe"])
+@pytest.mark.parametrize("file", ["gallery.json", "audit.json"])
+def test_tinydb_an_empty_or_damaged_file_is_an_error_naming_it(tmp_path, file, content):
+    """Defect 12: a 0-byte gallery.json was taken for an empty gallery; a damaged one gave a
+    bare exception. A missing file is still an empty gallery."""
+    from facebot.storage import GalleryCorrupt
+
+    g = Gallery(tmp_path)
+    assert g.people() == [] and g.audit_log() == []  # no file yet: empty, no error
+    (tmp_path / file).write_bytes(content)
+    read = g.people if file == "gallery.json" else g.audit_log
+    with pytest.raises(GalleryCorrupt) as caught:
+        read()
+    assert str(tmp_path / file) in str(caught.value)

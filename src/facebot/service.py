@@ -18,12 +18,13 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
-from facebot.storage import (GalleryBusy, InvalidName, Person, Store, UnknownPerson, copy_gallery, gallery_status,
-                             init_database, open_gallery, validate_name)
+from facebot.storage import (GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, Store, UnknownPerson,
+                             copy_gallery, gallery_status, init_database, open_gallery, validate_name)
 
 # The gallery's errors the faces catch, so that they need not import storage themselves.
 # The gallery's errors and moving tools pass through here, so the faces need not import storage.
-__all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "InvalidName", "NoFace",
+__all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "GalleryCorrupt", "GalleryWriteError",
+           "InvalidName", "NoFace",
            "SeveralFaces", "UnknownPerson", "copy_gallery", "gallery_status", "init_database", "open_service",
            "parse_threshold", "service_options", "validate_name"]
 from facebot.storage.names import name_key
