@@ -23,6 +23,23 @@ from tinydb.storages import Storage
 from facebot.storage.errors import GalleryCorrupt
 
 
+FILE_MODE = 0o600  # owner only: the files hold face embeddings and who did what
+FOLDER_MODE = 0o700
+
+
+def make_private(path: Path) -> None:
+    """Take group and other permissions off a file or folder facebot made (an older version
+    left them 0644/0755). Best effort: a file we do not own, or a read-only file system,
+    is left as it is."""
+    try:
+        mode = path.stat().st_mode & 0o777
+        private = mode & (FOLDER_MODE if path.is_dir() else FILE_MODE)
+        if mode != private:
+            path.chmod(private)
+    except OSError:
+        pass
+
+
 def _signature(path: Path):
     try:
         st = path.stat()
@@ -36,7 +53,11 @@ class AtomicJSONStorage(Storage):
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, mode=FOLDER_MODE)
+            make_private(self.path.parent)  # mkdir's mode is cut by the umask
+        except FileExistsError:
+            pass  # someone made it (another facebot, or the user, whose choice of mode stands)
         self._data: dict | None = None
         self._signature = None
         self.deferred = False  # inside a transaction: keep writes in memory until flush()
@@ -90,7 +111,12 @@ class AtomicJSONStorage(Storage):
 
     def _write_file(self, data: dict) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        # 0600 from the first byte: the file holds biometric data. os.open's mode is cut by
+        # the umask and an older facebot's temporary file may linger under this pid, so the
+        # mode is also set explicitly; the rename carries it over to the database file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
+        with open(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
             fh.flush()
             os.fsync(fh.fileno())

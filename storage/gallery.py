@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import logging
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,13 +26,14 @@ import numpy as np
 from tinydb import TinyDB
 from tinydb.table import Table
 
-from facebot.storage.atomic import AtomicJSONStorage
+from facebot.storage.atomic import FILE_MODE, AtomicJSONStorage, make_private
 from facebot.storage.names import name_key, validate_name
 
 log = logging.getLogger(__name__)
 
 AUDIT_CAP = 10_000
 LOCK_TIMEOUT_S = 30.0
+_WARNED_OPEN_FOLDERS: set[Path] = set()  # folders made by someone else, readable by others: said once
 
 
 class UnknownPerson(KeyError):
@@ -76,13 +78,20 @@ class Gallery:
 
     def __init__(self, data_dir: str | Path, features: str = "facenet-20180408-102900"):
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.features = features
-        self._storage = AtomicJSONStorage(self.data_dir / "gallery.json")
+        self._storage = AtomicJSONStorage(self.data_dir / "gallery.json")  # creates the folder, 0700
         self._db = TinyDB(storage=lambda: self._storage)
         self._audit_storage = AtomicJSONStorage(self.data_dir / "audit.json")
         self._audit_db = TinyDB(storage=lambda: self._audit_storage)
         self._lock_path = self.data_dir / ".lock"
+        for path in (self._storage.path, self._audit_storage.path, self._lock_path):
+            if path.exists():
+                make_private(path)  # left 0644 by an older facebot
+        if self.data_dir.stat().st_mode & 0o077 and self.data_dir not in _WARNED_OPEN_FOLDERS:
+            _WARNED_OPEN_FOLDERS.add(self.data_dir)  # once per process, not once per command of a bot
+            log.warning("the gallery folder %s can be listed by other users (mode %o); `chmod 700 %s` keeps "
+                        "even the names of its files private", self.data_dir, self.data_dir.stat().st_mode & 0o777,
+                        self.data_dir)
         self._cache_signature = None
         self._cache: tuple[list[str], np.ndarray] | None = None
 
@@ -94,7 +103,8 @@ class Gallery:
 
     @contextmanager
     def _locked(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-        with open(self._lock_path, "a") as fh:
+        # 0600 like the data files (it is empty, but nobody else has business with it).
+        with open(os.open(self._lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE), "r+") as fh:
             deadline = time.monotonic() + timeout
             while True:
                 try:

@@ -286,3 +286,27 @@ def test_tinydb_an_empty_or_damaged_file_is_an_error_naming_it(tmp_path, file, c
     with pytest.raises(GalleryCorrupt) as caught:
         read()
     assert str(tmp_path / file) in str(caught.value)
+
+
+def test_tinydb_files_are_private_to_their_owner(tmp_path):
+    """Defect 12: gallery.json and audit.json were 0644 (anyone on the machine could read the
+    faces' embeddings); now every file is 0600 and a new data folder 0700, whatever the umask.
+    Files left 0644 by an older facebot are tightened when the gallery is opened."""
+    import stat
+
+    old_umask = os.umask(0o022)
+    try:
+        g = Gallery(tmp_path / "data")
+        g.add_samples([("Ana", unit(1))])
+        g.audit("identify", "tg:1", faces=1)
+        mode = lambda p: stat.S_IMODE(p.stat().st_mode)
+        assert mode(tmp_path / "data") == 0o700
+        files = sorted(p.name for p in (tmp_path / "data").iterdir())
+        assert files == [".lock", "audit.json", "gallery.json"]
+        assert {name: mode(tmp_path / "data" / name) for name in files} == {name: 0o600 for name in files}
+        for name in files:
+            (tmp_path / "data" / name).chmod(0o644)  # as an older facebot left them
+        Gallery(tmp_path / "data").people()
+        assert {name: mode(tmp_path / "data" / name) for name in files} == {name: 0o600 for name in files}
+    finally:
+        os.umask(old_umask)
