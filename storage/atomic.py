@@ -15,12 +15,15 @@ served as if nothing had happened. Only a missing file is an empty database; an 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 from tinydb.storages import Storage
 
-from facebot.storage.errors import GalleryCorrupt
+from facebot.storage.errors import GalleryCorrupt, GalleryWriteError
+
+log = logging.getLogger(__name__)
 
 
 FILE_MODE = 0o600  # owner only: the files hold face embeddings and who did what
@@ -110,17 +113,30 @@ class AtomicJSONStorage(Storage):
         self._data, self._signature, self.dirty = None, None, False
 
     def _write_file(self, data: dict) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        # 0600 from the first byte: the file holds biometric data. os.open's mode is cut by
-        # the umask and an older facebot's temporary file may linger under this pid, so the
-        # mode is also set explicitly; the rename carries it over to the database file.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        os.fchmod(fd, FILE_MODE)
-        with open(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        """Replace the file with `data` atomically; raises GalleryWriteError (naming the file
+        and why) when it cannot, leaving the old file and no temporary file behind."""
+        tmp = self._temporary()
+        try:
+            # 0600 from the first byte: the file holds biometric data. os.open's mode is cut by
+            # the umask and an older facebot's temporary file may linger under this pid, so the
+            # mode is also set explicitly; the rename carries it over to the database file.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            with open(fd, "w", encoding="utf-8") as fh:
+                os.fchmod(fd, FILE_MODE)
+                json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+                fh.flush()
+                os.fsync(fh.fileno())  # the bytes are on disk before the name points at them
+            os.replace(tmp, self.path)
+        except BaseException as exc:
+            # A half-written temporary file would hold the space a full disk needs back (every
+            # later write, an identification's audit entry included, would fail until someone
+            # removed it by hand), so it goes whatever went wrong.
+            _remove(tmp)
+            if isinstance(exc, OSError):
+                raise GalleryWriteError(f"cannot write {self.path}: {exc.strerror or exc}; nothing was changed") from exc
+            raise
+        # The folder's entry for the new file must reach the disk too, or a power cut could
+        # bring back the old file after we said the new one was saved.
         dir_fd = os.open(self.path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -128,8 +144,30 @@ class AtomicJSONStorage(Storage):
             os.close(dir_fd)
         self._signature = _signature(self.path)
 
+    def _temporary(self) -> Path:
+        """Where the next version is written before the rename: hidden, and named by the
+        process, so that two processes never write the same temporary file."""
+        return self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete temporary files of writers that died mid-write (kill -9, a power cut).
+        Call only while holding the gallery's write lock: then no other writer exists, so
+        every temporary file of this database is stale. Readers never look at them."""
+        for stray in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            log.info("removing %s, left by a writer that stopped mid-write", stray)
+            _remove(stray)
+
     def close(self) -> None:
         pass
+
+
+def _remove(path: Path) -> None:
+    """Delete a file if it is there; a failure is logged, not raised (there is a more
+    important error to report, or nothing depends on it)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc.strerror or exc)
 
 
 def parse_database(raw: bytes, path: Path) -> dict:

@@ -27,6 +27,7 @@ from tinydb import TinyDB
 from tinydb.table import Table
 
 from facebot.storage.atomic import FILE_MODE, AtomicJSONStorage, make_private
+from facebot.storage.errors import GalleryWriteError
 from facebot.storage.names import name_key, validate_name
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,15 @@ class Gallery:
 
     @contextmanager
     def _locked(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-        # 0600 like the data files (it is empty, but nobody else has business with it).
-        with open(os.open(self._lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE), "r+") as fh:
+        """Hold the exclusive write lock. Only writers take it: readers never lock and never
+        create a file, so a read-only folder still serves identifications."""
+        try:
+            # 0600 like the data files (it is empty, but nobody else has business with it).
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:  # a read-only folder or file system, no permission
+            raise GalleryWriteError(f"cannot write to the gallery folder {self.data_dir}: {exc.strerror or exc}; "
+                                    f"nothing was changed") from exc
+        with open(fd, "r+") as fh:
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -115,6 +123,8 @@ class Gallery:
                         raise GalleryBusy("the gallery is busy (another process is writing); try again") from None
                     time.sleep(0.05)
             try:
+                self._storage.remove_stale_temporaries()
+                self._audit_storage.remove_stale_temporaries()
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)

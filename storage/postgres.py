@@ -36,6 +36,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
+from facebot.storage.errors import GalleryWriteError
 from facebot.storage.gallery import AUDIT_CAP, LOCK_TIMEOUT_S, GalleryBusy, Person, UnknownPerson
 from facebot.storage.migrations import migrate
 from facebot.storage.names import name_key, validate_name
@@ -165,6 +166,11 @@ class PostgresGallery:
                     return work(conn)
                 except pg_errors.LockNotAvailable:
                     raise GalleryBusy("the gallery is busy (another process is writing); try again") from None
+                except (pg_errors.ReadOnlySqlTransaction, pg_errors.DiskFull) as exc:
+                    # A read-only database (a standby, default_transaction_read_only) or a full
+                    # disk: changes are refused, reads go on.
+                    raise GalleryWriteError(f"cannot write to the gallery database {self.url}: {_first_line(exc)}; "
+                                            f"nothing was changed") from None
                 except psycopg.OperationalError as exc:
                     if not conn.closed and not conn.broken:
                         raise  # a query problem, not the connection

@@ -8,8 +8,12 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import psycopg
 import pytest
 
 from facebot.storage import Gallery, InvalidName, UnknownPerson, open_gallery, validate_name
@@ -310,3 +314,137 @@ def test_tinydb_files_are_private_to_their_owner(tmp_path):
         assert {name: mode(tmp_path / "data" / name) for name in files} == {name: 0o600 for name in files}
     finally:
         os.umask(old_umask)
+
+
+@contextmanager
+def mounted(*args: str, target: Path) -> Iterator[Path]:
+    """`mount ARGS target` for the duration (unmounted after); skips the test where this
+    process may not mount (not root, or a container without the capability)."""
+    target.mkdir(exist_ok=True)
+    result = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount here ({result.stderr.strip() or result.returncode})")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=True)
+
+
+@contextmanager
+def read_only_view(folder: Path) -> Iterator[Path]:
+    """`folder` seen through a path where nothing can be written: a read-only bind mount as
+    root (root ignores permissions), else the folder itself made 0500 for the duration."""
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o700)
+        return
+    with mounted("--bind", "-o", "ro", str(folder), target=folder.parent / f"{folder.name}-read-only") as view:
+        yield view
+
+
+def test_tinydb_a_full_disk_leaves_no_temporary_file_and_identification_goes_on(tmp_path):
+    """Defect 9: a write that ran out of space left `.gallery.json.<pid>.tmp` behind, holding
+    the space, so every later audit entry (every identification) failed until someone
+    removed it by hand. On a real 256 KB file system."""
+    from facebot.storage import GalleryWriteError
+
+    with mounted("-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", target=tmp_path / "disk") as disk:
+        g = Gallery(disk / "gallery")
+        g.add_samples([(f"person {i}", unit(i)) for i in range(20)])  # about 60 KB
+        before = snapshot(g)
+        with pytest.raises(GalleryWriteError) as caught:
+            g.add_samples([(f"more {i}", unit(100 + i)) for i in range(80)])  # does not fit
+        assert "gallery.json" in str(caught.value) and "No space left" in str(caught.value)
+        assert sorted(p.name for p in (disk / "gallery").iterdir()) == [".lock", "gallery.json"]
+        assert snapshot(g) == before and snapshot(Gallery(disk / "gallery")) == before
+        for i in range(3):  # identifications are audited again at once
+            g.audit("identify", "tg:1", faces=1, names=["person 1"])
+        assert len(g.audit_log()) == 3
+        g.add_samples([("late", unit(1000))])  # and small changes still fit
+        assert len(g.embeddings()[0]) == 21
+        assert not [p for p in (disk / "gallery").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_tinydb_a_failed_write_removes_its_temporary_file(tmp_path, monkeypatch):
+    """Defect 9, any failure while writing (here ENOSPC in the middle of the JSON): the
+    temporary file goes, the message names the database file, nothing changed."""
+    import errno
+
+    import facebot.storage.atomic as atomic
+    from facebot.storage import GalleryWriteError
+
+    g = Gallery(tmp_path)
+    g.add_samples([("Ana", unit(1))])
+    before = snapshot(g)
+    real_dump = atomic.json.dump
+
+    def disk_full(data, fh, **kwargs):
+        fh.write("{" * 1000)
+        fh.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.json, "dump", disk_full)
+    with pytest.raises(GalleryWriteError, match="gallery.json.*No space left"):
+        g.add_samples([("Bob", unit(2))])
+    monkeypatch.setattr(atomic.json, "dump", real_dump)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "gallery.json"]
+    assert snapshot(g) == before
+
+
+def test_tinydb_stray_temporary_files_are_ignored_and_cleared(tmp_path):
+    """Temporary files of a writer killed mid-write (kill -9, a power cut) are never read,
+    and the next writer, holding the lock, removes them."""
+    g = Gallery(tmp_path)
+    g.add_samples([("Ana", unit(1))])
+    for stray in (".gallery.json.99999.tmp", ".audit.json.99998.tmp"):
+        (tmp_path / stray).write_text('{"people": {"1": {"name": "Mallory"')  # torn
+    assert [p.name for p in Gallery(tmp_path).people()] == ["Ana"] and Gallery(tmp_path).audit_log() == []
+    g.add_samples([("Bob", unit(2))])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "gallery.json"]
+
+
+def read_only_service(service, stack: ExitStack):
+    """A second service on the same gallery, opened where nothing can be written: the TinyDB
+    folder through a read-only view, or the PostgreSQL database set read-only."""
+    from facebot.service import open_service
+
+    if service.gallery.data_dir is not None:
+        view = stack.enter_context(read_only_view(service.gallery.data_dir))
+        return open_service(view, recognizer=service.recognizer), view
+    url = service.cli_args[1]
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+    return open_service(None, database_url=url, recognizer=service.recognizer), None
+
+
+def test_a_read_only_gallery_still_identifies_and_refuses_changes_clearly(service_on_each_store, samples, caplog):
+    """Defect 9: a read-only data folder (or database) blocked identification too, since its
+    audit entry could not be written (nor the TinyDB lock file created). Now only changes
+    are refused, with a message saying why; an identification is answered, its missing
+    audit entry logged as an error."""
+    import logging
+
+    from facebot.recognition import load_image
+    from facebot.service import GalleryWriteError
+
+    service = service_on_each_store
+    service.enroll("Ana", load_image(samples / "s2" / "1.jpg"))
+    with ExitStack() as stack:
+        readonly, view = read_only_service(service, stack)
+        files = sorted(p.name for p in view.iterdir()) if view else None
+        with caplog.at_level(logging.ERROR, logger="facebot.service"):
+            [face] = readonly.identify(load_image(samples / "s2" / "9.jpg"), actor="tg:7")
+        assert face.name == "Ana" and face.known
+        assert any("not audited" in r.getMessage() for r in caplog.records)
+        assert [p.name for p in readonly.people()] == ["Ana"]
+        for change in (lambda: readonly.enroll("Bob", load_image(samples / "s5" / "1.jpg")),
+                       lambda: readonly.delete("Ana"), lambda: readonly.set_threshold(0.7)):
+            with pytest.raises(GalleryWriteError, match="read-only|Read-only|Permission denied"):
+                change()
+        assert [(p.name, p.samples) for p in readonly.people()] == [("Ana", 1)]
+        assert view is None or sorted(p.name for p in view.iterdir()) == files  # nothing created
+    assert [e["action"] for e in service.audit_log()] == ["enroll"]

@@ -214,8 +214,20 @@ class FaceService:
         """Name every face in the photo (or mark it unknown) and record the request."""
         results = self.recognizer.identify(rgb, self.matcher(), self.rule)
         if audit:
-            self.gallery.audit("identify", actor, faces=len(results), names=[r.label for r in results])
+            self._audit_read("identify", actor, faces=len(results), names=[r.label for r in results])
         return results
+
+    def _audit_read(self, action: str, actor: str, **details) -> None:
+        """Audit something that only read the gallery (an identification, a sighting).
+
+        A gallery that cannot be written (read-only folder or database, full disk) must not
+        stop identification, which changes nothing: the missing entry is logged as an error
+        instead (without the names). Changes are never made without their audit entry.
+        """
+        try:
+            self.gallery.audit(action, actor, **details)
+        except GalleryWriteError as exc:
+            log.error("%s by %s not audited: %s", action, actor, exc)
 
     def people(self) -> list[Person]:
         """Everyone enrolled, with their sample counts."""
@@ -254,7 +266,7 @@ class FaceService:
 
     def record_sighting(self, camera: str, name: str | None, distance: float) -> None:
         """Audit what a camera announced: a person by name, or a stranger (None)."""
-        self.gallery.audit("camera", f"camera:{camera}", name=name, distance=round(float(distance), 4))
+        self._audit_read("camera", f"camera:{camera}", name=name, distance=round(float(distance), 4))
 
     def enroll_many(self, items: Iterable[tuple[str, Path]], force: bool = False, actor: str = "cli",
                     batch: int = 100, every_s: float = 5.0,
