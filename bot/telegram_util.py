@@ -19,12 +19,11 @@ import numpy as np
 from telegram import Message, Update
 
 from facebot.recognition.draw import annotate
-from facebot.recognition.images import encode_jpeg
+from facebot.recognition.images import IMAGE_SUFFIXES, encode_jpeg
 from facebot.telegram_retry import RedactToken, token_kept_out  # noqa: F401  shared with the camera
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_REPLY_SIDE = 2560  # annotated photos are scaled down to this before sending
 
 
@@ -33,7 +32,7 @@ def image_attachment(message: Message):
     if message.photo:
         return message.photo[-1]
     doc = message.document
-    if doc and ((doc.mime_type or "").startswith("image/") or (doc.file_name or "").lower().endswith(IMAGE_EXTENSIONS)):
+    if doc and ((doc.mime_type or "").startswith("image/") or (doc.file_name or "").lower().endswith(IMAGE_SUFFIXES)):
         return doc
     return None
 

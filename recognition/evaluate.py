@@ -21,12 +21,11 @@ from typing import Callable, Iterable
 import numpy as np
 
 from facebot.recognition.decision import Cohort, DecisionRule, as_rule, default_cohort, nearest_people, ratio_score
-from facebot.recognition.images import ImageError, load_image
+from facebot.recognition.images import IMAGE_SUFFIXES, ImageError, load_image
 from facebot.recognition.match import Matcher, Metric
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 # N-way one-shot columns, each reported only for sets with at least N identities.
 N_WAYS = (20, 10, 4)

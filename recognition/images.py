@@ -20,6 +20,8 @@ import numpy as np
 MAX_BYTES = 20 * 1024 * 1024  # Telegram's bot download limit; plenty for a photo
 MAX_PIXELS = 50_000_000  # about 8,660 x 5,770: larger than any phone camera
 MIN_SIDE = 16
+# The file names taken for photos (folders of people, documents sent to the bot).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 # decode_photo keeps the longer side at least this long: above the detector's 1024 px, so
 # detection sees the same pixels, and faces keep enough pixels for a good 160 px crop.
 DECODE_SIDE = 1280
