@@ -2,12 +2,22 @@
 
 Layout in the data folder:
 - `gallery.json` — tables `people` ({name, key, created, created_by}), `samples`
-  ({key, embedding: base64 float32, model, created, created_by}) and `settings`.
-- `audit.json` — table `audit`: who did what, when (capped to the newest entries).
+  ({key, embedding: base64 float32, model, created, created_by}), `settings`, and
+  `journal`: the audit entries of the latest change (see below).
+- `audit.json` — table `audit`: who did what, when (capped to the newest entries), and
+  `journal_settled`: which journal entries it already holds.
 - `.lock` — an flock so that one process writes at a time.
 
 Photos are never stored, only embeddings. Every change is a transaction: taken under the
 lock, applied to the latest file content, written once, atomically.
+
+A change and its audit entry are one write although they live in two files: the entry is
+written into gallery.json's `journal` in the same atomic replace as the change, then
+copied into audit.json. If that copy fails (full disk, read-only audit.json), the entry
+is still stored and `audit_log` shows it; the next write copies it, and the next change
+first makes sure audit.json holds it before replacing the journal (so a journal entry is
+never lost, and the change is refused when audit.json cannot be written). A change is
+thus never saved without its entry, and never reported failed when it was saved.
 """
 from __future__ import annotations
 
@@ -20,13 +30,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
+from uuid import uuid4
 
 import numpy as np
 from tinydb import TinyDB
 from tinydb.table import Table
 
 from facebot.storage.atomic import FILE_MODE, AtomicJSONStorage, make_private
+from facebot.storage.audit import AuditFor, make_entry
 from facebot.storage.errors import GalleryWriteError
 from facebot.storage.names import name_key, validate_name
 
@@ -34,6 +46,9 @@ log = logging.getLogger(__name__)
 
 AUDIT_CAP = 10_000
 LOCK_TIMEOUT_S = 30.0
+JOURNAL = "journal"  # gallery.json: the audit entries of the latest change, each with an "_id"
+SETTLED = "journal_settled"  # audit.json: {"1": {"ids": [...]}}, the journal entries it holds
+T = TypeVar("T")
 _WARNED_OPEN_FOLDERS: set[Path] = set()  # folders made by someone else, readable by others: said once
 
 
@@ -132,18 +147,49 @@ class Gallery:
     @contextmanager
     def _transaction(self, storage: AtomicJSONStorage | None = None) -> Iterator[None]:
         """All changes inside are written once, atomically, or not at all."""
-        storage = storage or self._storage
-        with self._locked():
+        with self._locked(), self._deferred(storage or self._storage):
+            yield
+
+    @staticmethod
+    @contextmanager
+    def _deferred(storage: AtomicJSONStorage, reload: bool = True) -> Iterator[None]:
+        """Re-read `storage`'s file (unless `reload` is False: just read under this lock),
+        keep the changes made inside in memory, write them in one atomic replace at the
+        end, or forget them on an error. Under the lock."""
+        if reload:
             storage.reload()
-            storage.deferred = True
+        storage.deferred = True
+        try:
+            yield
+            storage.flush()
+        except BaseException:
+            storage.discard()
+            raise
+        finally:
+            storage.deferred = False
+
+    def _change(self, actor: str, apply: Callable[[], T], audit: AuditFor[T] | None) -> T:
+        """Run `apply()` on gallery.json and store `audit(outcome)` in its journal, in one
+        atomic write; then copy the entry into audit.json (best effort, see the module doc).
+
+        Raises what `apply` raises (nothing written then), GalleryWriteError when
+        gallery.json, or audit.json holding an earlier entry, cannot be written.
+        """
+        with self._locked():
+            self._storage.reload()  # the latest gallery, and the journal as it is now
+            self._settle()  # audit.json must hold the journal about to be replaced
+            with self._deferred(self._storage, reload=False):
+                outcome = apply()
+                journal = self._table(JOURNAL)
+                journal.truncate()
+                if audit is not None:
+                    action, details = audit(outcome)
+                    journal.insert({"_id": uuid4().hex, **make_entry(action, actor, details)})
             try:
-                yield
-                storage.flush()
-            except BaseException:
-                storage.discard()
-                raise
-            finally:
-                storage.deferred = False
+                self._settle()
+            except GalleryWriteError as exc:  # the entry is safe in gallery.json; copied at the next write
+                log.warning("the audit entry stays in gallery.json's journal until audit.json can be written: %s", exc)
+        return outcome
 
     # -- reading --------------------------------------------------------------------------
     def _person_names(self) -> dict[str, dict]:
@@ -186,16 +232,19 @@ class Gallery:
         return self._cache
 
     # -- writing --------------------------------------------------------------------------
-    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli") -> dict[str, int]:
+    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli",
+                    audit: AuditFor[dict[str, int]] | None = None) -> dict[str, int]:
         """Enroll (name, embedding) pairs in one transaction; new names create people.
 
         Returns each touched person's display name mapped to their sample count afterwards.
+        `audit(counts)` gives the audit entry stored with the change (storage.audit).
         Raises InvalidName before writing anything if any name is invalid.
         """
         cleaned = [(validate_name(name), np.asarray(vec, dtype=np.float32)) for name, vec in samples]
         if not cleaned:
             return {}
-        with self._transaction():
+
+        def apply() -> dict[str, int]:
             people = self._person_names()
             new_people, new_samples, now = [], [], _now()
             for name, vec in cleaned:
@@ -210,21 +259,27 @@ class Gallery:
             counts: dict[str, int] = {}
             for doc in self._table("samples").all():
                 counts[doc["key"]] = counts.get(doc["key"], 0) + 1
-        touched = {name_key(n) for n, _ in cleaned}
-        return {people[k]["name"]: counts[k] for k in touched}
+            touched = dict.fromkeys(name_key(n) for n, _ in cleaned)
+            return {people[k]["name"]: counts[k] for k in touched}
 
-    def delete(self, name: str, actor: str = "cli") -> int:
+        return self._change(actor, apply, audit)
+
+    def delete(self, name: str, actor: str = "cli", audit: AuditFor[int] | None = None) -> int:
         """Remove a person and every sample of theirs; return how many samples went.
 
-        Raises UnknownPerson if nobody has that name.
+        `audit(removed)` gives the audit entry stored with the change. Raises UnknownPerson
+        if nobody has that name (nothing is written then).
         """
         key = name_key(name)
-        with self._transaction():
+
+        def apply() -> int:
             if key not in self._person_names():
                 raise UnknownPerson(name)
             removed = self._table("samples").remove(lambda d: d["key"] == key)
             self._table("people").remove(lambda d: d["key"] == key)
-        return len(removed)
+            return len(removed)
+
+        return self._change(actor, apply, audit)
 
     # -- settings ---------------------------------------------------------------------------
     def get_setting(self, key: str, default=None):
@@ -233,23 +288,63 @@ class Gallery:
                 return doc["value"]
         return default
 
-    def set_setting(self, key: str, value) -> None:
-        with self._transaction():
+    def set_setting(self, key: str, value, actor: str = "cli", audit: AuditFor[Any] | None = None) -> None:
+        """Save a setting (any JSON value); `audit(value)` gives the entry stored with it."""
+        def apply():
             table = self._table("settings")
             table.remove(lambda d: d.get("key") == key)
             table.insert({"key": key, "value": value})
+            return value
+
+        self._change(actor, apply, audit)
 
     # -- audit ----------------------------------------------------------------------------
     def audit(self, action: str, actor: str, **details) -> None:
-        """Append an audit entry (never a photo or a token), keeping the newest AUDIT_CAP."""
-        with self._transaction(self._audit_storage):
-            table = Table(self._audit_storage, "audit", cache_size=0)
-            table.insert({"time": _now(), "action": action, "actor": actor, **details})
+        """Append an audit entry (never a photo or a token), keeping the newest AUDIT_CAP;
+        with it, any entry of the latest change that audit.json still lacks."""
+        with self._locked():
+            # The journal as last read (re-read only if gallery.json changed): parsing the
+            # whole gallery for every identification would cost more than the entry.
+            self._settle([make_entry(action, actor, details)])
+
+    def _settle(self, extra: list[dict] = ()) -> None:
+        """Under the lock: bring audit.json up to date in one atomic write (none when nothing
+        changes): the journal entries of gallery.json it lacks, then `extra`.
+
+        Raises GalleryWriteError (nothing changed) or GalleryCorrupt.
+        """
+        journal = self._table(JOURNAL).all()
+        storage = self._audit_storage
+        with self._deferred(storage):
+            data = storage.read()
+            held = set(data.get(SETTLED, {}).get("1", {}).get("ids", []))
+            new = [_public(doc) for doc in journal if doc["_id"] not in held] + list(extra)
+            ids = [doc["_id"] for doc in journal]
+            if not new and set(ids) == held:
+                return  # nothing to write: `flush` finds nothing dirty
+            table = Table(storage, "audit", cache_size=0)
+            table.insert_multiple(new)
             if len(table) > AUDIT_CAP:
-                ids = sorted(doc.doc_id for doc in table.all())
-                table.remove(doc_ids=ids[: len(ids) - AUDIT_CAP])
+                doc_ids = sorted(doc.doc_id for doc in table.all())
+                table.remove(doc_ids=doc_ids[: len(doc_ids) - AUDIT_CAP])
+            data = storage.read()
+            data[SETTLED] = {"1": {"ids": ids}}
+            storage.write(data)
 
     def audit_log(self, last: int = 20) -> list[dict]:
-        """The newest `last` audit entries, oldest first."""
-        docs = sorted(Table(self._audit_storage, "audit", cache_size=0).all(), key=lambda d: d.doc_id)
-        return [dict(d) for d in docs[-last:]] if last > 0 else []
+        """The newest `last` audit entries, oldest first (with those of the latest change
+        that audit.json could not take yet)."""
+        return self.audit_entries()[-last:] if last > 0 else []
+
+    def audit_entries(self) -> list[dict]:
+        """Every audit entry stored, oldest first: audit.json's, then the latest change's
+        while it is only in gallery.json's journal."""
+        data = self._audit_storage.read() or {}
+        held = set(data.get(SETTLED, {}).get("1", {}).get("ids", []))
+        entries = [dict(doc) for _, doc in sorted(data.get("audit", {}).items(), key=lambda item: int(item[0]))]
+        return entries + [_public(doc) for doc in self._table(JOURNAL).all() if doc["_id"] not in held]
+
+
+def _public(doc: dict) -> dict:
+    """A journal entry as audit.json and readers see it: without its private "_id"."""
+    return {k: v for k, v in doc.items() if k != "_id"}

@@ -36,6 +36,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
+from facebot.storage.audit import AuditFor
 from facebot.storage.errors import GalleryWriteError
 from facebot.storage.gallery import AUDIT_CAP, LOCK_TIMEOUT_S, GalleryBusy, Person, UnknownPerson
 from facebot.storage.migrations import migrate
@@ -285,12 +286,14 @@ class PostgresGallery:
         self._keys = self._keys + [r[1] for r in rows]
 
     # -- writing ----------------------------------------------------------------------------
-    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli") -> dict[str, int]:
+    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli",
+                    audit: AuditFor[dict[str, int]] | None = None) -> dict[str, int]:
         """Enroll (name, embedding) pairs in one transaction; new names create people.
 
         Returns each touched person's stored name mapped to their sample count afterwards,
-        in the order first named. Raises InvalidName before writing anything if any name is
-        invalid; GalleryBusy if other writers held the gallery for LOCK_TIMEOUT_S.
+        in the order first named; `audit(counts)` gives the audit entry inserted in the same
+        transaction. Raises InvalidName before writing anything if any name is invalid;
+        GalleryBusy if other writers held the gallery for LOCK_TIMEOUT_S.
         """
         cleaned = [(validate_name(name), _vector_bytes(vec)) for name, vec in samples]
         if not cleaned:
@@ -312,8 +315,11 @@ class PostgresGallery:
                 rows = conn.execute(
                     "SELECT p.key, p.name, (SELECT count(*) FROM samples s WHERE s.person_key = p.key) "
                     "FROM people p WHERE p.key = ANY(%s)", (touched,)).fetchall()
-            found = {key: (name, count) for key, name, count in rows}
-            return dict(found[k] for k in touched)
+                found = {key: (name, count) for key, name, count in rows}
+                counts = dict(found[k] for k in touched)
+                if audit is not None:
+                    self._insert_audit(conn, actor, *audit(counts))
+            return counts
 
         return self._run(work)
 
@@ -326,10 +332,11 @@ class PostgresGallery:
             for row in rows:
                 copy.write_row(row)
 
-    def delete(self, name: str, actor: str = "cli") -> int:
+    def delete(self, name: str, actor: str = "cli", audit: AuditFor[int] | None = None) -> int:
         """Remove a person and every sample of theirs; return how many samples went.
 
-        Raises UnknownPerson if nobody has that name (nothing changes then).
+        `audit(removed)` gives the audit entry inserted in the same transaction. Raises
+        UnknownPerson if nobody has that name (nothing changes then).
         """
         key = name_key(name)
 
@@ -340,6 +347,8 @@ class PostgresGallery:
                 if conn.execute("DELETE FROM people WHERE key = %s", (key,)).rowcount == 0:
                     raise UnknownPerson(name)  # rolls back the counter too
                 conn.execute("INSERT INTO deletions (version, person_key) VALUES (%s, %s)", (version, key))
+                if audit is not None:
+                    self._insert_audit(conn, actor, *audit(removed))
             return removed
 
         return self._run(work)
@@ -351,13 +360,16 @@ class PostgresGallery:
                         retry=True)
         return row[0] if row else default
 
-    def set_setting(self, key: str, value: Any) -> None:
+    def set_setting(self, key: str, value: Any, actor: str = "cli", audit: AuditFor[Any] | None = None) -> None:
         """Save a setting (any JSON value), replacing the old one; bumps `version` like
-        TinyDB, whose settings live in the gallery file."""
+        TinyDB, whose settings live in the gallery file. `audit(value)` gives the audit
+        entry inserted in the same transaction."""
         def work(conn: psycopg.Connection) -> None:
             with self._changing(conn):
                 conn.execute("INSERT INTO settings (key, value) VALUES (%s, %s) "
                              "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, Jsonb(value)))
+                if audit is not None:
+                    self._insert_audit(conn, actor, *audit(value))
 
         self._run(work)
 
@@ -368,14 +380,15 @@ class PostgresGallery:
         One autocommit INSERT: it does not take the change counter, so cameras recording
         sightings never wait for an enrollment, nor make readers refresh.
         """
-        def work(conn: psycopg.Connection) -> None:
-            new_id = conn.execute("INSERT INTO audit (action, actor, details) VALUES (%s, %s, %s) RETURNING id",
-                                  (action, actor, Jsonb(details))).fetchone()[0]
-            if self.audit_cap is not None and new_id % AUDIT_TRIM_EVERY == 0:
-                conn.execute("DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC "
-                             "OFFSET %s LIMIT 1)", (self.audit_cap,))
+        self._run(lambda conn: self._insert_audit(conn, actor, action, details))
 
-        self._run(work)
+    def _insert_audit(self, conn: psycopg.Connection, actor: str, action: str, details: dict[str, Any]) -> None:
+        """Insert one audit entry on `conn` (in the caller's transaction, if any)."""
+        new_id = conn.execute("INSERT INTO audit (action, actor, details) VALUES (%s, %s, %s) RETURNING id",
+                              (action, actor, Jsonb(details))).fetchone()[0]
+        if self.audit_cap is not None and new_id % AUDIT_TRIM_EVERY == 0:
+            conn.execute("DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC "
+                         "OFFSET %s LIMIT 1)", (self.audit_cap,))
 
     def audit_log(self, last: int = 20) -> list[dict]:
         """The newest `last` audit entries, oldest first: {time, action, actor, **details}."""

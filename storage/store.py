@@ -29,6 +29,7 @@ from typing import Any, Hashable, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 from tinydb.table import Table
 
+from facebot.storage.audit import AuditFor
 from facebot.storage.gallery import Gallery, Person
 
 log = logging.getLogger(__name__)
@@ -77,23 +78,29 @@ class Store(Protocol):
         Cached until `version` changes, so callers may ask before every search. The matrix
         is (0, 0) when there is no sample."""
 
-    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli") -> dict[str, int]:
+    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli",
+                    audit: AuditFor[dict[str, int]] | None = None) -> dict[str, int]:
         """Enroll (name, embedding) pairs in one transaction; a new name creates a person, an
         existing one (ignoring case and spacing) gets more samples under its stored name.
 
         Returns each touched person's stored name mapped to their sample count afterwards.
+        `audit(counts)` gives the (action, details) of the audit entry stored in the same
+        transaction as the samples: both are saved or neither (storage.audit).
         Raises InvalidName before writing anything if any name is invalid, GalleryBusy when
-        the store stayed locked by other writers for too long."""
+        the store stayed locked by other writers for too long, GalleryWriteError when it
+        cannot be written (nothing changed)."""
 
-    def delete(self, name: str, actor: str = "cli") -> int:
+    def delete(self, name: str, actor: str = "cli", audit: AuditFor[int] | None = None) -> int:
         """Remove a person and every sample of theirs; return how many samples went.
+        `audit(removed)` gives the audit entry stored in the same transaction.
         Raises UnknownPerson if nobody has that name."""
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         """A saved setting (any JSON value), or `default`."""
 
-    def set_setting(self, key: str, value: Any) -> None:
-        """Save a setting (any JSON value), replacing the old one."""
+    def set_setting(self, key: str, value: Any, actor: str = "cli", audit: AuditFor[Any] | None = None) -> None:
+        """Save a setting (any JSON value), replacing the old one; `audit(value)` gives the
+        audit entry stored in the same transaction."""
 
     def audit(self, action: str, actor: str, **details: Any) -> None:
         """Append an audit entry {time, action, actor, **details} (JSON values; never a photo
@@ -299,8 +306,7 @@ def _dump_tinydb(gallery: Gallery) -> GalleryDump:
                                          d.get("created") or person.created,
                                          d.get("created_by", person.created_by)))
     dump.settings = {d["key"]: d["value"] for d in gallery._table("settings").all() if "key" in d}
-    audit = Table(gallery._audit_storage, "audit", cache_size=0).all()
-    dump.audit = [dict(d) for d in sorted(audit, key=lambda d: d.doc_id)]
+    dump.audit = gallery.audit_entries()
     return dump
 
 

@@ -448,3 +448,69 @@ def test_a_read_only_gallery_still_identifies_and_refuses_changes_clearly(servic
         assert [(p.name, p.samples) for p in readonly.people()] == [("Ana", 1)]
         assert view is None or sorted(p.name for p in view.iterdir()) == files  # nothing created
     assert [e["action"] for e in service.audit_log()] == ["enroll"]
+
+
+@contextmanager
+def audit_unwritable(service) -> Iterator[None]:
+    """Every audit write fails for the duration: in a TinyDB folder, audit.json's temporary
+    file cannot be created (a folder sits where it goes); in PostgreSQL, a trigger refuses
+    every new audit row. Gallery files and tables stay writable."""
+    if service.gallery.data_dir is not None:
+        blocker = service.gallery.data_dir / f".audit.json.{os.getpid()}.tmp"
+        blocker.mkdir()
+        try:
+            yield
+        finally:
+            blocker.rmdir()
+        return
+    url = service.cli_args[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$")
+        conn.execute("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION refuse_audit()")
+    try:
+        yield
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER refuse_audit ON audit")
+
+
+def consistent(service) -> dict[str, int]:
+    """The gallery and its audit log tell the same story: every sample stored was announced
+    by an enroll entry and every person deleted by a delete entry. Returns the people."""
+    people = {p.name: p.samples for p in service.people()}
+    entries = service.audit_log(1000)
+    added = sum(e["added"] for e in entries if e["action"] == "enroll")
+    removed = sum(e["samples"] for e in entries if e["action"] == "delete")
+    assert added - removed == sum(people.values()), (people, entries)
+    return people
+
+
+def test_a_change_and_its_audit_entry_are_saved_together_or_not_at_all(service_on_each_store, samples):
+    """Defect 7: an enrollment whose audit entry failed was saved but reported as failed; HR
+    retried and got a duplicate sample, neither enrollment audited. Now a change is stored
+    with its audit entry, or nothing is stored and the caller is told so."""
+    from facebot.recognition import load_image
+
+    service = service_on_each_store
+    photo = load_image(samples / "s2" / "1.jpg")
+    service.enroll("Bob", load_image(samples / "s5" / "1.jpg"))
+    answers = []
+    with audit_unwritable(service):
+        for change in [lambda: service.enroll("Ana", photo), lambda: service.enroll("Ana", photo),  # HR retries
+                       lambda: service.set_threshold(0.7), lambda: service.delete("Bob")]:
+            before = (consistent(service), service.saved_rule())
+            try:
+                change()
+                answers.append("done")
+            except Exception as exc:  # told it failed: then nothing changed
+                answers.append(type(exc).__name__)
+                assert (consistent(service), service.saved_rule()) == before, exc
+            consistent(service)
+    people = consistent(service)
+    retried = answers[:2].count("done")
+    assert people.get("Ana", 0) == retried and people.get("Bob", 0) == (0 if answers[3] == "done" else 1)
+    assert (service.saved_rule() is not None) == (answers[2] == "done")
+    assert any(e["action"] == "threshold" for e in service.audit_log()) == (answers[2] == "done")
+    service.enroll("Ana", photo)  # once the audit can be written again, all is as before
+    assert consistent(service)["Ana"] == retried + 1

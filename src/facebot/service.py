@@ -204,9 +204,13 @@ class FaceService:
                 exc.photo = index
                 raise
             faces.append(face)
-        counts = self.gallery.add_samples([(name, f.embedding) for f in faces], actor=actor)
+        def entry(counts: dict[str, int]) -> tuple[str, dict]:
+            shown, samples = next(iter(counts.items()))
+            return "enroll", {"name": shown, "samples": samples, "added": len(faces), "forced": bool(force)}
+
+        # The entry is stored in the same transaction as the samples: both or neither.
+        counts = self.gallery.add_samples([(name, f.embedding) for f in faces], actor=actor, audit=entry)
         shown, samples = next(iter(counts.items()))
-        self.gallery.audit("enroll", actor, name=shown, samples=samples, added=len(faces), forced=bool(force))
         log.info("enrolled %d sample(s) for %s (%d in all)", len(faces), shown, samples)
         return Enrolled(shown, samples, faces[0], added=len(faces))
 
@@ -243,15 +247,14 @@ class FaceService:
         Raises UnknownPerson when nobody has that name.
         """
         person = self.gallery.find(name)
-        removed = self.gallery.delete(name, actor=actor)
-        self.gallery.audit("delete", actor, name=person.name if person else name, samples=removed)
-        return removed
+        shown = person.name if person else name
+        return self.gallery.delete(name, actor=actor, audit=lambda removed: ("delete", {"name": shown, "samples": removed}))
 
     def set_rule(self, rule: DecisionRule, actor: str = "cli", action: str = "decision-rule") -> DecisionRule:
         """Save and audit the rule every later identification follows (this host and every
         process reading the same gallery)."""
-        self.gallery.set_setting(self._setting_key(RULE_SETTING), rule.to_dict())
-        self.gallery.audit(action, actor, **rule.to_dict())
+        self.gallery.set_setting(self._setting_key(RULE_SETTING), rule.to_dict(), actor=actor,
+                                 audit=lambda saved: (action, dict(saved)))
         return rule
 
     def set_threshold(self, value, actor: str = "cli") -> float:
@@ -285,8 +288,8 @@ class FaceService:
         def flush():
             nonlocal pending, last_flush
             if pending:
-                counts = self.gallery.add_samples(pending, actor=actor)
-                self.gallery.audit("enroll-batch", actor, samples=len(pending), people=sorted(counts))
+                self.gallery.add_samples(pending, actor=actor, audit=lambda counts: (
+                    "enroll-batch", {"samples": len(pending), "people": sorted(counts)}))
                 report.enrolled += len(pending)
                 pending = []
                 checkpoint(report.enrolled)
