@@ -36,12 +36,34 @@ def _fail(message: str) -> int:
     return EXIT_FAILED
 
 
+CONSENT_HELP = ('who consented, when and for what, e.g. "Ana García, form HR-7 signed 2026-11-20, door access" '
+                '(required: faces are special-category personal data)')
+
+
+def _consent(args) -> str | None:
+    """The cleaned --consent note, or None after telling the user why it is needed or wrong
+    (before any model loads)."""
+    from facebot.service import InvalidConsent, validate_consent
+
+    if args.consent is None:
+        print(f"facebot: {args.command} needs --consent NOTE: {CONSENT_HELP}; nothing was enrolled", file=sys.stderr)
+        return None
+    try:
+        return validate_consent(args.consent)
+    except InvalidConsent as exc:
+        print(f"facebot: --consent: {exc} (who consented, when and for what); nothing was enrolled", file=sys.stderr)
+        return None
+
+
 # -- commands -------------------------------------------------------------------------------
 def cmd_enroll(args) -> int:
     """All photos are checked first; the samples are then saved together or not at all."""
     from facebot.recognition import ImageError, load_image
     from facebot.service import InvalidName, validate_name
 
+    consent = _consent(args)
+    if consent is None:
+        return EXIT_USAGE
     try:
         name = validate_name(args.name)
     except InvalidName as exc:
@@ -53,7 +75,7 @@ def cmd_enroll(args) -> int:
         except ImageError as exc:
             return _fail(f"{path}: {exc}; nothing was enrolled")
     try:
-        enrolled = _service(args).enroll(name, photos, force=args.force, actor=_actor())
+        enrolled = _service(args).enroll(name, photos, force=args.force, actor=_actor(), consent=consent)
     except ValueError as exc:  # EnrollRefused, TooManyFaces: `photo` says which one
         return _fail(f"{args.images[getattr(exc, 'photo', 0)]}: {exc}; nothing was enrolled")
     print(f"enrolled {enrolled.name}: {enrolled.added} new sample(s), {enrolled.samples} in all")
@@ -63,6 +85,9 @@ def cmd_enroll(args) -> int:
 def cmd_enroll_dir(args) -> int:
     from facebot.recognition.evaluate import list_tree
 
+    consent = _consent(args)
+    if consent is None:
+        return EXIT_USAGE
     try:
         items = list_tree(args.dir)
     except FileNotFoundError as exc:
@@ -75,7 +100,7 @@ def cmd_enroll_dir(args) -> int:
         print(f"saved {saved} samples", flush=True)
 
     report = service.enroll_many(_progress(items, desc="enrolling"), force=args.force, actor=_actor(),
-                                 batch=args.batch, checkpoint=checkpoint)
+                                 batch=args.batch, checkpoint=checkpoint, consent=consent)
     print(f"enrolled {report.enrolled} photos of {report.people} people; skipped {len(report.skipped)}")
     for path, reason in report.skipped:
         print(f"  skipped {path}: {reason}")
@@ -123,6 +148,26 @@ def cmd_list(args) -> int:
         print("no one is enrolled yet")
     for p in people:
         print(f"{p.name:<40} {p.samples:>3} sample(s)  since {p.created}")
+    return EXIT_OK
+
+
+def cmd_samples(args) -> int:
+    """A person's samples: id, date, who added each, and the consent recorded."""
+    from facebot.service import UnknownPerson
+
+    try:
+        person, samples = _gallery_service(args).samples(args.name)
+    except UnknownPerson as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps({"name": person.name, "created": person.created, "samples": [
+            {"id": s.id, "created": s.created, "created_by": s.created_by, "consent": s.consent, "features": s.features}
+            for s in samples]}, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{person.name}: {len(samples)} sample(s), enrolled since {person.created}")
+    for s in samples:
+        consent = s.consent if s.consent is not None else "(none recorded)"
+        print(f"  #{s.id:<5} {s.created}  by {s.created_by:<16} consent: {consent}")
     return EXIT_OK
 
 
@@ -228,11 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--force", action="store_true", help="enroll even if the face matches someone else")
+    p.add_argument("--consent", metavar="NOTE", help=CONSENT_HELP)
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("enroll-dir", help="enroll every DIR/NAME/*.jpg")
     p.add_argument("dir")
     p.add_argument("--force", action="store_true")
+    p.add_argument("--consent", metavar="NOTE", help=CONSENT_HELP + "; recorded for every photo")
     p.add_argument("--batch", type=int, default=100, help="photos per database write (default 100)")
     p.set_defaults(func=cmd_enroll_dir)
 
@@ -245,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list enrolled people")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("samples", help="a person's samples: id, date, who added each, consent")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_samples)
 
     p = sub.add_parser("delete", help="delete a person and all their samples")
     p.add_argument("name")

@@ -2,7 +2,7 @@
 
 Layout in the data folder:
 - `gallery.json` — tables `people` ({name, key, created, created_by}), `samples`
-  ({key, embedding: base64 float32, model, created, created_by}), `settings`, and
+  ({key, embedding: base64 float32, model, created, created_by, consent}), `settings`, and
   `journal`: the audit entries of the latest change (see below).
 - `audit.json` — table `audit`: who did what, when (capped to the newest entries), and
   `journal_settled`: which journal entries it already holds.
@@ -68,6 +68,22 @@ class Person:
     name: str
     samples: int
     created: str
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    """One stored sample, as `facebot samples` and `facebot export` show it.
+
+    `consent` is HR's note of who consented, when and for what (None where none was
+    recorded); `embedding` the float32 little-endian bytes, only when asked for.
+    """
+
+    id: int
+    created: str
+    created_by: str
+    consent: str | None
+    features: str
+    embedding: bytes | None = None
 
 
 def _now() -> str:
@@ -231,12 +247,27 @@ class Gallery:
             self._cache, self._cache_signature = (labels, matrix), version
         return self._cache
 
+    def samples_of(self, name: str, embeddings: bool = False) -> list[SampleInfo]:
+        """Every sample of the person called `name` (all features), oldest first, with who
+        added it, when, and the consent recorded; the embeddings too if asked.
+        Raises UnknownPerson if nobody has that name."""
+        key = name_key(name)
+        person = self._person_names().get(key)
+        if person is None:
+            raise UnknownPerson(name)
+        docs = sorted((d for d in self._table("samples").all() if d["key"] == key), key=lambda d: d.doc_id)
+        # A sample without its own time or author (hand-edited files) takes its person's.
+        return [SampleInfo(d.doc_id, d.get("created") or person["created"], d.get("created_by", person["created_by"]),
+                           d.get("consent"), d.get("model") or "",
+                           base64.b64decode(d["embedding"]) if embeddings else None) for d in docs]
+
     # -- writing --------------------------------------------------------------------------
-    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli",
+    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli", consent: str | None = None,
                     audit: AuditFor[dict[str, int]] | None = None) -> dict[str, int]:
         """Enroll (name, embedding) pairs in one transaction; new names create people.
 
-        Returns each touched person's display name mapped to their sample count afterwards.
+        Every new sample records `consent` (who consented, when, for what). Returns each
+        touched person's display name mapped to their sample count afterwards.
         `audit(counts)` gives the audit entry stored with the change (storage.audit).
         Raises InvalidName before writing anything if any name is invalid.
         """
@@ -253,7 +284,7 @@ class Gallery:
                     people[key] = {"name": name, "key": key, "created": now, "created_by": actor}
                     new_people.append(people[key])
                 new_samples.append({"key": key, "embedding": encode_embedding(vec), "model": self.features,
-                                    "created": now, "created_by": actor})
+                                    "created": now, "created_by": actor, "consent": consent})
             self._table("people").insert_multiple(new_people)
             self._table("samples").insert_multiple(new_samples)
             counts: dict[str, int] = {}

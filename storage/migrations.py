@@ -92,6 +92,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         -- "The newest N entries of this actor" (a camera's history).
         CREATE INDEX audit_actor ON audit (actor, id);
     """),
+    Migration(3, "consent with each sample", """
+        -- HR's note of who consented, when and for what (GDPR Art. 9, BIPA), stored with the
+        -- sample it covers; NULL for samples enrolled before it was recorded.
+        ALTER TABLE samples ADD COLUMN consent text;
+    """),
 )
 
 LATEST = MIGRATIONS[-1].version

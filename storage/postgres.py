@@ -38,7 +38,7 @@ from psycopg.types.json import Jsonb
 
 from facebot.storage.audit import AuditFor
 from facebot.storage.errors import GalleryWriteError
-from facebot.storage.gallery import AUDIT_CAP, LOCK_TIMEOUT_S, GalleryBusy, Person, UnknownPerson
+from facebot.storage.gallery import AUDIT_CAP, LOCK_TIMEOUT_S, GalleryBusy, Person, SampleInfo, UnknownPerson
 from facebot.storage.migrations import migrate
 from facebot.storage.names import name_key, validate_name
 from facebot.storage.store import DEFAULT_FEATURES, GalleryDump, PersonRecord, SampleRecord, parse_time
@@ -285,10 +285,31 @@ class PostgresGallery:
         self._labels = self._labels + [r[0] for r in rows]  # new lists: callers may hold the old ones
         self._keys = self._keys + [r[1] for r in rows]
 
+    def samples_of(self, name: str, embeddings: bool = False) -> list[SampleInfo]:
+        """Every sample of the person called `name` (all features), oldest first, with who
+        added it, when, and the consent recorded; the embeddings too if asked.
+        Raises UnknownPerson if nobody has that name."""
+        key = name_key(name)
+
+        def work(conn: psycopg.Connection) -> list[SampleInfo]:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                if conn.execute("SELECT 1 FROM people WHERE key = %s", (key,)).fetchone() is None:
+                    raise UnknownPerson(name)
+                with conn.cursor(binary=True) as cur:
+                    cur.execute("SELECT id, created, created_by, consent, features, "
+                                + ("embedding" if embeddings else "NULL::bytea")
+                                + " FROM samples WHERE person_key = %s ORDER BY id", (key,))
+                    return [SampleInfo(i, _iso(c), by, consent, f, bytes(e) if e is not None else None)
+                            for i, c, by, consent, f, e in cur]
+
+        return self._run(work, retry=True)
+
     # -- writing ----------------------------------------------------------------------------
-    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli",
+    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli", consent: str | None = None,
                     audit: AuditFor[dict[str, int]] | None = None) -> dict[str, int]:
-        """Enroll (name, embedding) pairs in one transaction; new names create people.
+        """Enroll (name, embedding) pairs in one transaction; new names create people, every
+        new sample records `consent` (who consented, when, for what).
 
         Returns each touched person's stored name mapped to their sample count afterwards,
         in the order first named; `audit(counts)` gives the audit entry inserted in the same
@@ -311,7 +332,8 @@ class PostgresGallery:
                 conn.execute("INSERT INTO people (key, name, created, created_by) "
                              "SELECT k, n, %s, %s FROM unnest(%s::text[], %s::text[]) AS new (k, n) "
                              "ON CONFLICT (key) DO NOTHING", (now, actor, list(firsts), list(firsts.values())))
-                self._insert_samples(conn, [(name_key(n), self.features, b, now, actor, version) for n, b in cleaned])
+                self._insert_samples(conn, [(name_key(n), self.features, b, now, actor, version, consent)
+                                            for n, b in cleaned])
                 rows = conn.execute(
                     "SELECT p.key, p.name, (SELECT count(*) FROM samples s WHERE s.person_key = p.key) "
                     "FROM people p WHERE p.key = ANY(%s)", (touched,)).fetchall()
@@ -325,9 +347,9 @@ class PostgresGallery:
 
     @staticmethod
     def _insert_samples(conn: psycopg.Connection, rows: list[tuple]) -> None:
-        """COPY (person_key, features, embedding, created, created_by, version) rows: one
-        round trip for one sample or a hundred thousand."""
-        with conn.cursor().copy("COPY samples (person_key, features, embedding, created, created_by, version) "
+        """COPY (person_key, features, embedding, created, created_by, version, consent)
+        rows: one round trip for one sample or a hundred thousand."""
+        with conn.cursor().copy("COPY samples (person_key, features, embedding, created, created_by, version, consent) "
                                 "FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -415,8 +437,10 @@ class PostgresGallery:
                 dump.people = [PersonRecord(k, n, _iso(c), by) for k, n, c, by in conn.execute(
                     "SELECT key, name, created, created_by FROM people ORDER BY created, key")]
                 with conn.cursor(binary=True) as cur:
-                    cur.execute("SELECT person_key, features, embedding, created, created_by FROM samples ORDER BY id")
-                    dump.samples = [SampleRecord(k, f, bytes(e), _iso(c), by) for k, f, e, c, by in cur]
+                    cur.execute("SELECT person_key, features, embedding, created, created_by, consent FROM samples "
+                                "ORDER BY id")
+                    dump.samples = [SampleRecord(k, f, bytes(e), _iso(c), by, consent)
+                                    for k, f, e, c, by, consent in cur]
                 dump.settings = dict(conn.execute("SELECT key, value FROM settings ORDER BY key").fetchall())
                 dump.audit = [{"time": _iso(t), "action": a, "actor": who, **details} for t, a, who, details in
                               conn.execute("SELECT time, action, actor, details FROM audit ORDER BY id")]
@@ -432,7 +456,7 @@ class PostgresGallery:
                     for p in dump.people:
                         copy.write_row((p.key, p.name, parse_time(p.created), p.created_by))
                 self._insert_samples(conn, [(s.key, s.features, s.embedding, parse_time(s.created), s.created_by,
-                                             version) for s in dump.samples])
+                                             version, s.consent) for s in dump.samples])
                 conn.cursor().executemany("INSERT INTO settings (key, value) VALUES (%s, %s)",
                                           [(k, Jsonb(v)) for k, v in dump.settings.items()])
                 with conn.cursor().copy("COPY audit (time, action, actor, details) FROM STDIN") as copy:

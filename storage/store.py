@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import inspect
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ import numpy as np
 from tinydb.table import Table
 
 from facebot.storage.audit import AuditFor
-from facebot.storage.gallery import Gallery, Person
+from facebot.storage.gallery import Gallery, Person, SampleInfo
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,16 @@ class Store(Protocol):
         Cached until `version` changes, so callers may ask before every search. The matrix
         is (0, 0) when there is no sample."""
 
-    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli",
+    def samples_of(self, name: str, embeddings: bool = False) -> list[SampleInfo]:
+        """Every sample of the person called `name` (all features), oldest first: id, when,
+        who added it, the consent recorded, the features id, and the float32 bytes if
+        `embeddings`. Raises UnknownPerson if nobody has that name."""
+
+    def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli", consent: str | None = None,
                     audit: AuditFor[dict[str, int]] | None = None) -> dict[str, int]:
         """Enroll (name, embedding) pairs in one transaction; a new name creates a person, an
         existing one (ignoring case and spacing) gets more samples under its stored name.
+        Each new sample records `consent`: who consented, when and for what (free text).
 
         Returns each touched person's stored name mapped to their sample count afterwards.
         `audit(counts)` gives the (action, details) of the audit entry stored in the same
@@ -161,13 +168,15 @@ class PersonRecord(NamedTuple):
 
 
 class SampleRecord(NamedTuple):
-    """A sample: the person's key, the features id, float32 little-endian bytes, who and when."""
+    """A sample: the person's key, the features id, float32 little-endian bytes, who and
+    when, and the consent recorded with it (None where none was)."""
 
     key: str
     features: str
     embedding: bytes
     created: str
     created_by: str
+    consent: str | None = None
 
 
 @dataclass
@@ -186,9 +195,12 @@ class GalleryDump:
         for s in self.samples:
             per_features[s.features] = per_features.get(s.features, 0) + 1
         samples = hashlib.sha256()
-        # Sorted, so that the digest says "the same samples", whatever order a store returns.
-        for s in sorted(self.samples):
-            samples.update(f"{s.key}\x00{s.features}\x00{len(s.embedding)}\x00".encode())
+        # Sorted, so that the digest says "the same samples", whatever order a store returns
+        # (None sorts as ""; a tuple holding None cannot be compared with one holding text).
+        for s in sorted(self.samples, key=lambda s: s._replace(consent=s.consent or "")):
+            # The consent is part of what a sample is: a copy that lost it must not verify.
+            consent = "\x01" if s.consent is None else json.dumps(s.consent)
+            samples.update(f"{s.key}\x00{s.features}\x00{len(s.embedding)}\x00{consent}\x00".encode())
             samples.update(s.embedding)
         return GallerySummary(people=len(self.people), samples=len(self.samples), per_features=per_features,
                               settings=len(self.settings), audit=len(self.audit),
@@ -304,7 +316,7 @@ def _dump_tinydb(gallery: Gallery) -> GalleryDump:
         person = known[d["key"]]
         dump.samples.append(SampleRecord(d["key"], d.get("model") or "", base64.b64decode(d["embedding"]),
                                          d.get("created") or person.created,
-                                         d.get("created_by", person.created_by)))
+                                         d.get("created_by", person.created_by), d.get("consent")))
     dump.settings = {d["key"]: d["value"] for d in gallery._table("settings").all() if "key" in d}
     dump.audit = gallery.audit_entries()
     return dump
@@ -317,7 +329,7 @@ def _load_tinydb(gallery: Gallery, dump: GalleryDump) -> None:
             {"name": p.name, "key": p.key, "created": p.created, "created_by": p.created_by} for p in dump.people)
         gallery._table("samples").insert_multiple(
             {"key": s.key, "embedding": base64.b64encode(s.embedding).decode("ascii"), "model": s.features,
-             "created": s.created, "created_by": s.created_by} for s in dump.samples)
+             "created": s.created, "created_by": s.created_by, "consent": s.consent} for s in dump.samples)
         gallery._table("settings").insert_multiple({"key": k, "value": v} for k, v in dump.settings.items())
     if dump.audit:
         with gallery._transaction(gallery._audit_storage):

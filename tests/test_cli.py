@@ -18,6 +18,7 @@ from facebot.storage import Gallery
 from tests.images import jpeg_bytes, png_bomb
 
 REPO = Path(__file__).resolve().parent.parent
+CONSENT = ("--consent", "test photos of the Georgia Tech face database, research licence")  # required by enroll
 
 
 def gallery_bytes(data: Path) -> bytes:
@@ -26,27 +27,27 @@ def gallery_bytes(data: Path) -> bytes:
 
 
 def test_enroll_then_identify_another_photo(cli, samples):
-    code, out, _ = cli("enroll", "Ana María", samples / "s2" / "1.jpg")
+    code, out, _ = cli("enroll", "Ana María", samples / "s2" / "1.jpg", *CONSENT)
     assert code == 0 and "enrolled Ana María" in out
     code, out, _ = cli("identify", samples / "s2" / "9.jpg")
     assert code == 0 and "Ana María" in out
 
 
 def test_enrolling_an_existing_name_adds_a_sample(cli, samples):
-    cli("enroll", "Ana", samples / "s2" / "1.jpg")
-    code, out, _ = cli("enroll", "ana", samples / "s2" / "5.jpg", samples / "s2" / "9.jpg")
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
+    code, out, _ = cli("enroll", "ana", samples / "s2" / "5.jpg", samples / "s2" / "9.jpg", *CONSENT)
     assert code == 0 and "3 in all" in out
     code, out, _ = cli("list", "--json")
     assert json.loads(out) == [{"name": "Ana", "samples": 3, "created": json.loads(out)[0]["created"]}]
 
 
 def test_enroll_refuses_a_face_that_belongs_to_someone_else(cli, samples):
-    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
     before = gallery_bytes(cli.data)
-    code, _, err = cli("enroll", "Bea", samples / "s2" / "5.jpg")
+    code, _, err = cli("enroll", "Bea", samples / "s2" / "5.jpg", *CONSENT)
     assert code == 1 and "already matches Ana" in err
     assert gallery_bytes(cli.data) == before
-    code, out, _ = cli("enroll", "Bea", samples / "s2" / "5.jpg", "--force")
+    code, out, _ = cli("enroll", "Bea", samples / "s2" / "5.jpg", "--force", *CONSENT)
     assert code == 0 and "enrolled Bea" in out
 
 
@@ -57,9 +58,9 @@ def test_enroll_refuses_a_face_that_belongs_to_someone_else(cli, samples):
 def test_enroll_needs_exactly_one_face(cli, samples, tmp_path, make, reason):
     path = tmp_path / "photo.jpg"
     path.write_bytes(jpeg_bytes(make(samples)))
-    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
     before = gallery_bytes(cli.data)
-    code, _, err = cli("enroll", "Bob", path)
+    code, _, err = cli("enroll", "Bob", path, *CONSENT)
     assert code == 1 and reason in err and "nothing was enrolled" in err
     assert gallery_bytes(cli.data) == before
 
@@ -67,14 +68,14 @@ def test_enroll_needs_exactly_one_face(cli, samples, tmp_path, make, reason):
 def test_one_bad_photo_enrolls_nothing(cli, samples, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes((samples / "s5" / "1.jpg").read_bytes()[:3000])
-    code, _, err = cli("enroll", "Bob", samples / "s5" / "1.jpg", broken)
+    code, _, err = cli("enroll", "Bob", samples / "s5" / "1.jpg", broken, *CONSENT)
     assert code == 1 and "truncated" in err
     assert Gallery(cli.data).people() == []
 
 
 @pytest.mark.parametrize("name", ["", "x" * 65, "Bob\x07", "Bob\nDROP", "\u202eevil"])
 def test_bad_names_are_refused(cli, samples, name):
-    code, _, err = cli("enroll", name, samples / "s2" / "1.jpg")
+    code, _, err = cli("enroll", name, samples / "s2" / "1.jpg", *CONSENT)
     assert code == 1 and "invalid name" in err
     assert cli.loads == []  # refused before loading any model
     assert Gallery(cli.data).people() == []
@@ -86,18 +87,18 @@ def test_bad_names_are_refused(cli, samples, name):
     (png_bomb(16000), "too large"),
 ])
 def test_bad_files_are_refused_and_the_gallery_is_untouched(cli, samples, tmp_path, content, reason):
-    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
     before = gallery_bytes(cli.data)
     bad = tmp_path / "bad.png"
     bad.write_bytes(content)
-    code, _, err = cli("enroll", "Bob", bad)
+    code, _, err = cli("enroll", "Bob", bad, *CONSENT)
     assert code == 1 and reason in err
     assert gallery_bytes(cli.data) == before
 
 
 def test_identify_json_every_face_and_errors(cli, samples, tmp_path):
-    cli("enroll", "s2", samples / "s2" / "1.jpg")
-    cli("enroll", "s11", samples / "s11" / "1.jpg")
+    cli("enroll", "s2", samples / "s2" / "1.jpg", *CONSENT)
+    cli("enroll", "s11", samples / "s11" / "1.jpg", *CONSENT)
     group = tmp_path / "group.jpg"
     group.write_bytes(jpeg_bytes(mosaic([load_image(samples / p / "13.jpg") for p in ("s2", "s5", "s11")], columns=3)))
     broken = tmp_path / "broken.jpg"
@@ -118,8 +119,8 @@ def test_identify_json_every_face_and_errors(cli, samples, tmp_path):
 
 
 def test_list_and_delete(cli, samples):
-    cli("enroll", "Ana", samples / "s2" / "1.jpg", samples / "s2" / "5.jpg")
-    cli("enroll", "Bob", samples / "s5" / "1.jpg")
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", samples / "s2" / "5.jpg", *CONSENT)
+    cli("enroll", "Bob", samples / "s5" / "1.jpg", *CONSENT)
     code, out, _ = cli("delete", "ana")
     assert code == 0 and "2 sample(s) removed" in out
     code, out, _ = cli("list")
@@ -135,7 +136,7 @@ def test_threshold_default_saved_and_flag(cli, samples):
 
     code, out, _ = cli("threshold")
     assert out.strip() == f"{DEFAULT_RULE.describe()} (default)"
-    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
     cli("threshold", "0.2")  # so strict that nobody matches
     code, out, _ = cli("identify", "--json", samples / "s2" / "9.jpg")
     assert json.loads(out)["faces"][0]["known"] is False
@@ -156,7 +157,7 @@ def test_enroll_dir_batches_writes_and_reports_skips(cli, samples, tmp_path, mon
     writes = []
     original = AtomicJSONStorage._write_file
     monkeypatch.setattr(AtomicJSONStorage, "_write_file", lambda self, data: (writes.append(self.path.name), original(self, data)))
-    code, out, _ = cli("enroll-dir", people)
+    code, out, _ = cli("enroll-dir", people, *CONSENT)
     assert code == 0
     assert "enrolled 20 photos of 5 people; skipped 2" in out
     assert "notes.jpg" in out and "longer than 64" in out
@@ -173,7 +174,8 @@ def test_killed_bulk_enrollment_keeps_every_acknowledged_sample(tmp_path, sample
     data = tmp_path / "data"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "facebot", "--data-dir", str(data), "enroll-dir", str(people), "--batch", "3", "--force"],
+        [sys.executable, "-m", "facebot", "--data-dir", str(data), "enroll-dir", str(people), "--batch", "3", "--force",
+         *CONSENT],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
     acknowledged = 0
     deadline = time.monotonic() + 240
@@ -216,7 +218,7 @@ def test_calibrate_saves_the_rule_that_identify_then_follows(cli, samples):
     code, out, _ = cli("threshold")
     assert "(saved)" in out and f"{fitted['low']:.3f}" in out
     assert any(e["action"] == "calibrate" and e["low"] == fitted["low"] for e in map(json.loads, cli("audit")[1].splitlines()))
-    cli("enroll", "Ana", samples / "s2" / "1.jpg")
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
     code, out, _ = cli("identify", "--json", samples / "s2" / "9.jpg")
     face = json.loads(out)["faces"][0]
     assert face["name"] == "Ana" and face["distance"] <= fitted["high"] and "score" in face

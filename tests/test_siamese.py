@@ -170,7 +170,7 @@ def test_a_trained_network_serves_enroll_identify_threshold_and_eval(cli, sample
         assert threshold["value"] > 0 and threshold["people"] and len(threshold["pairs"]) == 2
 
     # facenet-head compares FaceNet embeddings: it shares the FaceNet samples of the gallery
-    assert cli("enroll", "s2", samples / "s2" / "1.jpg")[0] == 0
+    assert cli("enroll", "s2", samples / "s2" / "1.jpg", "--consent", "test photos")[0] == 0
     code, out, err = cli("--model", head, "identify", "--json", samples / "s2" / "1.jpg")
     assert code == 0, err
     face = json.loads(out)["faces"][0]
@@ -183,7 +183,7 @@ def test_a_trained_network_serves_enroll_identify_threshold_and_eval(cli, sample
     # a from-scratch network reads crops: its samples are its own, FaceNet's are not compared with them
     code, out, _ = cli("--model", triplet, "identify", "--json", samples / "s2" / "1.jpg")
     assert json.loads(out)["faces"][0]["name"] is None
-    assert cli("--model", triplet, "enroll", "s5", samples / "s5" / "1.jpg")[0] == 0
+    assert cli("--model", triplet, "enroll", "s5", samples / "s5" / "1.jpg", "--consent", "test photos")[0] == 0
     code, out, _ = cli("--model", triplet, "identify", "--json", samples / "s5" / "1.jpg")
     face = json.loads(out)["faces"][0]
     assert face["name"] == "s5" and face["distance"] < 1e-3

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -18,21 +19,50 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
-from facebot.storage import (GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, Store, UnknownPerson,
-                             copy_gallery, gallery_status, init_database, open_gallery, validate_name)
+from facebot.storage import (GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, SampleInfo, Store,
+                             UnknownPerson, copy_gallery, gallery_status, init_database, open_gallery, validate_name)
 
 # The gallery's errors the faces catch, so that they need not import storage themselves.
 # The gallery's errors and moving tools pass through here, so the faces need not import storage.
 __all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "GalleryCorrupt", "GalleryWriteError",
-           "InvalidName", "NoFace",
+           "InvalidConsent", "InvalidName", "NoFace", "SampleInfo", "validate_consent",
            "SeveralFaces", "UnknownPerson", "copy_gallery", "gallery_status", "init_database", "open_service",
            "parse_threshold", "service_options", "validate_name"]
 from facebot.storage.names import name_key
+from facebot.office import OfficeRules  # access, attendance, faces waiting for a name: service methods too
 
 log = logging.getLogger(__name__)
 
 RULE_SETTING = "decision_rule"  # the saved DecisionRule, as a dict
 LEGACY_THRESHOLD_SETTING = "threshold"  # galleries saved before the rule existed: a plain threshold
+
+
+MAX_CONSENT_LENGTH = 500
+
+
+class InvalidConsent(ValueError):
+    """The consent note is empty, too long, or holds control or invisible characters."""
+
+
+def validate_consent(note: str) -> str:
+    """The consent note cleaned (NFC, single spaces, trimmed), or InvalidConsent saying why.
+
+    The note says who consented, when and for what ("Ana García, form HR-7 signed
+    2026-11-20, door access"): faces are special-category data (GDPR Art. 9, BIPA), and
+    the note is kept with every sample it covers and in the audit log.
+    """
+    if not isinstance(note, str):
+        raise InvalidConsent("the consent note must be text")
+    # Only plain spaces are collapsed; tabs and newlines are control characters, refused below.
+    cleaned = " ".join(part for part in unicodedata.normalize("NFC", note).split(" ") if part)
+    if not cleaned:
+        raise InvalidConsent("the consent note is empty: say who consented, when and for what")
+    if len(cleaned) > MAX_CONSENT_LENGTH:
+        raise InvalidConsent(f"the consent note is longer than {MAX_CONSENT_LENGTH} characters")
+    for ch in cleaned:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Cn"):
+            raise InvalidConsent(f"the consent note contains a control or invisible character (U+{ord(ch):04X})")
+    return cleaned
 
 
 class EnrollRefused(ValueError):
@@ -111,7 +141,7 @@ def parse_threshold(value) -> float:
     return threshold
 
 
-class FaceService:
+class FaceService(OfficeRules):
     """Enroll, identify and manage one gallery with one set of loaded models.
 
     `recognizer` may be None for gallery-only work (FaceNet assumed for the settings).
@@ -182,15 +212,18 @@ class FaceService:
         return ConflictingPerson(match.name, match.distance) if match.known else None
 
     def enroll(self, name: str, photos: np.ndarray | Sequence[np.ndarray], force: bool = False,
-               actor: str = "cli") -> Enrolled:
+               actor: str = "cli", consent: str | None = None) -> Enrolled:
         """Add one sample for `name` per photo, each photo showing exactly one face.
 
+        `consent` (who consented, when, for what) is stored with the samples and in the
+        audit entry; the command line requires it, the bot does not ask for it yet.
         Every photo is checked first; the samples are then saved together or not at all.
-        Raises InvalidName, NoFace, SeveralFaces, TooManyFaces, or ConflictingPerson
-        (unless force) without touching the gallery; `exc.photo` is the index of the
-        photo that was refused.
+        Raises InvalidName, InvalidConsent, NoFace, SeveralFaces, TooManyFaces, or
+        ConflictingPerson (unless force) without touching the gallery; `exc.photo` is the
+        index of the photo that was refused.
         """
         name = validate_name(name)
+        consent = validate_consent(consent) if consent is not None else None
         photos = [photos] if isinstance(photos, np.ndarray) and photos.ndim == 3 else list(photos)
         if not photos:
             raise ValueError("no photo to enroll")
@@ -206,10 +239,12 @@ class FaceService:
             faces.append(face)
         def entry(counts: dict[str, int]) -> tuple[str, dict]:
             shown, samples = next(iter(counts.items()))
-            return "enroll", {"name": shown, "samples": samples, "added": len(faces), "forced": bool(force)}
+            return "enroll", {"name": shown, "samples": samples, "added": len(faces), "forced": bool(force),
+                              "consent": consent}
 
         # The entry is stored in the same transaction as the samples: both or neither.
-        counts = self.gallery.add_samples([(name, f.embedding) for f in faces], actor=actor, audit=entry)
+        counts = self.gallery.add_samples([(name, f.embedding) for f in faces], actor=actor, consent=consent,
+                                          audit=entry)
         shown, samples = next(iter(counts.items()))
         log.info("enrolled %d sample(s) for %s (%d in all)", len(faces), shown, samples)
         return Enrolled(shown, samples, faces[0], added=len(faces))
@@ -241,6 +276,14 @@ class FaceService:
         """The enrolled person called `name` (ignoring case and extra spaces), or None."""
         return self.gallery.find(name)
 
+    def samples(self, name: str) -> tuple[Person, list[SampleInfo]]:
+        """The person called `name` and their samples: id, date, who added each, the consent
+        recorded (no embeddings). Raises UnknownPerson."""
+        person = self.gallery.find(name)
+        if person is None:
+            raise UnknownPerson(name)
+        return person, self.gallery.samples_of(person.name)
+
     def delete(self, name: str, actor: str = "cli") -> int:
         """Remove every sample of `name` and audit it; returns how many were removed.
 
@@ -267,19 +310,22 @@ class FaceService:
         """The newest `last` audit entries, oldest first."""
         return self.gallery.audit_log(last)
 
-    def record_sighting(self, camera: str, name: str | None, distance: float) -> None:
-        """Audit what a camera announced: a person by name, or a stranger (None)."""
+    def record_alert(self, camera: str, name: str | None, distance: float) -> None:
+        """Audit what a camera announced: a person by name, or a stranger (None). (Attendance
+        is recorded apart, by record_sighting.)"""
         self._audit_read("camera", f"camera:{camera}", name=name, distance=round(float(distance), 4))
 
     def enroll_many(self, items: Iterable[tuple[str, Path]], force: bool = False, actor: str = "cli",
                     batch: int = 100, every_s: float = 5.0,
-                    checkpoint: Callable[[int], None] = lambda saved: None) -> BulkReport:
-        """Enroll (name, photo path) pairs, saving in batches rather than once per photo.
+                    checkpoint: Callable[[int], None] = lambda saved: None, consent: str | None = None) -> BulkReport:
+        """Enroll (name, photo path) pairs, saving in batches rather than once per photo;
+        every sample records `consent` (as in `enroll`).
 
         A batch is written when it holds `batch` samples or `every_s` seconds have passed;
         `checkpoint(total_saved)` is called after each write, so whatever it reports is on
         disk. Photos that cannot be enrolled are skipped with a reason.
         """
+        consent = validate_consent(consent) if consent is not None else None
         report = BulkReport(skipped=[])
         pending: list[tuple[str, np.ndarray]] = []
         last_flush = time.monotonic()
@@ -288,8 +334,8 @@ class FaceService:
         def flush():
             nonlocal pending, last_flush
             if pending:
-                self.gallery.add_samples(pending, actor=actor, audit=lambda counts: (
-                    "enroll-batch", {"samples": len(pending), "people": sorted(counts)}))
+                self.gallery.add_samples(pending, actor=actor, consent=consent, audit=lambda counts: (
+                    "enroll-batch", {"samples": len(pending), "people": sorted(counts), "consent": consent}))
                 report.enrolled += len(pending)
                 pending = []
                 checkpoint(report.enrolled)

@@ -1,0 +1,97 @@
+"""Data protection: faces are special-category data (GDPR Art. 9, Illinois BIPA).
+
+- consent: who consented, when and for what is stored with every sample, required by the
+  command line, shown by `facebot samples NAME`, and in the audit log;
+- (more below as they come: erasure, export, retention).
+
+Storage behaviour runs on both stores (`store`: TinyDB files and a real PostgreSQL), as in
+tests/test_gallery.py; the command line runs in-process on a TinyDB folder (`cli`).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from facebot.storage import Gallery, UnknownPerson, copy_gallery, open_gallery
+from facebot.storage.store import dump_gallery
+from tests.test_gallery import StoreUnderTest, unit
+
+CONSENT = "Zoë Erasmus-Quill signed form HR-7 on 2026-11-20: door access and attendance"
+
+
+@pytest.fixture(params=["tinydb", "postgres"])
+def store(request, tmp_path) -> StoreUnderTest:
+    """A fresh empty gallery: a temporary folder, or a fresh database on the test server."""
+    if request.param == "postgres":
+        return StoreUnderTest("postgres", request.getfixturevalue("postgres_url"))
+    return StoreUnderTest("tinydb", str(tmp_path / "gallery"))
+
+
+# -- consent and purpose ----------------------------------------------------------------------
+def test_consent_is_stored_with_each_sample(store):
+    g = store.open()
+    g.add_samples([("Zoë Erasmus-Quill", unit(1)), ("zoë erasmus-quill", unit(2))], actor="cli:hr", consent=CONSENT)
+    g.add_samples([("Zoë Erasmus-Quill", unit(3))], actor="tg:42")  # the bot, before its consent button
+    g.add_samples([("Bob", unit(4))], actor="cli:hr", consent="Bob, form HR-8")
+    samples = store.open().samples_of("ZOË  erasmus-quill")
+    assert [(s.created_by, s.consent) for s in samples] == [("cli:hr", CONSENT), ("cli:hr", CONSENT), ("tg:42", None)]
+    assert len({s.id for s in samples}) == 3 and all(s.created.endswith("+00:00") for s in samples)
+    assert all(s.features == g.features and s.embedding is None for s in samples)
+    with_vectors = g.samples_of("Zoë Erasmus-Quill", embeddings=True)
+    assert np.array_equal(np.frombuffer(with_vectors[2].embedding, "<f4"), unit(3))
+    with pytest.raises(UnknownPerson):
+        g.samples_of("Carl")
+
+
+def test_db_copy_keeps_consent_and_checks_it(tmp_path, postgres_url):
+    source = Gallery(tmp_path / "a")
+    source.add_samples([("Ana", unit(1))], actor="cli:hr", consent="Ana, form HR-1")
+    source.add_samples([("Ana", unit(2)), ("Bob", unit(3))], actor="tg:1")
+    assert copy_gallery(tmp_path / "a", postgres_url).ok and copy_gallery(postgres_url, tmp_path / "b").ok
+    for copy in (open_gallery(database_url=postgres_url), Gallery(tmp_path / "b")):
+        assert [s.consent for s in copy.samples_of("Ana")] == ["Ana, form HR-1", None]
+        assert dump_gallery(copy).samples == dump_gallery(source).samples
+    # The check compares consent too: a copy that lost it does not verify.
+    lost = dump_gallery(source)
+    lost.samples = [s._replace(consent=None) for s in lost.samples]
+    assert lost.summary() != dump_gallery(source).summary()
+
+
+def test_the_command_line_refuses_to_enroll_without_consent(cli, samples, tmp_path):
+    for args in (["enroll", "Ana", samples / "s2" / "1.jpg"], ["enroll-dir", samples],
+                 ["enroll", "Ana", samples / "s2" / "1.jpg", "--consent", "   "]):
+        code, out, err = cli(*args)
+        assert code == 2 and "--consent" in err and "who consented" in err and "nothing was enrolled" in err
+    assert cli.loads == []  # refused before any model loaded
+    assert Gallery(cli.data).people() == []
+
+
+def test_consent_is_shown_by_samples_and_in_the_audit(cli, samples):
+    code, out, err = cli("enroll", "Zoë Erasmus-Quill", samples / "s2" / "1.jpg", samples / "s2" / "5.jpg",
+                         "--consent", CONSENT)
+    assert code == 0, err
+    code, out, err = cli("samples", "zoë erasmus-quill")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("Zoë Erasmus-Quill: 2 sample(s)")
+    assert len(lines) == 3 and all(CONSENT in line and "cli:" in line and "20" in line for line in lines[1:])
+    code, out, _ = cli("samples", "Zoë Erasmus-Quill", "--json")
+    shown = json.loads(out)
+    assert shown["name"] == "Zoë Erasmus-Quill" and [s["consent"] for s in shown["samples"]] == [CONSENT] * 2
+    assert {"id", "created", "created_by", "consent", "features"} <= set(shown["samples"][0])
+    assert "embedding" not in shown["samples"][0]
+    [entry] = [json.loads(line) for line in cli("audit")[1].splitlines()]
+    assert entry["action"] == "enroll" and entry["consent"] == CONSENT and entry["added"] == 2
+    code, _, err = cli("samples", "Nobody")
+    assert code == 1 and "nobody called" in err
+
+
+def test_enroll_dir_records_the_consent_of_the_batch(cli, samples):
+    code, out, err = cli("enroll-dir", samples, "--consent", "Georgia Tech face database, research licence")
+    assert code == 0, err
+    consents = {s.consent for p in Gallery(cli.data).people() for s in Gallery(cli.data).samples_of(p.name)}
+    assert consents == {"Georgia Tech face database, research licence"}
+    batches = [json.loads(line) for line in cli("audit")[1].splitlines()]
+    assert batches and all(e["action"] == "enroll-batch" and e["consent"].startswith("Georgia Tech") for e in batches)
