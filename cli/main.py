@@ -175,10 +175,11 @@ def cmd_delete(args) -> int:
     from facebot.service import UnknownPerson
 
     try:
-        removed = _gallery_service(args).delete(args.name, actor=_actor())
+        erasure = _gallery_service(args).erase(args.name, actor=_actor())
     except UnknownPerson as exc:
         return _fail(str(exc))
-    print(f"deleted {args.name}: {removed} sample(s) removed")
+    print(f"deleted {erasure.name}: {erasure.samples} sample(s) removed; {erasure.audit_entries} audit entries now "
+          f"say {erasure.pseudonym} instead of the name")
     return EXIT_OK
 
 

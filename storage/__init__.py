@@ -1,5 +1,6 @@
 """The gallery: enrolled people, their face embeddings (never photos), settings and an audit log,
 on TinyDB files (the default) or PostgreSQL (`open_gallery(database_url=...)`; see storage.store)."""
+from facebot.storage.audit import Erasure
 from facebot.storage.errors import GalleryCorrupt, GalleryWriteError
 from facebot.storage.gallery import Gallery, GalleryBusy, Person, SampleInfo, UnknownPerson
 from facebot.storage.names import InvalidName, validate_name
@@ -15,6 +16,6 @@ def init_database(url: str) -> tuple[list[int], int]:
     return init(url)
 
 
-__all__ = ["CopyReport", "Gallery", "GalleryBusy", "GalleryCorrupt", "GallerySummary", "GalleryWriteError", "InvalidName", "Person", "SampleInfo", "Store",
+__all__ = ["CopyReport", "Erasure", "Gallery", "GalleryBusy", "GalleryCorrupt", "GallerySummary", "GalleryWriteError", "InvalidName", "Person", "SampleInfo", "Store",
            "TargetNotEmpty", "UnknownPerson", "copy_gallery", "gallery_status", "init_database", "is_database_url", "open_gallery",
            "summarize", "validate_name"]

@@ -7,13 +7,30 @@ or an embedding).
 
 A change to the gallery (enroll, delete, a setting) does not write its entry itself: it
 passes an `AuditFor` callable to the store, which calls it with the change's outcome (the
-sample counts, the number removed, ...) and stores the entry in the same transaction as
-the change. So a change is never saved without its entry, nor its entry without it.
+sample counts, an Erasure, ...) and stores the entry in the same transaction as the
+change. So a change is never saved without its entry, nor its entry without it.
+
+Erasure: deleting a person replaces their name in every audit entry with one random
+pseudonym ("erased-1a2b3c4d"; random, so that it cannot be recomputed from the name), so
+the log still shows what happened without saying to whom. Where a name can be:
+
+- in the fields that hold names whole (`name`, `names`, `people`): replaced when the value
+  is the person's name ignoring case and spacing, so "Ana" never touches "Ana María";
+- in any other text (a consent note, a refusal reason): replaced where the name stands
+  as whole words, in any case ("called ANA about..." -> "called erased-... about...").
+  A different person whose name contains it as whole words ("Ana" inside "Ana María")
+  is over-erased in such free text, never in the name fields.
+`time`, `action` and `actor` (user ids, camera names) are never rewritten.
 """
 from __future__ import annotations
 
+import re
+import secrets
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
+
+from facebot.storage.names import name_key
 
 T = TypeVar("T")
 
@@ -30,3 +47,82 @@ def now_iso() -> str:
 def make_entry(action: str, actor: str, details: dict[str, Any], time: str | None = None) -> dict[str, Any]:
     """An audit entry {time, action, actor, **details}; `time` defaults to now."""
     return {"time": time or now_iso(), "action": action, "actor": actor, **details}
+
+
+# -- erasure -------------------------------------------------------------------------------------
+PERSON_FIELDS = ("name", "names", "people")  # details that hold person names whole
+FIXED_FIELDS = ("time", "action", "actor")  # never hold the data subject's name
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What deleting a person did: their stored `name` (for the caller's answer only; it is
+    stored nowhere), the samples removed, the pseudonym that replaced the name in the audit
+    log, and how many existing audit entries were rewritten."""
+
+    name: str
+    samples: int
+    pseudonym: str
+    audit_entries: int
+
+
+def new_pseudonym() -> str:
+    """'erased-' and 8 random hex digits: unrelated to the name, so nobody can recompute it."""
+    return f"erased-{secrets.token_hex(4)}"
+
+
+def _words_pattern(name: str) -> re.Pattern:
+    """The name as whole words, any case, any spacing between its words."""
+    words = [re.escape(word) for word in name.split()]
+    return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
+
+
+def scrub(entry: dict[str, Any], name: str, pseudonym: str) -> dict[str, Any] | None:
+    """`entry` with `name` replaced by `pseudonym` (see the module doc), or None when the
+    entry does not mention the name."""
+    key, pattern = name_key(name), _words_pattern(name)
+
+    def whole(value: Any) -> Any:  # a name field: a name, or a list of names; never partly replaced
+        if isinstance(value, str):
+            return pseudonym if name_key(value) == key else value
+        if isinstance(value, list):
+            return [whole(v) if isinstance(v, str) else text(v) for v in value]
+        return text(value)
+
+    def text(value: Any) -> Any:  # anything else: whole words inside text, at any depth
+        if isinstance(value, str):
+            return pattern.sub(pseudonym, value)
+        if isinstance(value, list):
+            return [text(v) for v in value]
+        if isinstance(value, dict):
+            return {k: text(v) for k, v in value.items()}
+        return value
+
+    changed = {k: v if k in FIXED_FIELDS else whole(v) if k in PERSON_FIELDS else text(v) for k, v in entry.items()}
+    return changed if changed != entry else None
+
+
+def mentions(entry: dict[str, Any], name: str) -> bool:
+    """Whether an audit entry names the person (as `scrub` would find them)."""
+    return scrub(entry, name, "\x00") is not None
+
+
+def like_patterns(name: str) -> list[str]:
+    """SQL ILIKE patterns, one per word of `name`, that every JSON text mentioning the name
+    matches (a cheap first pass before `mentions` decides): letters outside ASCII become
+    `_` (any one character: case folding outside ASCII depends on the database's locale)
+    and characters JSON escapes become `%`."""
+    patterns = []
+    for word in name.split():
+        out = []
+        for ch in word:
+            if ch in "%_\\":
+                out.append("\\" + ch)
+            elif ch == '"' or ord(ch) < 32:
+                out.append("%")
+            elif ord(ch) < 128:
+                out.append(ch)
+            else:
+                out.append("_")
+        patterns.append("%" + "".join(out) + "%")
+    return patterns

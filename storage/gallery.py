@@ -18,6 +18,12 @@ is still stored and `audit_log` shows it; the next write copies it, and the next
 first makes sure audit.json holds it before replacing the journal (so a journal entry is
 never lost, and the change is refused when audit.json cannot be written). A change is
 thus never saved without its entry, and never reported failed when it was saved.
+
+Deleting a person erases them: their samples and person record go, and their name is
+replaced by a random pseudonym in every audit entry (storage.audit). audit.json is
+rewritten first, then gallery.json (without them, its journal holding only the delete
+entry under the pseudonym): a failure in between leaves the person enrolled (the delete
+is reported failed; repeating it finishes the job), never their name behind a deletion.
 """
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ from tinydb import TinyDB
 from tinydb.table import Table
 
 from facebot.storage.atomic import FILE_MODE, AtomicJSONStorage, make_private
-from facebot.storage.audit import AuditFor, make_entry
+from facebot.storage.audit import AuditFor, Erasure, make_entry, mentions, new_pseudonym, scrub
 from facebot.storage.errors import GalleryWriteError
 from facebot.storage.names import name_key, validate_name
 
@@ -184,18 +190,30 @@ class Gallery:
         finally:
             storage.deferred = False
 
-    def _change(self, actor: str, apply: Callable[[], T], audit: AuditFor[T] | None) -> T:
+    def _change(self, actor: str, apply: Callable[[], Any], audit: AuditFor | None, erasing: str | None = None) -> Any:
         """Run `apply()` on gallery.json and store `audit(outcome)` in its journal, in one
         atomic write; then copy the entry into audit.json (best effort, see the module doc).
 
-        Raises what `apply` raises (nothing written then), GalleryWriteError when
-        gallery.json, or audit.json holding an earlier entry, cannot be written.
+        `erasing` (a name): first replace that person's name in audit.json with a new
+        pseudonym; the outcome is then an Erasure with `apply()`'s count of samples.
+        Raises what `apply` raises (nothing written then), UnknownPerson when `erasing`
+        names nobody, GalleryWriteError when gallery.json, or audit.json holding an
+        earlier entry, cannot be written.
         """
         with self._locked():
             self._storage.reload()  # the latest gallery, and the journal as it is now
-            self._settle()  # audit.json must hold the journal about to be replaced
+            erase = None
+            if erasing is not None:
+                person = self._person_names().get(name_key(erasing))
+                if person is None:
+                    raise UnknownPerson(erasing)
+                erase = (person["name"], new_pseudonym())
+            # audit.json must hold the journal about to be replaced (and be rid of the name).
+            rewritten = self._settle(erase=erase)
             with self._deferred(self._storage, reload=False):
                 outcome = apply()
+                if erase is not None:
+                    outcome = Erasure(erase[0], outcome, erase[1], rewritten)
                 journal = self._table(JOURNAL)
                 journal.truncate()
                 if audit is not None:
@@ -295,22 +313,22 @@ class Gallery:
 
         return self._change(actor, apply, audit)
 
-    def delete(self, name: str, actor: str = "cli", audit: AuditFor[int] | None = None) -> int:
-        """Remove a person and every sample of theirs; return how many samples went.
+    def delete(self, name: str, actor: str = "cli", audit: AuditFor[Erasure] | None = None) -> int:
+        """Erase a person: remove them and every sample of theirs, and replace their name in
+        the audit log with a random pseudonym; return how many samples went.
 
-        `audit(removed)` gives the audit entry stored with the change. Raises UnknownPerson
-        if nobody has that name (nothing is written then).
+        `audit(erasure)` gives the audit entry stored with the change (it should name the
+        pseudonym, not the person). Raises UnknownPerson if nobody has that name (nothing
+        is written then).
         """
         key = name_key(name)
 
         def apply() -> int:
-            if key not in self._person_names():
-                raise UnknownPerson(name)
             removed = self._table("samples").remove(lambda d: d["key"] == key)
             self._table("people").remove(lambda d: d["key"] == key)
             return len(removed)
 
-        return self._change(actor, apply, audit)
+        return self._change(actor, apply, audit, erasing=name).samples
 
     # -- settings ---------------------------------------------------------------------------
     def get_setting(self, key: str, default=None):
@@ -338,9 +356,11 @@ class Gallery:
             # whole gallery for every identification would cost more than the entry.
             self._settle([make_entry(action, actor, details)])
 
-    def _settle(self, extra: list[dict] = ()) -> None:
+    def _settle(self, extra: list[dict] = (), erase: tuple[str, str] | None = None) -> int:
         """Under the lock: bring audit.json up to date in one atomic write (none when nothing
-        changes): the journal entries of gallery.json it lacks, then `extra`.
+        changes): the journal entries of gallery.json it lacks, then `extra`; with `erase`
+        (name, pseudonym), that name replaced in every entry. Returns how many entries
+        `erase` rewrote.
 
         Raises GalleryWriteError (nothing changed) or GalleryCorrupt.
         """
@@ -351,21 +371,35 @@ class Gallery:
             held = set(data.get(SETTLED, {}).get("1", {}).get("ids", []))
             new = [_public(doc) for doc in journal if doc["_id"] not in held] + list(extra)
             ids = [doc["_id"] for doc in journal]
-            if not new and set(ids) == held:
-                return  # nothing to write: `flush` finds nothing dirty
+            if not new and set(ids) == held and erase is None:
+                return 0  # nothing to write: `flush` finds nothing dirty
             table = Table(storage, "audit", cache_size=0)
             table.insert_multiple(new)
+            rewritten = 0
+            if erase is not None:
+                entries = storage.read().get("audit", {})
+                for doc_id, entry in entries.items():
+                    if (scrubbed := scrub(entry, *erase)) is not None:
+                        entries[doc_id] = scrubbed
+                        rewritten += 1
+                storage.write(storage.read())
             if len(table) > AUDIT_CAP:
                 doc_ids = sorted(doc.doc_id for doc in table.all())
                 table.remove(doc_ids=doc_ids[: len(doc_ids) - AUDIT_CAP])
             data = storage.read()
             data[SETTLED] = {"1": {"ids": ids}}
             storage.write(data)
+        return rewritten
 
     def audit_log(self, last: int = 20) -> list[dict]:
         """The newest `last` audit entries, oldest first (with those of the latest change
         that audit.json could not take yet)."""
         return self.audit_entries()[-last:] if last > 0 else []
+
+    def audit_about(self, name: str) -> list[dict]:
+        """Every audit entry that names the person called `name` (in a name field or in free
+        text, as an erasure would find them), oldest first."""
+        return [entry for entry in self.audit_entries() if mentions(entry, name)]
 
     def audit_entries(self) -> list[dict]:
         """Every audit entry stored, oldest first: audit.json's, then the latest change's

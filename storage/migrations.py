@@ -97,6 +97,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         -- sample it covers; NULL for samples enrolled before it was recorded.
         ALTER TABLE samples ADD COLUMN consent text;
     """),
+    Migration(4, "deletions name samples, not people", """
+        -- Erasure leaves the name nowhere: a deletion records the ids of the samples it
+        -- removed (what a reader drops from memory) instead of the person's key (their
+        -- folded name). The rows before this step name people who are gone: they go, and
+        -- a new gallery id makes every reader reload once instead of needing them.
+        DELETE FROM deletions;
+        ALTER TABLE deletions DROP COLUMN person_key;
+        ALTER TABLE deletions ADD COLUMN sample_ids bigint[] NOT NULL;
+        UPDATE gallery_version SET gallery_id = md5(random()::text || clock_timestamp()::text);
+    """),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -13,8 +13,11 @@ What the TinyDB gallery does with a lock and an atomic rename, this does with th
 - The primary key on `people.key` makes a duplicate person impossible, even when two
   hosts enroll the same name at once (`INSERT ... ON CONFLICT DO NOTHING`).
 - `version` reads the counter: one tiny query. When it moved, `embeddings()` fetches only
-  the samples added since and drops the people deleted since (the `deletions` table), in
-  one repeatable-read snapshot, instead of reloading the gallery.
+  the samples added since and drops the samples deleted since (the `deletions` table, by
+  sample id: it keeps no name), in one repeatable-read snapshot, instead of reloading the
+  gallery.
+- Deleting a person erases them in one transaction: samples, person, and their name in
+  every audit row (replaced by a random pseudonym, storage.audit).
 - A writer that waits longer than LOCK_TIMEOUT_S for the counter row gets GalleryBusy, like
   a TinyDB writer waiting for the flock; a lost connection is GalleryUnavailable (a kind
   of GalleryBusy, so every face already answers it with "busy, try again").
@@ -36,7 +39,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
-from facebot.storage.audit import AuditFor
+from facebot.storage.audit import AuditFor, Erasure, like_patterns, mentions, new_pseudonym, scrub
 from facebot.storage.errors import GalleryWriteError
 from facebot.storage.gallery import AUDIT_CAP, LOCK_TIMEOUT_S, GalleryBusy, Person, SampleInfo, UnknownPerson
 from facebot.storage.migrations import migrate
@@ -101,10 +104,10 @@ class PostgresGallery:
         self._migrate = migrate
         self._conn: psycopg.Connection | None = None
         self._lock = threading.RLock()
-        # The in-memory search rows: one label, one person key, one float32 row per sample.
+        # The in-memory search rows: one label, one sample id, one float32 row per sample.
         self._cache_version: tuple[str, int] | None = None
         self._labels: list[str] = []
-        self._keys: list[str] = []
+        self._ids: list[int] = []
         self._matrix = np.zeros((0, 0), np.float32)
         # `_matrix` is the first rows of `_buffer`; new samples are written after them, so a
         # refresh does not copy the whole matrix (200 MB at 100,000 samples). Rows already
@@ -240,15 +243,16 @@ class PostgresGallery:
             incremental = cached is not None and cached[0] == gallery_id and cached[1] < version
             since = cached[1] if incremental else -1
             if incremental:
-                gone = {k for (k,) in conn.execute("SELECT person_key FROM deletions WHERE version > %s", (since,))}
+                gone = {i for (ids,) in conn.execute("SELECT sample_ids FROM deletions WHERE version > %s", (since,))
+                        for i in ids}
                 if gone:
                     self._drop(gone)
             else:
-                self._labels, self._keys = [], []
+                self._labels, self._ids = [], []
                 self._matrix = self._buffer = np.zeros((0, 0), np.float32)
             # Binary results: bytea arrives as raw bytes, no hex decoding.
             with conn.cursor(binary=True) as cur:
-                cur.execute("SELECT p.name, s.person_key, s.embedding FROM samples s JOIN people p ON p.key = s.person_key "
+                cur.execute("SELECT p.name, s.id, s.embedding FROM samples s JOIN people p ON p.key = s.person_key "
                             "WHERE s.features = %s AND s.version > %s ORDER BY s.id", (self.features, since))
                 rows = cur.fetchall()
             if rows:
@@ -257,15 +261,15 @@ class PostgresGallery:
             log.debug("gallery at version %d: %d new sample(s)%s", version, len(rows),
                       "" if incremental else " (full load)")
 
-    def _drop(self, keys: set[str]) -> None:
-        """Forget the in-memory rows of people deleted elsewhere."""
-        keep = [i for i, k in enumerate(self._keys) if k not in keys]
+    def _drop(self, ids: set[int]) -> None:
+        """Forget the in-memory rows of samples deleted elsewhere."""
+        keep = [i for i, sample in enumerate(self._ids) if sample not in ids]
         self._labels = [self._labels[i] for i in keep]
-        self._keys = [self._keys[i] for i in keep]
+        self._ids = [self._ids[i] for i in keep]
         self._matrix = self._buffer = self._matrix[keep] if keep else np.zeros((0, 0), np.float32)
 
-    def _append(self, rows: list[tuple[str, str, bytes]]) -> None:
-        """Add fetched (name, key, float32 bytes) rows after the ones in memory."""
+    def _append(self, rows: list[tuple[str, int, bytes]]) -> None:
+        """Add fetched (name, sample id, float32 bytes) rows after the ones in memory."""
         blobs = [bytes(r[2]) for r in rows]
         if len({len(b) for b in blobs}) == 1:  # the usual case: one bytes join, one reshape
             new = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
@@ -283,7 +287,7 @@ class PostgresGallery:
         self._buffer[count:count + len(new)] = new  # native float32
         self._matrix = self._buffer[:count + len(new)]
         self._labels = self._labels + [r[0] for r in rows]  # new lists: callers may hold the old ones
-        self._keys = self._keys + [r[1] for r in rows]
+        self._ids = self._ids + [r[1] for r in rows]
 
     def samples_of(self, name: str, embeddings: bool = False) -> list[SampleInfo]:
         """Every sample of the person called `name` (all features), oldest first, with who
@@ -354,26 +358,50 @@ class PostgresGallery:
             for row in rows:
                 copy.write_row(row)
 
-    def delete(self, name: str, actor: str = "cli", audit: AuditFor[int] | None = None) -> int:
-        """Remove a person and every sample of theirs; return how many samples went.
+    def delete(self, name: str, actor: str = "cli", audit: AuditFor[Erasure] | None = None) -> int:
+        """Erase a person in one transaction: remove them and every sample of theirs, and
+        replace their name in the audit log with a random pseudonym; return how many
+        samples went.
 
-        `audit(removed)` gives the audit entry inserted in the same transaction. Raises
-        UnknownPerson if nobody has that name (nothing changes then).
+        `audit(erasure)` gives the audit entry inserted in the same transaction (it should
+        name the pseudonym, not the person). Raises UnknownPerson if nobody has that name
+        (nothing changes then).
         """
         key = name_key(name)
 
         def work(conn: psycopg.Connection) -> int:
             with self._changing(conn) as version:
-                removed = conn.execute("WITH gone AS (DELETE FROM samples WHERE person_key = %s RETURNING 1) "
-                                       "SELECT count(*) FROM gone", (key,)).fetchone()[0]
-                if conn.execute("DELETE FROM people WHERE key = %s", (key,)).rowcount == 0:
+                row = conn.execute("SELECT name FROM people WHERE key = %s FOR UPDATE", (key,)).fetchone()
+                if row is None:
                     raise UnknownPerson(name)  # rolls back the counter too
-                conn.execute("INSERT INTO deletions (version, person_key) VALUES (%s, %s)", (version, key))
+                # Readers drop these rows by id; the deletion keeps no trace of who it was.
+                ids = [i for (i,) in conn.execute("DELETE FROM samples WHERE person_key = %s RETURNING id", (key,))]
+                conn.execute("DELETE FROM people WHERE key = %s", (key,))
+                conn.execute("INSERT INTO deletions (version, sample_ids) VALUES (%s, %s)", (version, ids))
+                pseudonym = new_pseudonym()
+                erasure = Erasure(row[0], len(ids), pseudonym, self._pseudonymise(conn, row[0], pseudonym))
                 if audit is not None:
-                    self._insert_audit(conn, actor, *audit(removed))
-            return removed
+                    self._insert_audit(conn, actor, *audit(erasure))
+            return erasure.samples
 
         return self._run(work)
+
+    @staticmethod
+    def _audit_rows_naming(conn: psycopg.Connection, name: str) -> list[tuple[int, Any, str, str, dict]]:
+        """(id, time, action, actor, details) of the audit rows that name `name` (see
+        storage.audit.mentions), oldest first: a cheap ILIKE pass on the details' text,
+        then the exact test on the few rows it lets through."""
+        rows = conn.execute("SELECT id, time, action, actor, details FROM audit WHERE details::text ILIKE ALL (%s) "
+                            "ORDER BY id", (like_patterns(name),)).fetchall()
+        return [row for row in rows if mentions(row[4], name)]
+
+    def _pseudonymise(self, conn: psycopg.Connection, name: str, pseudonym: str) -> int:
+        """Replace `name` with `pseudonym` in every audit row (in the caller's transaction);
+        returns how many rows changed."""
+        rows = [(Jsonb(scrub(details, name, pseudonym)), i) for i, _, _, _, details in self._audit_rows_naming(conn, name)]
+        if rows:
+            conn.cursor().executemany("UPDATE audit SET details = %s WHERE id = %s", rows)
+        return len(rows)
 
     # -- settings ---------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
@@ -411,6 +439,12 @@ class PostgresGallery:
         if self.audit_cap is not None and new_id % AUDIT_TRIM_EVERY == 0:
             conn.execute("DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC "
                          "OFFSET %s LIMIT 1)", (self.audit_cap,))
+
+    def audit_about(self, name: str) -> list[dict]:
+        """Every audit entry that names the person called `name` (in a name field or in free
+        text, as an erasure would find them), oldest first."""
+        rows = self._run(lambda conn: self._audit_rows_naming(conn, name), retry=True)
+        return [{"time": _iso(t), "action": a, "actor": who, **details} for _, t, a, who, details in rows]
 
     def audit_log(self, last: int = 20) -> list[dict]:
         """The newest `last` audit entries, oldest first: {time, action, actor, **details}."""

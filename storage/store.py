@@ -30,7 +30,7 @@ from typing import Any, Hashable, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 from tinydb.table import Table
 
-from facebot.storage.audit import AuditFor
+from facebot.storage.audit import AuditFor, Erasure
 from facebot.storage.gallery import Gallery, Person, SampleInfo
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,11 @@ class Store(Protocol):
         the store stayed locked by other writers for too long, GalleryWriteError when it
         cannot be written (nothing changed)."""
 
-    def delete(self, name: str, actor: str = "cli", audit: AuditFor[int] | None = None) -> int:
-        """Remove a person and every sample of theirs; return how many samples went.
-        `audit(removed)` gives the audit entry stored in the same transaction.
+    def delete(self, name: str, actor: str = "cli", audit: AuditFor[Erasure] | None = None) -> int:
+        """Erase a person: remove them and every sample of theirs, and replace their name in
+        every audit entry with a random pseudonym (storage.audit), in one transaction;
+        return how many samples went. `audit(erasure)` gives the audit entry stored in the
+        same transaction (it should name `erasure.pseudonym`, not the person).
         Raises UnknownPerson if nobody has that name."""
 
     def get_setting(self, key: str, default: Any = None) -> Any:
@@ -116,6 +118,10 @@ class Store(Protocol):
     def audit_log(self, last: int = 20) -> list[dict]:
         """The newest `last` audit entries, oldest first, each {time, action, actor, **details}
         with `time` an ISO 8601 string in UTC, to the second."""
+
+    def audit_about(self, name: str) -> list[dict]:
+        """Every audit entry that names the person called `name` (a name field, or the name
+        as whole words in free text), oldest first: what an erasure would rewrite."""
 
 
 def is_database_url(location: str | Path | None) -> bool:

@@ -2,7 +2,9 @@
 
 - consent: who consented, when and for what is stored with every sample, required by the
   command line, shown by `facebot samples NAME`, and in the audit log;
-- (more below as they come: erasure, export, retention).
+- erasure: deleting a person removes their samples and replaces their name in the audit
+  log with a random pseudonym; afterwards the name is nowhere in the data folder (every
+  file grepped) or the database (every table searched);
 
 Storage behaviour runs on both stores (`store`: TinyDB files and a real PostgreSQL), as in
 tests/test_gallery.py; the command line runs in-process on a TinyDB folder (`cli`).
@@ -10,8 +12,11 @@ tests/test_gallery.py; the command line runs in-process on a TinyDB folder (`cli
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from facebot.storage import Gallery, UnknownPerson, copy_gallery, open_gallery
@@ -95,3 +100,89 @@ def test_enroll_dir_records_the_consent_of_the_batch(cli, samples):
     assert consents == {"Georgia Tech face database, research licence"}
     batches = [json.loads(line) for line in cli("audit")[1].splitlines()]
     assert batches and all(e["action"] == "enroll-batch" and e["consent"].startswith("Georgia Tech") for e in batches)
+
+
+# -- erasure that erases ----------------------------------------------------------------------
+NAME = "Zoë Erasmus-Quill"
+TRACE = "erasmus-quill"  # in every spelling of the name (key, display, JSON-escaped), never in base64
+
+
+def traces(store: StoreUnderTest) -> list[str]:
+    """Where the erased name (any case) can still be found: files of the TinyDB folder
+    (every byte, hidden files included), or rows of any table of the database."""
+    if store.kind == "tinydb":
+        return [p.name for p in Path(store.location).rglob("*") if p.is_file()
+                and TRACE.encode() in p.read_bytes().lower()]
+    with psycopg.connect(store.location, autocommit=True) as conn:
+        tables = [t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        return [t for t in tables if conn.execute(f'SELECT count(*) FROM "{t}" AS r WHERE lower(r::text) LIKE %s',
+                                                  (f"%{TRACE}%",)).fetchone()[0]]
+
+
+def erasure_entry(erasure):
+    return "delete", {"name": erasure.pseudonym, "samples": erasure.samples}
+
+
+def test_erasure_leaves_the_name_nowhere(store):
+    """Deleting a person removes their samples and turns their name into one random
+    pseudonym in every audit entry (structured fields and free text); other people's
+    entries, even a name that starts the same, are untouched."""
+    g = store.open()
+    def enroll(consent):
+        return lambda counts: ("enroll", {"name": next(iter(counts)), "consent": consent, "added": 1})
+
+    g.add_samples([(NAME, unit(1))], actor="cli:hr", consent=CONSENT, audit=enroll(CONSENT))
+    g.add_samples([("Zoë Erasmus", unit(2))], actor="cli:hr", consent="Zoë Erasmus, form HR-9",
+                  audit=enroll("Zoë Erasmus, form HR-9"))
+    g.add_samples([("zoë ERASMUS-quill", unit(3)), ("Bob", unit(4))], actor="tg:1",
+                  audit=lambda counts: ("enroll-batch", {"people": sorted(counts), "samples": 2}))
+    g.audit("identify", "tg:2", faces=3, names=[NAME, "Bob", "unknown"])
+    g.audit("camera", "camera:door", name=NAME, distance=0.4)
+    g.audit("identify", "tg:2", faces=1, names=["Zoë Erasmus"])
+    g.audit("note", "cli:hr", text=f"called ZOË ERASMUS-QUILL about her badge")
+    assert traces(store)  # the name is everywhere before
+    erasures = []
+
+    def entry(erasure):
+        erasures.append(erasure)
+        return erasure_entry(erasure)
+
+    assert store.open().delete("ZOË ERASMUS-QUILL", actor="cli:hr", audit=entry) == 2
+    assert traces(store) == []
+    [erasure] = erasures
+    assert erasure.name == NAME and erasure.samples == 2 and erasure.audit_entries == 5
+    assert re.fullmatch(r"erased-[0-9a-f]{8}", erasure.pseudonym)
+    log = g.audit_log(100)
+    pseudonym = erasure.pseudonym
+    assert [(e["action"], e.get("name"), e.get("names"), e.get("people")) for e in log] == [
+        ("enroll", pseudonym, None, None), ("enroll", "Zoë Erasmus", None, None),
+        ("enroll-batch", None, None, ["Bob", pseudonym]), ("identify", None, [pseudonym, "Bob", "unknown"], None),
+        ("camera", pseudonym, None, None), ("identify", None, ["Zoë Erasmus"], None), ("note", None, None, None),
+        ("delete", pseudonym, None, None)]
+    assert log[0]["consent"] == CONSENT.replace(NAME, pseudonym) and log[1]["consent"] == "Zoë Erasmus, form HR-9"
+    assert log[6]["text"] == f"called {pseudonym} about her badge"
+    assert [p.name for p in g.people()] == ["Bob", "Zoë Erasmus"] and g.embeddings()[0] == ["Zoë Erasmus", "Bob"]
+    # Random, not derived from the name: erasing the same name again gives another pseudonym.
+    g.add_samples([(NAME, unit(5))])
+    g.delete(NAME, audit=entry)
+    assert erasures[1].pseudonym != pseudonym and traces(store) == []
+
+
+def test_an_open_reader_drops_an_erased_person(store):
+    """Readers holding the gallery in memory drop the erased person's rows at their next
+    search (PostgreSQL: by the ids of the samples removed, since no name is kept)."""
+    reader, writer = store.open(), store.open()
+    writer.add_samples([(NAME, unit(1)), ("Bob", unit(2)), (NAME, unit(3))])
+    assert reader.embeddings()[0] == [NAME, "Bob", NAME]
+    writer.delete(NAME)
+    names, matrix = reader.embeddings()
+    assert names == ["Bob"] and np.array_equal(matrix, unit(2)[None])
+
+
+def test_delete_on_the_command_line_erases_and_says_how(cli, samples):
+    assert cli("enroll", NAME, samples / "s2" / "1.jpg", "--consent", CONSENT)[0] == 0
+    assert cli("identify", samples / "s2" / "9.jpg")[0] == 0
+    code, out, err = cli("delete", "zoë erasmus-quill")
+    assert code == 0, err
+    assert "1 sample(s) removed" in out and re.search(r"2 audit entries now say erased-[0-9a-f]{8}", out)
+    assert [p.name for p in cli.data.iterdir() if TRACE.encode() in p.read_bytes().lower()] == []

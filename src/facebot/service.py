@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
-from facebot.storage import (GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, SampleInfo, Store,
+from facebot.storage import (Erasure, GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, SampleInfo, Store,
                              UnknownPerson, copy_gallery, gallery_status, init_database, open_gallery, validate_name)
 
 # The gallery's errors the faces catch, so that they need not import storage themselves.
@@ -29,7 +29,6 @@ __all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "
            "SeveralFaces", "UnknownPerson", "copy_gallery", "gallery_status", "init_database", "open_service",
            "parse_threshold", "service_options", "validate_name"]
 from facebot.storage.names import name_key
-from facebot.office import OfficeRules  # access, attendance, faces waiting for a name: service methods too
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +140,7 @@ def parse_threshold(value) -> float:
     return threshold
 
 
-class FaceService(OfficeRules):
+class FaceService:
     """Enroll, identify and manage one gallery with one set of loaded models.
 
     `recognizer` may be None for gallery-only work (FaceNet assumed for the settings).
@@ -285,13 +284,28 @@ class FaceService(OfficeRules):
         return person, self.gallery.samples_of(person.name)
 
     def delete(self, name: str, actor: str = "cli") -> int:
-        """Remove every sample of `name` and audit it; returns how many were removed.
+        """Erase `name` (see `erase`); returns how many samples were removed.
 
         Raises UnknownPerson when nobody has that name.
         """
-        person = self.gallery.find(name)
-        shown = person.name if person else name
-        return self.gallery.delete(name, actor=actor, audit=lambda removed: ("delete", {"name": shown, "samples": removed}))
+        return self.erase(name, actor=actor).samples
+
+    def erase(self, name: str, actor: str = "cli") -> Erasure:
+        """Erase a person (GDPR Art. 17): their samples go, and their name is replaced by a
+        random pseudonym in every audit entry, this deletion's entry included; all in one
+        transaction. Returns what was done. Raises UnknownPerson when nobody has that name.
+        """
+        done: list[Erasure] = []
+
+        def entry(erasure: Erasure) -> tuple[str, dict]:
+            done.append(erasure)
+            return "delete", {"name": erasure.pseudonym, "samples": erasure.samples,
+                              "audit_entries_pseudonymised": erasure.audit_entries}
+
+        self.gallery.delete(name, actor=actor, audit=entry)
+        log.info("erased a person: %d sample(s), %d audit entries now name %s", done[0].samples,
+                 done[0].audit_entries, done[0].pseudonym)
+        return done[0]
 
     def set_rule(self, rule: DecisionRule, actor: str = "cli", action: str = "decision-rule") -> DecisionRule:
         """Save and audit the rule every later identification follows (this host and every
