@@ -171,6 +171,18 @@ def cmd_samples(args) -> int:
     return EXIT_OK
 
 
+def cmd_export(args) -> int:
+    """Everything stored about a person, as one JSON document (a data-subject access request)."""
+    from facebot.service import UnknownPerson
+
+    try:
+        export = _gallery_service(args).export(args.name, actor=_actor(), embeddings=not args.no_embeddings)
+    except UnknownPerson as exc:
+        return _fail(str(exc))
+    print(json.dumps(export, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
 def cmd_delete(args) -> int:
     from facebot.service import UnknownPerson
 
@@ -299,7 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_samples)
 
-    p = sub.add_parser("delete", help="delete a person and all their samples")
+    p = sub.add_parser("export", help="everything stored about a person, as JSON (data-subject access request)")
+    p.add_argument("name")
+    p.add_argument("--no-embeddings", action="store_true", help="leave the embeddings out (they are included, base64)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("delete", help="erase a person: all their samples, and their name in the audit log")
     p.add_argument("name")
     p.set_defaults(func=cmd_delete)
 

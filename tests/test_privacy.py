@@ -5,12 +5,14 @@
 - erasure: deleting a person removes their samples and replaces their name in the audit
   log with a random pseudonym; afterwards the name is nowhere in the data folder (every
   file grepped) or the database (every table searched);
+- export: everything stored about a person as JSON (a data-subject access request);
 
 Storage behaviour runs on both stores (`store`: TinyDB files and a real PostgreSQL), as in
 tests/test_gallery.py; the command line runs in-process on a TinyDB folder (`cli`).
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -186,3 +188,43 @@ def test_delete_on_the_command_line_erases_and_says_how(cli, samples):
     assert code == 0, err
     assert "1 sample(s) removed" in out and re.search(r"2 audit entries now say erased-[0-9a-f]{8}", out)
     assert [p.name for p in cli.data.iterdir() if TRACE.encode() in p.read_bytes().lower()] == []
+
+
+# -- export (data-subject access request) -----------------------------------------------------
+def test_export_gives_everything_stored_about_a_person(service_on_each_store, samples):
+    from facebot.recognition import load_image
+
+    service = service_on_each_store
+    service.enroll(NAME, [load_image(samples / "s2" / "1.jpg"), load_image(samples / "s2" / "5.jpg")],
+                   actor="cli:hr", consent=CONSENT)
+    service.enroll("Bob", load_image(samples / "s5" / "1.jpg"), actor="cli:hr", consent="Bob, form HR-8")
+    service.identify(load_image(samples / "s2" / "9.jpg"), actor="tg:7")  # names her
+    service.identify(load_image(samples / "s5" / "5.jpg"), actor="tg:7")  # Bob only
+    export = service.export("zoë erasmus-quill", actor="cli:dpo")
+    assert json.loads(json.dumps(export, ensure_ascii=False)) == export  # plain JSON
+    assert export["person"]["name"] == NAME and export["person"]["samples"] == 2
+    assert [(s["created_by"], s["consent"]) for s in export["samples"]] == [("cli:hr", CONSENT)] * 2
+    stored = service.gallery.samples_of(NAME, embeddings=True)
+    assert [base64.b64decode(s["embedding"]) for s in export["samples"]] == [s.embedding for s in stored]
+    assert "float32" in export["embedding_format"] and "photo" in export["photos"]
+    assert [(e["action"], e["actor"]) for e in export["audit"]] == [("enroll", "cli:hr"), ("identify", "tg:7")]
+    assert export["audit"][1]["names"] == [NAME]
+    # The export itself is audited, and can leave the embeddings out.
+    bare = service.export(NAME, actor="cli:dpo", embeddings=False)
+    assert all("embedding" not in s for s in bare["samples"]) and "embedding_format" not in bare
+    assert [(e["action"], e["actor"], e["embeddings"]) for e in bare["audit"][-1:]] == [("export", "cli:dpo", True)]
+    assert service.audit_log(1)[0] == {**service.audit_log(1)[0], "action": "export", "name": NAME, "embeddings": False}
+
+
+def test_export_on_the_command_line(cli, samples):
+    assert cli("enroll", NAME, samples / "s2" / "1.jpg", "--consent", CONSENT)[0] == 0
+    code, out, err = cli("export", "Zoë Erasmus-Quill")
+    assert code == 0, err
+    export = json.loads(out)
+    assert export["person"]["name"] == NAME and len(export["samples"]) == 1
+    assert np.frombuffer(base64.b64decode(export["samples"][0]["embedding"]), "<f4").shape == (512,)
+    assert export["samples"][0]["consent"] == CONSENT and export["audit"][0]["action"] == "enroll"
+    code, out, _ = cli("export", NAME, "--no-embeddings")
+    assert code == 0 and "embedding" not in json.loads(out)["samples"][0]
+    code, _, err = cli("export", "Nobody")
+    assert code == 1 and "nobody called" in err

@@ -9,10 +9,12 @@ identification, deletion, setting and camera sighting, written here and nowhere 
 """
 from __future__ import annotations
 
+import base64
 import logging
 import time
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -306,6 +308,32 @@ class FaceService:
         log.info("erased a person: %d sample(s), %d audit entries now name %s", done[0].samples,
                  done[0].audit_entries, done[0].pseudonym)
         return done[0]
+
+    def export(self, name: str, actor: str = "cli", embeddings: bool = True) -> dict:
+        """Everything stored about a person, as JSON-ready data (a data-subject access
+        request, GDPR Art. 15): who they are in the gallery, every sample with its date,
+        author and consent (and its embedding in base64 unless `embeddings` is False), and
+        every audit entry that names them. The export is audited before it is returned:
+        if the entry cannot be written, nothing is handed out. Raises UnknownPerson.
+        """
+        person = self.gallery.find(name)
+        if person is None:
+            raise UnknownPerson(name)
+        samples = self.gallery.samples_of(person.name, embeddings=embeddings)
+        export = {
+            "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "person": {"name": person.name, "created": person.created, "samples": len(samples)},
+            "photos": "none: facebot never stores photos, only the embeddings below",
+            "samples": [{"id": s.id, "created": s.created, "created_by": s.created_by, "consent": s.consent,
+                         "features": s.features,
+                         **({"embedding": base64.b64encode(s.embedding).decode("ascii")} if embeddings else {})}
+                        for s in samples],
+            "audit": self.gallery.audit_about(person.name),
+        }
+        if embeddings:
+            export["embedding_format"] = "float32 little-endian, base64 (numpy: frombuffer(b64decode(text), '<f4'))"
+        self.gallery.audit("export", actor, name=person.name, embeddings=embeddings)
+        return export
 
     def set_rule(self, rule: DecisionRule, actor: str = "cli", action: str = "decision-rule") -> DecisionRule:
         """Save and audit the rule every later identification follows (this host and every
