@@ -21,13 +21,20 @@ the log still shows what happened without saying to whom. Where a name can be:
   A different person whose name contains it as whole words ("Ana" inside "Ana María")
   is over-erased in such free text, never in the name fields.
 `time`, `action` and `actor` (user ids, camera names) are never rewritten.
+
+Retention: entries expire FACEBOT_RETENTION_DAYS days (default 365) after their time and
+are deleted by the next audit write of any kind (an identification, an enrollment, ...),
+on both stores. Nothing is pruned by count: a flood of refusals cannot push the record of
+an enrollment out early. (The TinyDB store alone has a safety cap, storage.gallery.)
 """
 from __future__ import annotations
 
+import math
+import os
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, TypeVar
 
 from facebot.storage.names import name_key
@@ -42,6 +49,48 @@ AuditFor = Callable[[T], tuple[str, dict[str, Any]]]
 def now_iso() -> str:
     """The current time as entries and samples store it: UTC, to the second, '+00:00'."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+DEFAULT_RETENTION_DAYS = 365
+RETENTION_VARIABLE = "FACEBOT_RETENTION_DAYS"
+
+
+def retention_days(value: float | None = None) -> float:
+    """How many days audit entries are kept: `value` if given, else $FACEBOT_RETENTION_DAYS,
+    else DEFAULT_RETENTION_DAYS. Raises ValueError naming the variable unless it is a
+    finite number of days above 0."""
+    source = "retention_days"
+    if value is None:
+        raw = os.environ.get("FACEBOT_RETENTION_DAYS", "").strip()
+        if not raw:
+            return DEFAULT_RETENTION_DAYS
+        source = RETENTION_VARIABLE
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{RETENTION_VARIABLE} must be a number of days, not {raw!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{source} must be a number of days above 0 (audit entries are kept that long), not {value}")
+    return value
+
+
+def cutoff_iso(days: float) -> str:
+    """The time before which entries have expired, as entries store times."""
+    return (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
+
+
+def expired(time: str, cutoff: str) -> bool:
+    """Whether an entry stamped `time` is older than `cutoff` (both ISO 8601). Times as
+    facebot writes them (UTC, '+00:00', to the second) compare as text, cheaply; anything
+    else (an entry edited by hand) is parsed, and an unreadable time never expires."""
+    if len(time) == len(cutoff) and time.endswith("+00:00"):
+        return time < cutoff
+    try:
+        moment = datetime.fromisoformat(time)
+    except (TypeError, ValueError):
+        return False
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment < datetime.fromisoformat(cutoff)
 
 
 def make_entry(action: str, actor: str, details: dict[str, Any], time: str | None = None) -> dict[str, Any]:

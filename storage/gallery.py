@@ -4,8 +4,8 @@ Layout in the data folder:
 - `gallery.json` — tables `people` ({name, key, created, created_by}), `samples`
   ({key, embedding: base64 float32, model, created, created_by, consent}), `settings`, and
   `journal`: the audit entries of the latest change (see below).
-- `audit.json` — table `audit`: who did what, when (capped to the newest entries), and
-  `journal_settled`: which journal entries it already holds.
+- `audit.json` — table `audit`: who did what, when (kept FACEBOT_RETENTION_DAYS days,
+  storage.audit), and `journal_settled`: which journal entries it already holds.
 - `.lock` — an flock so that one process writes at a time.
 
 Photos are never stored, only embeddings. Every change is a transaction: taken under the
@@ -44,13 +44,19 @@ from tinydb import TinyDB
 from tinydb.table import Table
 
 from facebot.storage.atomic import FILE_MODE, AtomicJSONStorage, make_private
-from facebot.storage.audit import AuditFor, Erasure, make_entry, mentions, new_pseudonym, scrub
+from facebot.storage.audit import (AuditFor, Erasure, cutoff_iso, expired, make_entry, mentions, new_pseudonym,
+                                   retention_days, scrub)
 from facebot.storage.errors import GalleryWriteError
 from facebot.storage.names import name_key, validate_name
 
 log = logging.getLogger(__name__)
 
-AUDIT_CAP = 10_000
+# audit.json is rewritten whole by every entry, so it cannot grow without bound: past this
+# many entries (about 150 MB, a second or more per identification) the oldest go, with a
+# warning each time, whatever their age. Retention by age (FACEBOT_RETENTION_DAYS) is the
+# rule; this only stops a flood from filling the disk. PostgreSQL has no such cap.
+AUDIT_SAFETY_CAP = 1_000_000
+AUDIT_CAP = AUDIT_SAFETY_CAP  # the former name (the cap was 10,000 and the rule): the most entries kept
 LOCK_TIMEOUT_S = 30.0
 JOURNAL = "journal"  # gallery.json: the audit entries of the latest change, each with an "_id"
 SETTLED = "journal_settled"  # audit.json: {"1": {"ids": [...]}}, the journal entries it holds
@@ -114,9 +120,12 @@ class Gallery:
     with these.
     """
 
-    def __init__(self, data_dir: str | Path, features: str = "facenet-20180408-102900"):
+    def __init__(self, data_dir: str | Path, features: str = "facenet-20180408-102900",
+                 retention_days: float | None = None):
         self.data_dir = Path(data_dir)
         self.features = features
+        # Days audit entries are kept (None: $FACEBOT_RETENTION_DAYS, default 365).
+        self.retention_days = _retention_days(retention_days)
         self._storage = AtomicJSONStorage(self.data_dir / "gallery.json")  # creates the folder, 0700
         self._db = TinyDB(storage=lambda: self._storage)
         self._audit_storage = AtomicJSONStorage(self.data_dir / "audit.json")
@@ -349,8 +358,8 @@ class Gallery:
 
     # -- audit ----------------------------------------------------------------------------
     def audit(self, action: str, actor: str, **details) -> None:
-        """Append an audit entry (never a photo or a token), keeping the newest AUDIT_CAP;
-        with it, any entry of the latest change that audit.json still lacks."""
+        """Append an audit entry (never a photo or a token), and with it any entry of the
+        latest change that audit.json still lacks; entries past the retention period go."""
         with self._locked():
             # The journal as last read (re-read only if gallery.json changed): parsing the
             # whole gallery for every identification would cost more than the entry.
@@ -373,23 +382,34 @@ class Gallery:
             ids = [doc["_id"] for doc in journal]
             if not new and set(ids) == held and erase is None:
                 return 0  # nothing to write: `flush` finds nothing dirty
-            table = Table(storage, "audit", cache_size=0)
-            table.insert_multiple(new)
+            Table(storage, "audit", cache_size=0).insert_multiple(new)
+            data = storage.read()
+            entries: dict[str, dict] = data.setdefault("audit", {})
             rewritten = 0
             if erase is not None:
-                entries = storage.read().get("audit", {})
                 for doc_id, entry in entries.items():
                     if (scrubbed := scrub(entry, *erase)) is not None:
                         entries[doc_id] = scrubbed
                         rewritten += 1
-                storage.write(storage.read())
-            if len(table) > AUDIT_CAP:
-                doc_ids = sorted(doc.doc_id for doc in table.all())
-                table.remove(doc_ids=doc_ids[: len(doc_ids) - AUDIT_CAP])
-            data = storage.read()
+            self._expire(entries)
             data[SETTLED] = {"1": {"ids": ids}}
             storage.write(data)
         return rewritten
+
+    def _expire(self, entries: dict[str, dict]) -> None:
+        """Drop (in place) the entries older than the retention period and, past
+        AUDIT_SAFETY_CAP, the oldest ones, saying so. The file is rewritten whole anyway, so
+        one pass over it costs little next to the write."""
+        cutoff = cutoff_iso(self.retention_days)
+        for doc_id in [i for i, entry in entries.items() if expired(str(entry.get("time", "")), cutoff)]:
+            del entries[doc_id]
+        if len(entries) > AUDIT_SAFETY_CAP:
+            oldest = sorted(entries, key=int)[: len(entries) - AUDIT_SAFETY_CAP]
+            for doc_id in oldest:
+                del entries[doc_id]
+            log.warning("audit.json holds more than %d entries: dropped the %d oldest before their %g days were "
+                        "up; lower FACEBOT_RETENTION_DAYS or move the gallery to PostgreSQL", AUDIT_SAFETY_CAP,
+                        len(oldest), self.retention_days)
 
     def audit_log(self, last: int = 20) -> list[dict]:
         """The newest `last` audit entries, oldest first (with those of the latest change
@@ -408,6 +428,11 @@ class Gallery:
         held = set(data.get(SETTLED, {}).get("1", {}).get("ids", []))
         entries = [dict(doc) for _, doc in sorted(data.get("audit", {}).items(), key=lambda item: int(item[0]))]
         return entries + [_public(doc) for doc in self._table(JOURNAL).all() if doc["_id"] not in held]
+
+
+def _retention_days(value: float | None) -> float:
+    """retention_days(value), under another name: the parameter shadows the function."""
+    return retention_days(value)
 
 
 def _public(doc: dict) -> dict:

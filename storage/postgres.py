@@ -39,9 +39,9 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
-from facebot.storage.audit import AuditFor, Erasure, like_patterns, mentions, new_pseudonym, scrub
+from facebot.storage.audit import AuditFor, Erasure, like_patterns, mentions, new_pseudonym, retention_days, scrub
 from facebot.storage.errors import GalleryWriteError
-from facebot.storage.gallery import AUDIT_CAP, LOCK_TIMEOUT_S, GalleryBusy, Person, SampleInfo, UnknownPerson
+from facebot.storage.gallery import LOCK_TIMEOUT_S, GalleryBusy, Person, SampleInfo, UnknownPerson
 from facebot.storage.migrations import migrate
 from facebot.storage.names import name_key, validate_name
 from facebot.storage.store import DEFAULT_FEATURES, GalleryDump, PersonRecord, SampleRecord, parse_time
@@ -50,9 +50,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Trim the audit table to AUDIT_CAP once every this many inserts (by id), not on every one:
-# the trim walks the newest AUDIT_CAP ids, a few milliseconds we need not pay each time.
-AUDIT_TRIM_EVERY = 64
 CONNECT_TIMEOUT_S = 10
 
 
@@ -87,20 +84,20 @@ class PostgresGallery:
     """People and their face embeddings in a PostgreSQL database at `url`, shared by every
     process that opens the same URL, on any host.
 
-    `features` names what made the embeddings (see storage.store.Store); `audit_cap` is how
-    many audit entries to keep (None keeps all); `migrate` creates or upgrades the schema
-    on first use. The connection opens lazily and reopens after a failure. One object may
+    `features` names what made the embeddings (see storage.store.Store); `retention_days`
+    how long audit entries are kept (None: $FACEBOT_RETENTION_DAYS, default 365); `migrate`
+    creates or upgrades the schema on first use. The connection opens lazily and reopens after a failure. One object may
     be used from several threads: calls take turns on its connection.
     """
 
     data_dir = None  # no folder: see `url`
 
-    def __init__(self, url: str, features: str = DEFAULT_FEATURES, audit_cap: int | None = AUDIT_CAP,
+    def __init__(self, url: str, features: str = DEFAULT_FEATURES, retention_days: float | None = None,
                  migrate: bool = True):
         self._url = url
         self.url = redact_url(url)  # for messages and logs
         self.features = features
-        self.audit_cap = audit_cap
+        self.retention_days = _retention_days(retention_days)
         self._migrate = migrate
         self._conn: psycopg.Connection | None = None
         self._lock = threading.RLock()
@@ -425,7 +422,8 @@ class PostgresGallery:
 
     # -- audit ------------------------------------------------------------------------------
     def audit(self, action: str, actor: str, **details: Any) -> None:
-        """Append an audit entry (never a photo or a token); keeps the newest `audit_cap`.
+        """Append an audit entry (never a photo or a token); entries past the retention
+        period go in the same statement.
 
         One autocommit INSERT: it does not take the change counter, so cameras recording
         sightings never wait for an enrollment, nor make readers refresh.
@@ -433,12 +431,12 @@ class PostgresGallery:
         self._run(lambda conn: self._insert_audit(conn, actor, action, details))
 
     def _insert_audit(self, conn: psycopg.Connection, actor: str, action: str, details: dict[str, Any]) -> None:
-        """Insert one audit entry on `conn` (in the caller's transaction, if any)."""
-        new_id = conn.execute("INSERT INTO audit (action, actor, details) VALUES (%s, %s, %s) RETURNING id",
-                              (action, actor, Jsonb(details))).fetchone()[0]
-        if self.audit_cap is not None and new_id % AUDIT_TRIM_EVERY == 0:
-            conn.execute("DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC "
-                         "OFFSET %s LIMIT 1)", (self.audit_cap,))
+        """Insert one audit entry on `conn` (in the caller's transaction, if any) and delete
+        the entries older than the retention period, in one statement: an index range
+        (audit_time) that is empty on all but the first write after an entry expires."""
+        conn.execute("WITH expired AS (DELETE FROM audit WHERE time < now() - make_interval(secs => %s)) "
+                     "INSERT INTO audit (action, actor, details) VALUES (%s, %s, %s)",
+                     (self.retention_days * 86400.0, action, actor, Jsonb(details)))
 
     def audit_about(self, name: str) -> list[dict]:
         """Every audit entry that names the person called `name` (in a name field or in free
@@ -500,6 +498,11 @@ class PostgresGallery:
                         copy.write_row((when, entry.pop("action"), entry.pop("actor"), Jsonb(entry)))
 
         self._run(work)
+
+
+def _retention_days(value: float | None) -> float:
+    """storage.audit.retention_days(value): the parameter of the same name shadows it."""
+    return retention_days(value)
 
 
 def init_database(url: str) -> tuple[list[int], int]:

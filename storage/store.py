@@ -55,10 +55,12 @@ class Store(Protocol):
             Siamese network's); `embeddings()` returns only samples made by these features,
             and `add_samples` tags new samples with them.
         data_dir: the gallery folder (TinyDB), or None where there is no folder (PostgreSQL).
+        retention_days: how long audit entries are kept ($FACEBOT_RETENTION_DAYS, default 365).
     """
 
     features: str
     data_dir: Path | None
+    retention_days: float
 
     @property
     def version(self) -> Hashable:
@@ -113,7 +115,8 @@ class Store(Protocol):
 
     def audit(self, action: str, actor: str, **details: Any) -> None:
         """Append an audit entry {time, action, actor, **details} (JSON values; never a photo
-        or a token). Stores keep at least the newest storage.gallery.AUDIT_CAP entries."""
+        or a token). Every audit write, this one or a change's, deletes the entries older than
+        `retention_days` (storage.audit); none is deleted for being one too many."""
 
     def audit_log(self, last: int = 20) -> list[dict]:
         """The newest `last` audit entries, oldest first, each {time, action, actor, **details}
@@ -130,23 +133,25 @@ def is_database_url(location: str | Path | None) -> bool:
 
 
 def open_gallery(data_dir: str | Path | None = None, database_url: str | None = None,
-                 features: str = DEFAULT_FEATURES) -> Store:
+                 features: str = DEFAULT_FEATURES, retention_days: float | None = None) -> Store:
     """The gallery named by the configuration: PostgreSQL when `database_url` is set (it wins
     over `data_dir`), else TinyDB files in `data_dir`.
 
-    `features` is what made the embeddings to compare (Recognizer.features_id). Opening a
-    PostgreSQL gallery creates or upgrades its schema when needed (see storage.migrations).
-    Raises ValueError when neither is given or the URL is not postgresql://.
+    `features` is what made the embeddings to compare (Recognizer.features_id);
+    `retention_days` how long audit entries are kept (None: $FACEBOT_RETENTION_DAYS, else
+    365). Opening a PostgreSQL gallery creates or upgrades its schema when needed (see
+    storage.migrations). Raises ValueError when neither is given, the URL is not
+    postgresql://, or the retention is not a number of days above 0.
     """
     if database_url and database_url.strip():
         if not is_database_url(database_url):
             raise ValueError("the database URL must start with postgresql:// (FACEBOT_DATABASE_URL, --database-url)")
         from facebot.storage.postgres import PostgresGallery  # psycopg is needed only here
 
-        return PostgresGallery(database_url.strip(), features=features)
+        return PostgresGallery(database_url.strip(), features=features, retention_days=retention_days)
     if data_dir is None or str(data_dir) == "":
         raise ValueError("no gallery: give a data folder or a postgresql:// database URL")
-    return Gallery(data_dir, features=features)
+    return Gallery(data_dir, features=features, retention_days=retention_days)
 
 
 def open_location(location: str | Path, features: str = DEFAULT_FEATURES) -> Store:

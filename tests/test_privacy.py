@@ -6,6 +6,8 @@
   log with a random pseudonym; afterwards the name is nowhere in the data folder (every
   file grepped) or the database (every table searched);
 - export: everything stored about a person as JSON (a data-subject access request);
+- retention: audit entries expire after FACEBOT_RETENTION_DAYS days, enforced on every
+  audit write; refusals are kept like everything else and nothing is pruned by count.
 
 Storage behaviour runs on both stores (`store`: TinyDB files and a real PostgreSQL), as in
 tests/test_gallery.py; the command line runs in-process on a TinyDB folder (`cli`).
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +26,7 @@ import psycopg
 import pytest
 
 from facebot.storage import Gallery, UnknownPerson, copy_gallery, open_gallery
-from facebot.storage.store import dump_gallery
+from facebot.storage.store import GalleryDump, dump_gallery, load_gallery
 from tests.test_gallery import StoreUnderTest, unit
 
 CONSENT = "Zoë Erasmus-Quill signed form HR-7 on 2026-11-20: door access and attendance"
@@ -228,3 +232,66 @@ def test_export_on_the_command_line(cli, samples):
     assert code == 0 and "embedding" not in json.loads(out)["samples"][0]
     code, _, err = cli("export", "Nobody")
     assert code == 1 and "nobody called" in err
+
+
+# -- retention by age --------------------------------------------------------------------------
+def days_ago(days: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
+
+
+def aged_log(store: StoreUnderTest, entries: list[tuple[float, str]], **options):
+    """The store opened with `options`, its audit log preloaded with (age in days, action)
+    entries, oldest first (as `db copy` would bring them: a copy prunes nothing)."""
+    g = store.open(**options)
+    load_gallery(g, GalleryDump(audit=[{"time": days_ago(age), "action": action, "actor": "tg:9", "seq": i}
+                                       for i, (age, action) in enumerate(entries)]))
+    assert len(g.audit_log(10**6)) == len(entries)
+    return g
+
+
+def test_audit_entries_expire_after_the_retention_period(store):
+    g = aged_log(store, [(400, "enroll"), (31, "refused"), (29.9, "refused"), (2, "identify")], retention_days=30)
+    g.audit("identify", "tg:1", faces=0, names=[])  # every write prunes what has expired
+    assert [(e["action"], e.get("seq")) for e in g.audit_log(100)] == [("refused", 2), ("identify", 3), ("identify", None)]
+
+
+def test_a_change_prunes_expired_entries_too(store):
+    """Changes write their entry in their own transaction: that write prunes too."""
+    g = aged_log(store, [(10, "enroll"), (1, "identify")], retention_days=5)
+    g.add_samples([("Ana", unit(1))], audit=lambda counts: ("enroll", {"name": "Ana"}))
+    assert [e["action"] for e in g.audit_log(100)] == ["identify", "enroll"]
+
+
+def test_the_audit_log_is_never_pruned_by_count(store):
+    """A flood of refusals (12,000 in a day: more than the old 10,000-entry cap) pushes out
+    nothing: the enrollment before it stays for its whole retention period."""
+    g = aged_log(store, [(3, "enroll")] + [(1, "refused")] * 12_000)
+    for _ in range(70):
+        g.audit("refused", "tg:666", reason="not allowed")
+    log = g.audit_log(10**6)
+    assert len(log) == 12_071 and log[0]["action"] == "enroll"
+
+
+def test_retention_days_comes_from_the_environment(store, monkeypatch):
+    from facebot.storage.audit import DEFAULT_RETENTION_DAYS
+
+    monkeypatch.delenv("FACEBOT_RETENTION_DAYS", raising=False)
+    assert store.open().retention_days == DEFAULT_RETENTION_DAYS == 365
+    monkeypatch.setenv("FACEBOT_RETENTION_DAYS", "7.5")
+    assert store.open().retention_days == 7.5
+    for bad in ("0", "-3", "a week", "nan", "inf"):
+        monkeypatch.setenv("FACEBOT_RETENTION_DAYS", bad)
+        with pytest.raises(ValueError, match="FACEBOT_RETENTION_DAYS"):
+            store.open()
+
+
+def test_tinydb_a_safety_cap_keeps_audit_json_bounded_and_says_so(tmp_path, monkeypatch, caplog):
+    import facebot.storage.gallery as gallery
+
+    monkeypatch.setattr(gallery, "AUDIT_SAFETY_CAP", 50)
+    g = aged_log(StoreUnderTest("tinydb", str(tmp_path)), [(1, "identify")] * 60)
+    with caplog.at_level(logging.WARNING, logger="facebot.storage.gallery"):
+        g.audit("identify", "tg:1", faces=0)
+    log = g.audit_log(1000)
+    assert len(log) == 50 and log[0]["seq"] == 11 and log[-1]["actor"] == "tg:1"
+    assert any("FACEBOT_RETENTION_DAYS" in r.getMessage() for r in caplog.records)
