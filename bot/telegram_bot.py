@@ -33,6 +33,7 @@ from facebot.config import BotConfig, ConfigError, load_bot_config, setting
 from facebot.recognition.draw import face_labels
 from facebot.service import (ConflictingPerson, EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
+from facebot.bot.office import OfficeHandlers
 from facebot.bot.telegram_util import (FairGate, GateClosed, JournalQueue, RateLimit, UpdateJournal, annotated_jpeg,
                                        command_argument, image_attachment, labels_in_decoded_pixels)
 from facebot.telegram_retry import REPLIES, RetryPolicy, token_kept_out
@@ -79,8 +80,9 @@ class Pending:
     created: float = 0.0
 
 
-class FaceBot:
-    """The handlers, the access rules and the pending state of one running bot."""
+class FaceBot(OfficeHandlers):
+    """The handlers, the access rules and the pending state of one running bot (the office
+    handlers, access included, are in bot/office.py)."""
 
     def __init__(self, config: BotConfig, service: FaceService, workers: int = 2, limits: Limits = Limits()):
         self.config = config
@@ -97,17 +99,20 @@ class FaceBot:
         self._busy_notices = RateLimit(1, 60.0)  # per user whose photos exceed the waiting limit
         self.abandoned: set[int] = set()  # update ids let go at stop (see kept_if_stopped)
         self.journal: UpdateJournal | None = None  # set by build_application when there is one
+        self.init_office()
 
     # -- helpers ----------------------------------------------------------------------------
     def t(self, key: str, **values) -> str:
         return text(self.config.lang, key, **values)
 
     def is_hr(self, user_id: int) -> bool:
-        return user_id in self.config.hr_ids
+        """In FACEBOT_HR_IDS, or made HR from Telegram (/allow ID hr)."""
+        return self.access_now().is_hr(user_id)
 
     def may_identify(self, user_id: int, chat_id: int) -> bool:
-        """HR always; otherwise the user or the chat must be listed (empty list: HR only)."""
-        return self.is_hr(user_id) or user_id in self.config.user_ids or chat_id in self.config.user_ids
+        """HR always; otherwise the user or the chat must be listed, in the environment or from
+        Telegram (/allow); nobody listed: HR only."""
+        return self.access_now().may_identify(user_id, chat_id)
 
     async def _cpu(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """Run pure CPU work (decoding, drawing) in the thread pool."""
@@ -470,6 +475,12 @@ class FaceBot:
                 except TelegramError:
                     pass
 
+    async def on_start(self, application: Application) -> None:
+        """Before the first update is handled: read the access list (so nobody allowed is
+        refused at start), then publish the command menu."""
+        await self.load_access()
+        await self.set_commands(application)
+
     async def set_commands(self, application: Application) -> None:
         """Publish the command menu (best effort)."""
         try:
@@ -501,8 +512,9 @@ class FaceBot:
 
 class FaceBotApplication(Application):
     """PTB's Application, telling the FaceBot when an update has been handled (for the
-    journal), replaying the journal's unhandled updates when it starts, and telling the
-    FaceBot when it stops (see FaceBot.stopping)."""
+    journal), letting it read the access list and publish its menus before the first update
+    and replaying the journal's unhandled updates when it starts, and telling the FaceBot
+    when it stops (see FaceBot.stopping)."""
 
     async def process_update(self, update: object) -> None:
         try:
@@ -513,6 +525,9 @@ class FaceBotApplication(Application):
                 facebot.handled(update)
 
     async def start(self) -> None:
+        facebot = self.bot_data.get("facebot")
+        if facebot is not None:  # before the first update is handled (post_init runs only in run_polling)
+            await facebot.on_start(self)
         await super().start()
         if isinstance(self.update_queue, JournalQueue):
             replayed = await self.update_queue.replay(self.bot)
@@ -547,7 +562,6 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
         .base_file_url(f"{config.api_url}/file/bot")
         .concurrent_updates(limits.updates_in_hand)  # heavy work is bounded by bot.gate, not here
         .connect_timeout(10).read_timeout(limits.read_timeout_s).write_timeout(60).media_write_timeout(120)
-        .post_init(bot.set_commands)
         .post_shutdown(bot.close)
         .build()
     )
@@ -556,7 +570,8 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
     image = filters.PHOTO | filters.Document.ALL
     commands = {"start": (bot.on_help, "anyone"), "help": (bot.on_help, "anyone"), "whoami": (bot.on_whoami, "anyone"),
                 "enroll": (bot.on_enroll, "hr"), "cancel": (bot.on_cancel, "hr"), "list": (bot.on_list, "hr"),
-                "delete": (bot.on_delete, "hr"), "threshold": (bot.on_threshold, "hr"), "audit": (bot.on_audit, "hr")}
+                "delete": (bot.on_delete, "hr"), "threshold": (bot.on_threshold, "hr"), "audit": (bot.on_audit, "hr"),
+                "allow": (bot.on_allow, "hr"), "revoke": (bot.on_revoke, "hr"), "users": (bot.on_users, "hr")}
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_button)))
     application.add_handler(MessageHandler(message & image & filters.CaptionRegex(r"^/enroll(@\w+)?(\s|$)"),
                                            bot.guard(bot.on_enroll_caption, "hr")))

@@ -129,7 +129,7 @@ def _watch(args, config, summary_at) -> int:
                 key = "camera_known" if event.name else "camera_unknown"
                 post(text(config.lang, key, name=event.name, camera=args.camera_name, time=f"{event.when:%Y-%m-%d %H:%M:%S}"),
                      encode_jpeg(annotated))
-                service.record_sighting(args.camera_name, event.name, event.distance)
+                service.record_alert(args.camera_name, event.name, event.distance)
             if args.record:
                 writer = writer or _open_writer(args.record, frame.shape)
                 writer.write(annotated[:, :, ::-1])

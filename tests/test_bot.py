@@ -370,7 +370,9 @@ def test_spanish_texts(run_bot):
     run_bot(scenario, lang="es")
     assert set(EN) == set(ES)
     values = dict(user_id=1, chat_id=2, name="Ana", samples=1, count=2, reason="r", other="Bob", distance=0.5,
-                  index=1, value=0.7, source="s", rule="r", camera="door", time="09:00")
+                  index=1, value=0.7, source="s", rule="r", camera="door", time="09:00",
+                  id=4, role="HR", fixed="HR", variable="FACEBOT_HR_IDS", hr="1", users="2", date="2026-01-02",
+                  duration="5 min")
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

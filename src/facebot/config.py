@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, time, tzinfo
 from pathlib import Path
 
 
@@ -70,6 +71,32 @@ class BotConfig:
     user_ids: frozenset[int] = field(default_factory=frozenset)
     alert_chat_id: int | None = None
     lang: str = "en"
+    summary_at: time | None = None  # when the bot posts the day's attendance (FACEBOT_SUMMARY_AT), in `tz`
+    tz: tzinfo | None = None  # FACEBOT_TZ; None: the machine's zone
+
+
+def parse_zone(raw: str | None) -> tzinfo | None:
+    """FACEBOT_TZ, an IANA zone name such as Europe/Madrid; None when empty (the machine's)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"FACEBOT_TZ: {raw!r} is not a time zone name (e.g. Europe/Madrid, America/Bogota, UTC)") from None
+
+
+def parse_summary_at(raw: str | None) -> time | None:
+    """FACEBOT_SUMMARY_AT, HH:MM on a 24-hour clock; None when empty (no daily summary)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return datetime.strptime(raw, "%H:%M").time()
+    except ValueError:
+        raise ConfigError(f"FACEBOT_SUMMARY_AT: {raw!r} is not a time like 18:00") from None
 
 
 def load_bot_config(env: dict[str, str] | None = None, require_token: bool = True) -> BotConfig:
@@ -90,6 +117,9 @@ def load_bot_config(env: dict[str, str] | None = None, require_token: bool = Tru
     lang = (setting("FACEBOT_LANG", "en", env=env) or "en").strip().lower()
     if lang not in ("en", "es"):
         raise ConfigError("FACEBOT_LANG must be 'en' or 'es'")
+    summary_at = parse_summary_at(setting("FACEBOT_SUMMARY_AT", env=env))
+    if summary_at is not None and alert is None:
+        raise ConfigError("FACEBOT_SUMMARY_AT is set but FACEBOT_ALERT_CHAT_ID is not (the chat that gets the summary)")
     return BotConfig(
         token=token,
         api_url=api_url,
@@ -98,4 +128,6 @@ def load_bot_config(env: dict[str, str] | None = None, require_token: bool = Tru
         user_ids=parse_ids("FACEBOT_USER_IDS", setting("FACEBOT_USER_IDS", env=env)),
         alert_chat_id=alert,
         lang=lang,
+        summary_at=summary_at,
+        tz=parse_zone(setting("FACEBOT_TZ", env=env)),
     )

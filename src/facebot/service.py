@@ -31,6 +31,7 @@ __all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "
            "SeveralFaces", "UnknownPerson", "copy_gallery", "gallery_status", "init_database", "open_service",
            "parse_threshold", "service_options", "validate_name"]
 from facebot.storage.names import name_key
+from facebot.office import OfficeRules  # access, attendance, faces waiting for a name: service methods too
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def parse_threshold(value) -> float:
     return threshold
 
 
-class FaceService:
+class FaceService(OfficeRules):
     """Enroll, identify and manage one gallery with one set of loaded models.
 
     `recognizer` may be None for gallery-only work (FaceNet assumed for the settings).

@@ -16,6 +16,9 @@ EN = {
         "/delete NAME - delete a person and all their samples\n"
         "/threshold [VALUE] - show the decision rule, or set a plain distance threshold\n"
         "/audit [N] - the last N enrollments and identifications\n"
+        "/allow ID [hr] - let a user id (or a group) identify, or make them HR; /revoke ID takes it back\n"
+        "/users - who may use the bot\n"
+        "/attendance [YYYY-MM-DD] - who the cameras saw that day\n"
         "/cancel - forget a pending /enroll\n"
         "/whoami - your user id and this chat's id"
     ),
@@ -90,6 +93,9 @@ ES = {
         "/delete NOMBRE - borrar a una persona y todas sus muestras\n"
         "/threshold [VALOR] - ver la regla de decisión, o fijar un umbral de distancia\n"
         "/audit [N] - los últimos N registros e identificaciones\n"
+        "/allow ID [hr] - dejar que un usuario (o un grupo) identifique, o hacerlo RR. HH.; /revoke ID lo quita\n"
+        "/users - quién puede usar el bot\n"
+        "/attendance [AAAA-MM-DD] - a quién vieron las cámaras ese día\n"
         "/cancel - olvidar un /enroll pendiente\n"
         "/whoami - tu id de usuario y el id de este chat"
     ),
@@ -168,6 +174,89 @@ ES.update({
     "camera_unknown": "Usuario desconocido — {camera}, {time}",
     "camera_summary": "Vistos hoy en {camera}:",
     "camera_nobody": "Hoy no se reconoció a nadie en {camera}.",
+})
+
+# Access from Telegram, menus, attendance, naming unknown faces, camera outages.
+EN.update({
+    # Command menu descriptions (setMyCommands): at most 256 characters, no leading slash.
+    "cmd_help": "what I can do for you",
+    "cmd_whoami": "your user id and this chat's id",
+    "cmd_enroll": "enroll a person: /enroll NAME with a photo",
+    "cmd_list": "enrolled people and their samples",
+    "cmd_delete": "delete a person and all their samples",
+    "cmd_threshold": "show or set the decision rule",
+    "cmd_audit": "the newest audit entries",
+    "cmd_cancel": "forget a pending /enroll or name",
+    "cmd_allow": "let someone use the bot: /allow ID [hr]",
+    "cmd_revoke": "take access back: /revoke ID",
+    "cmd_users": "who may use the bot",
+    "cmd_attendance": "who the cameras saw: /attendance [YYYY-MM-DD]",
+    "role_hr": "HR",
+    "role_user": "user",
+    "allow_usage": "Usage: /allow ID [hr] - ID is a user id (or a group's chat id) from /whoami.",
+    "allowed": "{id} is now {role}.",
+    "allowed_but_env": "{id} is now {role} from Telegram, and stays {fixed} through {variable}.",
+    "allow_refused": "That cannot be done: {reason}.",
+    "revoke_usage": "Usage: /revoke ID",
+    "revoked": "{id} may no longer use the bot.",
+    "revoked_but_env": "Revoked what was given from Telegram; {id} stays {role} through {variable}, which cannot be revoked from Telegram (change it there and restart the bot).",
+    "revoke_fixed": "{id} is {role} through {variable}: that cannot be revoked from Telegram. Remove it there and restart the bot.",
+    "revoke_not_listed": "{id} is not on the list.",
+    "users_list": "HR: {hr}\nUsers and chats: {users}\n(env: from FACEBOT_HR_IDS / FACEBOT_USER_IDS; cannot be revoked from Telegram)",
+    "users_none": "nobody",
+    "attendance_usage": "Usage: /attendance [YYYY-MM-DD] (default today).",
+    "attendance_header": "Seen on {date} ({count}):",
+    "attendance_nobody": "Nobody was seen on {date}.",
+    "summary_header": "Attendance on {date}, all cameras ({count}):",
+    "button_enroll_face": "Enroll face #{index}…",
+    "button_enroll_this": "Enroll this face…",
+    "button_not_person": "#{index} is not {name}",
+    "ask_face_name": "Who is face #{index}? Reply with the name (or /cancel).",
+    "ask_camera_face_name": "Who is this face ({camera}, {time})? Reply with the name (or /cancel).",
+    "face_expired": "This face is no longer kept (faces are kept 24 hours). Send a photo and use /enroll.",
+    "report_recorded": "Thank you: your report that face #{index} is not {name} was recorded.",
+    "camera_offline": "Camera {camera} is offline since {time}; trying to reconnect.",
+    "camera_online": "Camera {camera} is back online at {time} (offline for {duration}).",
+})
+ES.update({
+    "cmd_help": "lo que puedo hacer por ti",
+    "cmd_whoami": "tu id de usuario y el id de este chat",
+    "cmd_enroll": "registrar a una persona: /enroll NOMBRE con una foto",
+    "cmd_list": "personas registradas y sus muestras",
+    "cmd_delete": "borrar a una persona y todas sus muestras",
+    "cmd_threshold": "ver o fijar la regla de decisión",
+    "cmd_audit": "las últimas entradas de auditoría",
+    "cmd_cancel": "olvidar un /enroll o un nombre pendiente",
+    "cmd_allow": "dar acceso al bot: /allow ID [hr]",
+    "cmd_revoke": "quitar el acceso: /revoke ID",
+    "cmd_users": "quién puede usar el bot",
+    "cmd_attendance": "a quién vieron las cámaras: /attendance [AAAA-MM-DD]",
+    "role_hr": "RR. HH.",
+    "role_user": "usuario",
+    "allow_usage": "Uso: /allow ID [hr] - ID es un id de usuario (o el id de un grupo) de /whoami.",
+    "allowed": "{id} ahora es {role}.",
+    "allowed_but_env": "{id} ahora es {role} desde Telegram, y sigue siendo {fixed} por {variable}.",
+    "allow_refused": "No se puede hacer: {reason}.",
+    "revoke_usage": "Uso: /revoke ID",
+    "revoked": "{id} ya no puede usar el bot.",
+    "revoked_but_env": "Se quitó lo dado desde Telegram; {id} sigue siendo {role} por {variable}, que no se puede revocar desde Telegram (cámbialo allí y reinicia el bot).",
+    "revoke_fixed": "{id} es {role} por {variable}: eso no se puede revocar desde Telegram. Quítalo allí y reinicia el bot.",
+    "revoke_not_listed": "{id} no está en la lista.",
+    "users_list": "RR. HH.: {hr}\nUsuarios y chats: {users}\n(env: de FACEBOT_HR_IDS / FACEBOT_USER_IDS; no se puede revocar desde Telegram)",
+    "users_none": "nadie",
+    "attendance_usage": "Uso: /attendance [AAAA-MM-DD] (por defecto hoy).",
+    "attendance_header": "Vistos el {date} ({count}):",
+    "attendance_nobody": "No se vio a nadie el {date}.",
+    "summary_header": "Asistencia del {date}, todas las cámaras ({count}):",
+    "button_enroll_face": "Registrar la cara #{index}…",
+    "button_enroll_this": "Registrar esta cara…",
+    "button_not_person": "#{index} no es {name}",
+    "ask_face_name": "¿Quién es la cara #{index}? Responde con el nombre (o /cancel).",
+    "ask_camera_face_name": "¿Quién es esta cara ({camera}, {time})? Responde con el nombre (o /cancel).",
+    "face_expired": "Esta cara ya no se guarda (se guardan 24 horas). Envía una foto y usa /enroll.",
+    "report_recorded": "Gracias: se registró tu aviso de que la cara #{index} no es {name}.",
+    "camera_offline": "La cámara {camera} está desconectada desde las {time}; intentando reconectar.",
+    "camera_online": "La cámara {camera} vuelve a funcionar a las {time} (desconectada {duration}).",
 })
 
 TEXTS: dict[str, dict[str, str]] = {"en": EN, "es": ES}

@@ -1,0 +1,148 @@
+"""The bot's office handlers: access managed from Telegram (/allow, /revoke, /users).
+
+`OfficeHandlers` is mixed into `FaceBot` (telegram_bot.py), which wires the handlers in
+`build_application`; it uses FaceBot's helpers (`reply`, `t`, `_core`, `config`, `service`).
+
+Access: the environment's FACEBOT_HR_IDS / FACEBOT_USER_IDS are the bootstrap (fixed until a
+restart); HR adds and removes everyone else from Telegram. The list lives in the gallery
+(the service's "access" setting), so it survives restarts and is shared with every process
+on the gallery. The bot keeps a copy: its own changes apply at once, changes made elsewhere
+within ACCESS_TTL_S (the copy is refreshed in the background, so no message ever waits for
+the gallery just to be let in).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from telegram import Message
+
+from facebot.bot.telegram_util import command_argument
+from facebot.office import Access, AccessRefused, FixedAccess, NotListed
+
+log = logging.getLogger(__name__)
+
+ACCESS_TTL_S = 5.0  # how stale the bot's copy of the access list may get (changes made by others)
+
+
+def parse_chat_id(text: str) -> int | None:
+    """A Telegram user or chat id ('12345', '-100123'), or None."""
+    text = text.strip()
+    digits = text[1:] if text.startswith("-") else text
+    return int(text) if digits.isdigit() and len(digits) <= 20 else None
+
+
+class OfficeHandlers:
+    """Access rules and handlers; FaceBot calls `init_office()` from its __init__."""
+
+    def init_office(self) -> None:
+        self._stored_access = Access()
+        self._access_read_at = float("-inf")  # monotonic time of the last read from the gallery
+        self._access_generation = 0  # bumped by this bot's own changes: an older read is stale
+        self._access_task: asyncio.Task | None = None
+
+    # -- access ------------------------------------------------------------------------------
+    @property
+    def bootstrap(self) -> Access:
+        """The environment's ids (FACEBOT_HR_IDS, FACEBOT_USER_IDS): fixed until a restart."""
+        return Access(self.config.user_ids, self.config.hr_ids)
+
+    def access_now(self) -> Access:
+        """Who may use the bot now: the bootstrap and the stored list. Never waits: a copy older
+        than ACCESS_TTL_S is answered as it is and refreshed in the background."""
+        if time.monotonic() - self._access_read_at > ACCESS_TTL_S:
+            self._refresh_access_soon()
+        return self.bootstrap | self._stored_access
+
+    def _refresh_access_soon(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not in the bot's event loop (a test calling a helper)
+            return
+        if self._access_task is None or self._access_task.done():
+            self._access_task = loop.create_task(self.load_access())
+
+    async def load_access(self) -> Access:
+        """Read the stored access list from the gallery into the bot's copy; returns it. A read
+        that fails keeps the old copy (logged), so a busy gallery locks nobody out."""
+        generation = self._access_generation
+        try:
+            stored = await self._core(self.service.access)
+        except Exception as exc:  # a busy, unreadable or closing gallery: keep what we have
+            log.warning("could not read the access list (%s); keeping the last one", exc)
+            self._access_read_at = time.monotonic()
+            return self._stored_access
+        if generation == self._access_generation:  # else a change of ours came after this read
+            self._stored_access = stored
+            self._access_read_at = time.monotonic()
+        return self._stored_access
+
+    def _access_changed(self, stored: Access) -> None:
+        """This bot changed the list: use it from the next message on."""
+        self._access_generation += 1
+        self._stored_access = stored
+        self._access_read_at = time.monotonic()
+
+    def _role_text(self, role: str) -> str:
+        return self.t("role_hr" if role == "hr" else "role_user")
+
+    # -- handlers ----------------------------------------------------------------------------
+    async def on_allow(self, message: Message, user_id: int, context) -> None:
+        """'/allow ID' lets a user (or a group chat) identify; '/allow ID hr' makes a user HR."""
+        words = command_argument(message.text).split()
+        target = parse_chat_id(words[0]) if words else None
+        if target is None or len(words) > 2 or (len(words) == 2 and words[1].lower() != "hr"):
+            await self.reply(message, self.t("allow_usage"))
+            return
+        hr = len(words) == 2
+        try:
+            stored = await self._core(self.service.allow, target, hr=hr, actor=f"tg:{user_id}")
+        except AccessRefused as exc:
+            await self.reply(message, self.t("allow_refused", reason=str(exc)))
+            return
+        self._access_changed(stored)
+        role, fixed = ("hr" if hr else "user"), self.bootstrap.role(target)
+        if fixed == "hr" and role != "hr":  # the environment keeps them HR whatever we store
+            await self.reply(message, self.t("allowed_but_env", id=target, role=self._role_text(role),
+                                             fixed=self._role_text(fixed), variable="FACEBOT_HR_IDS"))
+        else:
+            await self.reply(message, self.t("allowed", id=target, role=self._role_text(role)))
+        await self.hr_menu_changed(context.bot, target)
+
+    async def on_revoke(self, message: Message, user_id: int, context) -> None:
+        """'/revoke ID': take back what was given from Telegram (not the environment's ids)."""
+        target = parse_chat_id(command_argument(message.text))
+        if target is None:
+            await self.reply(message, self.t("revoke_usage"))
+            return
+        try:
+            stored = await self._core(self.service.revoke, target, actor=f"tg:{user_id}", bootstrap=self.bootstrap)
+        except FixedAccess as exc:
+            await self.reply(message, self.t("revoke_fixed", id=target, role=self._role_text(exc.role), variable=exc.variable))
+            return
+        except NotListed:
+            await self.reply(message, self.t("revoke_not_listed", id=target))
+            return
+        self._access_changed(stored)
+        fixed = self.bootstrap.role(target)
+        if fixed:
+            await self.reply(message, self.t("revoked_but_env", id=target, role=self._role_text(fixed),
+                                             variable="FACEBOT_HR_IDS" if fixed == "hr" else "FACEBOT_USER_IDS"))
+        else:
+            await self.reply(message, self.t("revoked", id=target))
+        await self.hr_menu_changed(context.bot, target)
+
+    async def on_users(self, message: Message, user_id: int, context) -> None:
+        """'/users': HR and users (and group chats), the environment's marked (env)."""
+        stored, boot = await self.load_access(), self.bootstrap
+
+        def listing(ids: set[int], fixed: frozenset[int]) -> str:
+            return ", ".join(f"{i} (env)" if i in fixed else str(i) for i in sorted(ids)) or self.t("users_none")
+
+        hr = boot.hr | stored.hr
+        users = (boot.users | stored.users) - hr
+        await self.reply(message, self.t("users_list", hr=listing(hr, boot.hr), users=listing(users, boot.users)))
+
+    async def hr_menu_changed(self, bot, user_id: int) -> None:
+        """Someone's HR role may have changed (a hook for their command menu)."""

@@ -1,0 +1,109 @@
+"""Running it in a real office (issue 12): access managed from Telegram, menus and language,
+attendance that lasts, naming unknown faces from a button, camera outages.
+
+Bot tests drive the real PTB Application against the fake Bot API (tests/fake_telegram.py)
+on a TinyDB gallery and on a PostgreSQL one; a restart is a new Application over the same
+gallery."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from facebot.bot.telegram_bot import build_application
+from facebot.config import BotConfig
+from facebot.texts import EN
+from facebot.recognition import load_image
+from tests.fake_telegram import FakeTelegram, polling
+
+HR, USER, NEWBIE, HR2, GROUP = 1001, 2002, 4004, 5005, -7007
+ALERT_CHAT = -100777
+
+
+def jpeg(samples, person: str, number: int) -> bytes:
+    return (samples / person / f"{number}.jpg").read_bytes()
+
+
+@pytest.fixture()
+def service(service_on_each_store):
+    """Every test here runs on a TinyDB gallery and on a PostgreSQL one."""
+    return service_on_each_store
+
+
+def run_bots(service, tmp_path, *scenarios, users=(USER,), lang="en", timeout=90.0, **config) -> list[FakeTelegram]:
+    """Run each scenario(server) against its own bot (a new Application over the same gallery,
+    as after a restart) and fake server, one after the other; returns the servers."""
+
+    async def main() -> list[FakeTelegram]:
+        servers = []
+        for scenario in scenarios:
+            server = FakeTelegram().start()
+            settings = BotConfig(token=server.token, api_url=server.url, data_dir=str(tmp_path), hr_ids=frozenset({HR}),
+                                 user_ids=frozenset(users), lang=lang, **config)
+            try:
+                async with polling(build_application(settings, service)):
+                    await asyncio.wait_for(scenario(server), timeout)
+            finally:
+                server.stop()
+            servers.append(server)
+        return servers
+
+    return asyncio.run(main())
+
+
+async def ask(server, user: int, chat: int, text: str):
+    """Send `text` as `user` in `chat` and return the bot's next message there."""
+    before = len(server.messages(chat))
+    server.push_text(user, chat, text)
+    return (await server.wait_for_messages(chat, before + 1))[before]
+
+
+async def send_photo(server, user: int, chat: int, data: bytes):
+    before = len(server.messages(chat))
+    server.push_photo(user, chat, data)
+    return (await server.wait_for_messages(chat, before + 1))[before]
+
+
+# -- 1. access managed from Telegram --------------------------------------------------------------
+def test_access_from_telegram_applies_at_once_and_survives_a_restart(service, tmp_path, samples):
+    service.enroll("Ana", load_image(samples / "s2" / "1.jpg"), actor="test")
+    photo = jpeg(samples, "s2", 5)
+
+    async def first(server):
+        refusal = await send_photo(server, NEWBIE, NEWBIE, photo)
+        assert "not allowed" in refusal.text and "/whoami" in refusal.text
+        assert (await ask(server, NEWBIE, NEWBIE, "/whoami")).text.startswith(f"Your user id: {NEWBIE}")
+        assert (await ask(server, USER, USER, "/allow 4004")).text == EN["only_hr"]
+        assert (await ask(server, HR, HR, "/allow")).text.startswith("Usage: /allow ID [hr]")
+        assert (await ask(server, HR, HR, "/allow 4004")).text == "4004 is now user."
+        answer = await send_photo(server, NEWBIE, NEWBIE, photo)  # at once, no restart
+        assert answer.method == "sendPhoto" and "Ana" in answer.text
+        assert (await ask(server, NEWBIE, NEWBIE, "/users")).text == EN["only_hr"]
+
+    async def after_restart(server):
+        answer = await send_photo(server, NEWBIE, NEWBIE, photo)
+        assert answer.method == "sendPhoto" and "Ana" in answer.text
+        assert (await ask(server, HR, HR, "/revoke 4004")).text == "4004 may no longer use the bot."
+        assert "not allowed" in (await send_photo(server, NEWBIE, NEWBIE, photo)).text  # at once
+
+    async def second_restart(server):
+        assert "not allowed" in (await send_photo(server, NEWBIE, NEWBIE, photo)).text
+        fixed = (await ask(server, HR, HR, "/revoke 1001")).text
+        assert "FACEBOT_HR_IDS" in fixed and "cannot be revoked from Telegram" in fixed
+        assert (await ask(server, HR, HR, "/revoke 4004")).text == "4004 is not on the list."
+        assert "a group chat" in (await ask(server, HR, HR, f"/allow {GROUP} hr")).text
+        assert (await ask(server, HR, HR, f"/allow {HR2} hr")).text == "5005 is now HR."
+        assert (await ask(server, HR, HR, f"/allow {GROUP}")).text == f"{GROUP} is now user."
+        assert "Ana" in (await ask(server, HR2, HR2, "/list")).text  # the new HR, at once
+        listing = (await ask(server, HR2, HR2, "/users")).text
+        assert listing.startswith(f"HR: {HR} (env), {HR2}\nUsers and chats: {GROUP}, {USER} (env)")
+        kept = (await ask(server, HR2, HR2, f"/revoke {USER}")).text
+        assert "FACEBOT_USER_IDS" in kept
+
+    servers = run_bots(service, tmp_path, first, after_restart, second_restart)
+    assert all(s.downloads.count(p) <= 1 for s in servers for p in s.downloads)
+    entries = [(e["action"], e["actor"], e.get("id"), e.get("role")) for e in service.audit_log(100)
+               if e["action"].startswith("access")]
+    assert entries == [("access-allow", f"tg:{HR}", NEWBIE, "user"), ("access-revoke", f"tg:{HR}", NEWBIE, "user"),
+                       ("access-allow", f"tg:{HR}", HR2, "hr"), ("access-allow", f"tg:{HR}", GROUP, "user")]
+    assert service.access().to_setting() == {"users": [GROUP], "hr": [HR2]}
