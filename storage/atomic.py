@@ -123,7 +123,9 @@ class AtomicJSONStorage(Storage):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             with open(fd, "w", encoding="utf-8") as fh:
                 os.fchmod(fd, FILE_MODE)
-                json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+                # json.dumps, not json.dump: only the one-shot encoder is the C one (2-3x faster
+                # on a large audit.json or gallery.json; the bytes are the same).
+                fh.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
                 fh.flush()
                 os.fsync(fh.fileno())  # the bytes are on disk before the name points at them
             os.replace(tmp, self.path)

@@ -398,11 +398,17 @@ class Gallery:
 
     def _expire(self, entries: dict[str, dict]) -> None:
         """Drop (in place) the entries older than the retention period and, past
-        AUDIT_SAFETY_CAP, the oldest ones, saying so. The file is rewritten whole anyway, so
-        one pass over it costs little next to the write."""
+        AUDIT_SAFETY_CAP, the oldest ones, saying so.
+
+        Entries are kept in the order they were written, which is time order but for an
+        entry copied late from the journal: so the whole log is searched only when its
+        first entry has expired (a late one goes with its neighbours at most that late).
+        """
         cutoff = cutoff_iso(self.retention_days)
-        for doc_id in [i for i, entry in entries.items() if expired(str(entry.get("time", "")), cutoff)]:
-            del entries[doc_id]
+        first = next(iter(entries.values()), None)
+        if first is not None and expired(str(first.get("time", "")), cutoff):
+            for doc_id in [i for i, entry in entries.items() if expired(str(entry.get("time", "")), cutoff)]:
+                del entries[doc_id]
         if len(entries) > AUDIT_SAFETY_CAP:
             oldest = sorted(entries, key=int)[: len(entries) - AUDIT_SAFETY_CAP]
             for doc_id in oldest:
