@@ -91,7 +91,7 @@ def cmd_copy(args) -> int:
     if not report.ok:
         return _fail(f"the copy does not match its source: source {s.counts()} (samples {s.samples_sha256[:12]}), "
                      f"target {t.counts()} (samples {t.samples_sha256[:12]})")
-    print(f"verified: same counts, same embeddings (sha256 {t.samples_sha256[:12]})")
+    print(f"verified: same counts, same embeddings and consent notes (sha256 {t.samples_sha256[:12]})")
     return EXIT_OK
 
 

@@ -229,3 +229,13 @@ def test_calibrate_dry_run_saves_nothing_and_a_missing_folder_is_one_line(cli, s
     assert code == 0 and "(default)" in cli("threshold")[1]
     code, _, err = cli("calibrate", tmp_path / "nowhere")
     assert code == 1 and err.startswith("facebot:") and "nowhere" in err
+
+
+def test_a_damaged_gallery_is_one_line_naming_the_file(cli, samples):
+    assert cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)[0] == 0
+    (cli.data / "gallery.json").write_bytes(b"")  # emptied by something else
+    for args in (["list"], ["identify", samples / "s2" / "9.jpg"], ["enroll", "Bob", samples / "s5" / "1.jpg", *CONSENT]):
+        code, out, err = cli(*args)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert str(cli.data / "gallery.json") in err and "damaged" in err
+    assert (cli.data / "gallery.json").read_bytes() == b""  # nothing was written over it

@@ -512,3 +512,35 @@ def test_a_change_and_its_audit_entry_are_saved_together_or_not_at_all(service_o
     assert any(e["action"] == "threshold" for e in service.audit_log()) == (answers[2] == "done")
     service.enroll("Ana", photo)  # once the audit can be written again, all is as before
     assert consistent(service)["Ana"] == retried + 1
+
+
+def test_concurrent_changes_and_identifications_keep_every_audit_entry_once(store):
+    """Three processes enroll (each enrollment audited in its own transaction) while
+    identifications are audited in between: every entry is in the log exactly once."""
+    code = OPEN + ("tag = sys.argv[2]\n"
+                   "for i in range(12):\n"
+                   "    g.add_samples([(f'{tag} {i}', np.ones(8, np.float32))],"
+                   " audit=lambda counts: ('enroll', {'name': next(iter(counts)), 'seq': f'{tag}{i}'}))\n"
+                   "    g.audit('identify', f'tg:{tag}', seq=f'{tag}{i}')\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, store.location, tag]) for tag in ("a", "b", "c")]
+    assert all(p.wait(timeout=180) == 0 for p in procs)
+    log = store.open().audit_log(10_000)
+    expected = sorted((action, f"{tag}{i}") for tag in "abc" for i in range(12) for action in ("enroll", "identify"))
+    assert sorted((e["action"], e["seq"]) for e in log) == expected
+    assert len(store.open().people()) == 36
+
+
+def test_tinydb_an_audit_entry_held_back_by_a_full_disk_is_written_once_later(tmp_path):
+    """An enrollment committed while audit.json could not be written keeps its entry in
+    gallery.json's journal (shown by audit_log); the next write moves it, once."""
+    g = Gallery(tmp_path)
+    blocker = tmp_path / f".audit.json.{os.getpid()}.tmp"
+    blocker.mkdir()
+    g.add_samples([("Ana", unit(1))], audit=lambda counts: ("enroll", {"name": "Ana"}))
+    assert [e["action"] for e in g.audit_log()] == ["enroll"] and not (tmp_path / "audit.json").exists()
+    blocker.rmdir()
+    g.audit("identify", "tg:1", names=["Ana"])
+    g.audit("identify", "tg:1", names=["Ana"])
+    assert [e["action"] for e in Gallery(tmp_path).audit_log()] == ["enroll", "identify", "identify"]
+    raw = json.loads((tmp_path / "audit.json").read_text())
+    assert [e["action"] for e in raw["audit"].values()] == ["enroll", "identify", "identify"]
