@@ -1,4 +1,5 @@
-"""The bot's office handlers: access managed from Telegram (/allow, /revoke, /users).
+"""The bot's office handlers: access managed from Telegram (/allow, /revoke, /users), command
+menus and the language of each reply.
 
 `OfficeHandlers` is mixed into `FaceBot` (telegram_bot.py), which wires the handlers in
 `build_application`; it uses FaceBot's helpers (`reply`, `t`, `_core`, `config`, `service`).
@@ -9,21 +10,46 @@ restart); HR adds and removes everyone else from Telegram. The list lives in the
 on the gallery. The bot keeps a copy: its own changes apply at once, changes made elsewhere
 within ACCESS_TTL_S (the copy is refreshed in the background, so no message ever waits for
 the gallery just to be let in).
+
+Language: each person is answered in their Telegram app's language (the update's
+`language_code`) when it is English or Spanish, else in FACEBOT_LANG. The language of the
+update being handled is kept in REPLY_LANGUAGE (a context variable: PTB handles each update
+in its own task), so every `t()` follows it without being told.
+
+Menus (setMyCommands): the users' commands for everyone, the HR menu in each HR person's
+private chat, each in English and Spanish and, for any other app language, FACEBOT_LANG.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from contextvars import ContextVar
 
-from telegram import Message
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Message
+from telegram.error import TelegramError
 
 from facebot.bot.telegram_util import command_argument
 from facebot.office import Access, AccessRefused, FixedAccess, NotListed
+from facebot.texts import text
 
 log = logging.getLogger(__name__)
 
 ACCESS_TTL_S = 5.0  # how stale the bot's copy of the access list may get (changes made by others)
+MENU_LANGUAGES = ("en", "es")  # the catalog's languages (texts.py)
+USER_COMMANDS = ("help", "whoami")
+HR_COMMANDS = ("help", "whoami", "enroll", "list", "delete", "threshold", "audit", "cancel", "allow", "revoke", "users")
+
+# The language of the update being handled ("en", "es"), or None: FACEBOT_LANG.
+REPLY_LANGUAGE: ContextVar[str | None] = ContextVar("facebot_reply_language", default=None)
+
+
+def language_of(update: object) -> str | None:
+    """"en" or "es" from the sender's app language (an IETF tag: "es", "es-419", "en-GB"), or
+    None for any other language or none given."""
+    user = getattr(update, "effective_user", None)
+    primary = ((getattr(user, "language_code", None) or "").split("-")[0]).lower()
+    return primary if primary in MENU_LANGUAGES else None
 
 
 def parse_chat_id(text: str) -> int | None:
@@ -41,6 +67,7 @@ class OfficeHandlers:
         self._access_read_at = float("-inf")  # monotonic time of the last read from the gallery
         self._access_generation = 0  # bumped by this bot's own changes: an older read is stale
         self._access_task: asyncio.Task | None = None
+        self._menu_task: asyncio.Task | None = None
 
     # -- access ------------------------------------------------------------------------------
     @property
@@ -95,7 +122,7 @@ class OfficeHandlers:
         if target is None or len(words) > 2 or (len(words) == 2 and words[1].lower() != "hr"):
             await self.reply(message, self.t("allow_usage"))
             return
-        hr = len(words) == 2
+        hr, was_hr = len(words) == 2, self.is_hr(target)
         try:
             stored = await self._core(self.service.allow, target, hr=hr, actor=f"tg:{user_id}")
         except AccessRefused as exc:
@@ -108,7 +135,8 @@ class OfficeHandlers:
                                              fixed=self._role_text(fixed), variable="FACEBOT_HR_IDS"))
         else:
             await self.reply(message, self.t("allowed", id=target, role=self._role_text(role)))
-        await self.hr_menu_changed(context.bot, target)
+        if self.is_hr(target) != was_hr:
+            await self.hr_menu_changed(context.bot, target)
 
     async def on_revoke(self, message: Message, user_id: int, context) -> None:
         """'/revoke ID': take back what was given from Telegram (not the environment's ids)."""
@@ -116,6 +144,7 @@ class OfficeHandlers:
         if target is None:
             await self.reply(message, self.t("revoke_usage"))
             return
+        was_hr = self.is_hr(target)
         try:
             stored = await self._core(self.service.revoke, target, actor=f"tg:{user_id}", bootstrap=self.bootstrap)
         except FixedAccess as exc:
@@ -131,7 +160,8 @@ class OfficeHandlers:
                                              variable="FACEBOT_HR_IDS" if fixed == "hr" else "FACEBOT_USER_IDS"))
         else:
             await self.reply(message, self.t("revoked", id=target))
-        await self.hr_menu_changed(context.bot, target)
+        if self.is_hr(target) != was_hr:
+            await self.hr_menu_changed(context.bot, target)
 
     async def on_users(self, message: Message, user_id: int, context) -> None:
         """'/users': HR and users (and group chats), the environment's marked (env)."""
@@ -144,5 +174,49 @@ class OfficeHandlers:
         users = (boot.users | stored.users) - hr
         await self.reply(message, self.t("users_list", hr=listing(hr, boot.hr), users=listing(users, boot.users)))
 
+    # -- menus -------------------------------------------------------------------------------
+    def reply_language(self) -> str:
+        """The language of the reply being written: the sender's (en, es), else FACEBOT_LANG."""
+        return REPLY_LANGUAGE.get() or self.config.lang
+
+    def menu(self, names: tuple[str, ...], lang: str) -> list[BotCommand]:
+        """The commands `names` with their descriptions in `lang` (texts.py "cmd_NAME")."""
+        return [BotCommand(name, text(lang, f"cmd_{name}")) for name in names]
+
+    def publish_menus_soon(self, bot) -> None:
+        """Publish the menus in the background: with many HR people that is many calls, and
+        nobody's message should wait for them."""
+        self._menu_task = asyncio.get_running_loop().create_task(self.publish_menus(bot))
+
+    async def publish_menus(self, bot) -> None:
+        """Publish the command menus, best effort (a menu is a convenience; a failure is logged
+        and not retried): users' commands for everyone (BotCommandScopeDefault), the HR menu in
+        each HR person's private chat (BotCommandScopeChat)."""
+        if await self._set_menu(bot, BotCommandScopeDefault(), USER_COMMANDS):
+            for user_id in sorted(self.access_now().hr):
+                if not await self._set_menu(bot, BotCommandScopeChat(user_id), HR_COMMANDS):
+                    return
+
+    async def _set_menu(self, bot, scope, names: tuple[str, ...] | None) -> bool:
+        """Set the menu of `scope` to `names` (None: delete it) for English, Spanish and every
+        other language (FACEBOT_LANG); False when Telegram refused (logged)."""
+        try:
+            for lang in (*MENU_LANGUAGES, None):
+                if names is None:
+                    await bot.delete_my_commands(scope=scope, language_code=lang)
+                else:
+                    await bot.set_my_commands(self.menu(names, lang or self.config.lang), scope=scope, language_code=lang)
+        except TelegramError as exc:
+            log.warning("could not set the command menu: %s", exc)
+            return False
+        return True
+
+    def stop_menus(self) -> None:
+        if self._menu_task is not None and not self._menu_task.done():
+            self._menu_task.cancel()
+
     async def hr_menu_changed(self, bot, user_id: int) -> None:
-        """Someone's HR role may have changed (a hook for their command menu)."""
+        """Someone became HR or stopped being HR: their private chat gets the HR menu, or loses
+        it (and shows the users' menu again). Groups are never HR."""
+        if user_id > 0:
+            await self._set_menu(bot, BotCommandScopeChat(user_id), HR_COMMANDS if self.is_hr(user_id) else None)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
 import numpy as np
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
@@ -33,7 +33,7 @@ from facebot.config import BotConfig, ConfigError, load_bot_config, setting
 from facebot.recognition.draw import face_labels
 from facebot.service import (ConflictingPerson, EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
-from facebot.bot.office import OfficeHandlers
+from facebot.bot.office import REPLY_LANGUAGE, OfficeHandlers, language_of
 from facebot.bot.telegram_util import (FairGate, GateClosed, JournalQueue, RateLimit, UpdateJournal, annotated_jpeg,
                                        command_argument, image_attachment, labels_in_decoded_pixels)
 from facebot.telegram_retry import REPLIES, RetryPolicy, token_kept_out
@@ -103,7 +103,8 @@ class FaceBot(OfficeHandlers):
 
     # -- helpers ----------------------------------------------------------------------------
     def t(self, key: str, **values) -> str:
-        return text(self.config.lang, key, **values)
+        """The sentence `key` in the language of the person being answered (see bot/office.py)."""
+        return text(self.reply_language(), key, **values)
 
     def is_hr(self, user_id: int) -> bool:
         """In FACEBOT_HR_IDS, or made HR from Telegram (/allow ID hr)."""
@@ -477,20 +478,14 @@ class FaceBot(OfficeHandlers):
 
     async def on_start(self, application: Application) -> None:
         """Before the first update is handled: read the access list (so nobody allowed is
-        refused at start), then publish the command menu."""
+        refused at start), then publish the command menus (in the background)."""
         await self.load_access()
-        await self.set_commands(application)
-
-    async def set_commands(self, application: Application) -> None:
-        """Publish the command menu (best effort)."""
-        try:
-            await application.bot.set_my_commands([BotCommand(c, c) for c in ("help", "whoami", "enroll", "list", "delete", "threshold", "audit")])
-        except TelegramError as exc:
-            log.warning("could not set the command menu: %s", exc)
+        self.publish_menus_soon(application.bot)
 
     def stopping(self) -> None:
         """The bot is stopping: photos still waiting for their turn are let go (PTB's stop
         waits for every update in hand, and a flood would hold the shutdown for minutes)."""
+        self.stop_menus()
         abandoned = self.gate.close()
         if abandoned:
             log.warning("stopping: %d photo(s) were still waiting and were not answered", abandoned)
@@ -517,6 +512,8 @@ class FaceBotApplication(Application):
     when it stops (see FaceBot.stopping)."""
 
     async def process_update(self, update: object) -> None:
+        # Every reply to this update speaks its sender's language (each update has its own task).
+        REPLY_LANGUAGE.set(language_of(update))
         try:
             await super().process_update(update)
         finally:

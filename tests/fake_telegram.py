@@ -4,6 +4,8 @@ Tests push updates (`push_photo`, `push_document`, `push_text`, `push_callback`,
 `push_message`), the bot under test long-polls them with getUpdates, and every outgoing
 call (sendMessage, sendPhoto with the uploaded bytes, editMessageText, ...) is recorded.
 `await server.wait_for_messages(chat_id, n)` waits until the bot has sent n messages there.
+`server.languages[user_id] = "es"` makes that user's updates carry language_code "es";
+`server.menus()` lists the command menus the bot set or deleted (scope, language, commands).
 
 Faults, to see what the client does when Telegram misbehaves (each failed call is recorded
 with its status; 0 for a dropped connection):
@@ -123,6 +125,7 @@ class FakeTelegram:
         self._outages: list[tuple[float, frozenset[str] | None, Fault]] = []  # (until, methods, fault)
         self.token_status: int | None = None  # set: every call is refused with it (reject_token)
         self.polls = 0  # getUpdates calls answered (they are not recorded in `calls`)
+        self.languages: dict[int, str] = {}  # user id -> the language_code their messages carry
         self._updates: list[dict] = []
         self._files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -172,8 +175,14 @@ class FakeTelegram:
     def _base_message(self, user_id: int, chat_id: int) -> dict:
         chat = {"id": chat_id, "type": "private", "first_name": f"user{user_id}"} if chat_id > 0 else \
                {"id": chat_id, "type": "group", "title": f"group{chat_id}"}
-        return {"message_id": self._next_id(), "date": int(time.time()), "chat": chat,
-                "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}}
+        return {"message_id": self._next_id(), "date": int(time.time()), "chat": chat, "from": self._user(user_id)}
+
+    def _user(self, user_id: int) -> dict:
+        """A sender; with a `language_code` when `languages` gives one for this user."""
+        user = {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}
+        if user_id in self.languages:
+            user["language_code"] = self.languages[user_id]
+        return user
 
     def _add_file(self, data: bytes, size: int | None) -> dict:
         file_id = f"file{self._next_id()}"
@@ -227,7 +236,7 @@ class FakeTelegram:
     def push_callback(self, user_id: int, message: dict, data: str) -> dict:
         """Queue a press on an inline button of `message` (a bot message, e.g. Call.result)."""
         query = {"id": str(self._next_id()), "chat_instance": "1", "data": data, "message": message,
-                 "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}}
+                 "from": self._user(user_id)}
         return self.push_update({"callback_query": query})
 
     def fail_next(self, method: str, status: int, **payload) -> None:
@@ -283,6 +292,18 @@ class FakeTelegram:
     # -- what tests inspect ---------------------------------------------------------------------
     def methods(self) -> list[str]:
         return [c.method for c in list(self.calls)]
+
+    def menus(self) -> list[tuple[dict, str | None, list[tuple[str, str]] | None]]:
+        """Every command menu the bot set (setMyCommands) or deleted (deleteMyCommands, commands
+        None), in order: (scope, e.g. {"type": "chat", "chat_id": 1}; language_code or None;
+        [(command, description)])."""
+        found = []
+        for c in list(self.calls):
+            if c.method in ("setMyCommands", "deleteMyCommands") and c.status == 200:
+                commands = None if c.method == "deleteMyCommands" else \
+                    [(item["command"], item["description"]) for item in c.params.get("commands", [])]
+                found.append((c.params.get("scope") or {"type": "default"}, c.params.get("language_code"), commands))
+        return found
 
     def statuses(self, method: str) -> list[int]:
         """The HTTP status of every call of `method` so far (0: dropped), in order."""

@@ -12,11 +12,11 @@ import pytest
 
 from facebot.bot.telegram_bot import build_application
 from facebot.config import BotConfig
-from facebot.texts import EN
+from facebot.texts import EN, ES
 from facebot.recognition import load_image
 from tests.fake_telegram import FakeTelegram, polling
 
-HR, USER, NEWBIE, HR2, GROUP = 1001, 2002, 4004, 5005, -7007
+HR, USER, USER2, NEWBIE, HR2, GROUP = 1001, 2002, 2003, 4004, 5005, -7007
 ALERT_CHAT = -100777
 
 
@@ -107,3 +107,61 @@ def test_access_from_telegram_applies_at_once_and_survives_a_restart(service, tm
     assert entries == [("access-allow", f"tg:{HR}", NEWBIE, "user"), ("access-revoke", f"tg:{HR}", NEWBIE, "user"),
                        ("access-allow", f"tg:{HR}", HR2, "hr"), ("access-allow", f"tg:{HR}", GROUP, "user")]
     assert service.access().to_setting() == {"users": [GROUP], "hr": [HR2]}
+
+
+# -- 2. menus and language ----------------------------------------------------------------------
+async def wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def test_menus_per_scope_and_language_follow_hr_changes(service, tmp_path):
+    chat = lambda user_id: {"type": "chat", "chat_id": user_id}  # noqa: E731
+
+    async def scenario(server):
+        await wait_for(lambda: len(server.menus()) >= 6)  # default and HR's chat, 3 languages each
+        menus = server.menus()
+        by_scope = {(s.get("chat_id"), lang): commands for s, lang, commands in menus}
+        assert [s["type"] for s, _, _ in menus] == ["default"] * 3 + ["chat"] * 3
+        assert by_scope[(None, "en")] == [("help", "what I can do for you"), ("whoami", "your user id and this chat's id")]
+        assert by_scope[(None, "es")] == [("help", "lo que puedo hacer por ti"), ("whoami", "tu id de usuario y el id de este chat")]
+        assert by_scope[(None, None)] == by_scope[(None, "en")]  # any other language: FACEBOT_LANG
+        hr_menu = dict(by_scope[(HR, "es")])
+        assert {"enroll", "allow", "revoke", "users"} <= set(hr_menu) and hr_menu["list"] == "personas registradas y sus muestras"
+        assert all(description and description != command for _, _, commands in menus for command, description in commands)
+
+        await ask(server, HR, HR, f"/allow {HR2} hr")
+        await wait_for(lambda: len(server.menus()) >= 9)
+        assert [(s, lang) for s, lang, c in server.menus()[6:] if c] == [(chat(HR2), "en"), (chat(HR2), "es"), (chat(HR2), None)]
+        await ask(server, HR, HR, f"/revoke {HR2}")  # back to the users' menu
+        await wait_for(lambda: len(server.menus()) >= 12)
+        assert [(s, lang, c) for s, lang, c in server.menus()[9:]] == [(chat(HR2), lang, None) for lang in ("en", "es", None)]
+        await ask(server, HR, HR, f"/allow {USER}")  # a user: no menu of their own
+        await asyncio.sleep(0.3)
+        assert len(server.menus()) == 12
+
+    run_bots(service, tmp_path, scenario)
+
+
+def test_each_person_is_answered_in_their_language(service, tmp_path, samples):
+    async def scenario(server):
+        server.languages.update({USER: "es-419", NEWBIE: "es", HR: "fr"})
+        assert (await ask(server, USER, USER, "/help")).text == ES["help_user"]
+        answer = await send_photo(server, USER, USER, jpeg(samples, "s5", 1))
+        assert answer.text.splitlines() == ["1 cara(s):", "1. desconocido"]
+        assert "no tienes permiso" in (await send_photo(server, NEWBIE, NEWBIE, jpeg(samples, "s5", 1))).text
+        assert (await ask(server, HR, HR, "/list")).text == EN["list_empty"]  # French: FACEBOT_LANG
+        assert (await ask(server, USER2, USER2, "/help")).text == EN["help_user"]  # no language given
+
+    run_bots(service, tmp_path, scenario, users=(USER, USER2))
+
+
+def test_facebot_lang_is_the_default_for_other_languages(service, tmp_path):
+    async def scenario(server):
+        server.languages.update({USER: "en-GB", USER2: "de"})
+        assert (await ask(server, USER, USER, "/help")).text == EN["help_user"]
+        assert (await ask(server, USER2, USER2, "/help")).text == ES["help_user"]
+
+    run_bots(service, tmp_path, scenario, users=(USER, USER2), lang="es")
