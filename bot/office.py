@@ -1,5 +1,5 @@
 """The bot's office handlers: access managed from Telegram (/allow, /revoke, /users), command
-menus and the language of each reply.
+menus and the language of each reply, attendance (/attendance and the daily summary).
 
 `OfficeHandlers` is mixed into `FaceBot` (telegram_bot.py), which wires the handlers in
 `build_application`; it uses FaceBot's helpers (`reply`, `t`, `_core`, `config`, `service`).
@@ -18,6 +18,11 @@ in its own task), so every `t()` follows it without being told.
 
 Menus (setMyCommands): the users' commands for everyone, the HR menu in each HR person's
 private chat, each in English and Spanish and, for any other app language, FACEBOT_LANG.
+
+Attendance: the cameras record sightings in the gallery; /attendance [date] shows a day, and
+a PTB JobQueue job posts the day's summary of all cameras to FACEBOT_ALERT_CHAT_ID at
+FACEBOT_SUMMARY_AT in FACEBOT_TZ, once a day (the gallery remembers the day it went out, so a
+restart or a second bot does not send it again).
 """
 from __future__ import annotations
 
@@ -25,12 +30,13 @@ import asyncio
 import logging
 import time
 from contextvars import ContextVar
+from datetime import date, datetime
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Message
 from telegram.error import TelegramError
 
 from facebot.bot.telegram_util import command_argument
-from facebot.office import Access, AccessRefused, FixedAccess, NotListed
+from facebot.office import Access, AccessRefused, AttendanceRow, FixedAccess, NotListed, local_zone
 from facebot.texts import text
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,10 @@ log = logging.getLogger(__name__)
 ACCESS_TTL_S = 5.0  # how stale the bot's copy of the access list may get (changes made by others)
 MENU_LANGUAGES = ("en", "es")  # the catalog's languages (texts.py)
 USER_COMMANDS = ("help", "whoami")
-HR_COMMANDS = ("help", "whoami", "enroll", "list", "delete", "threshold", "audit", "cancel", "allow", "revoke", "users")
+HR_COMMANDS = ("help", "whoami", "enroll", "list", "delete", "threshold", "audit", "cancel", "allow", "revoke", "users",
+               "attendance")
+SUMMARY_JOB = "daily-summary"
+MESSAGE_LIMIT = 4000
 
 # The language of the update being handled ("en", "es"), or None: FACEBOT_LANG.
 REPLY_LANGUAGE: ContextVar[str | None] = ContextVar("facebot_reply_language", default=None)
@@ -220,3 +229,58 @@ class OfficeHandlers:
         it (and shows the users' menu again). Groups are never HR."""
         if user_id > 0:
             await self._set_menu(bot, BotCommandScopeChat(user_id), HR_COMMANDS if self.is_hr(user_id) else None)
+
+    # -- attendance -------------------------------------------------------------------------
+    @property
+    def zone(self):
+        """The time zone of attendance days and of the summary: FACEBOT_TZ, else the machine's."""
+        return self.config.tz or local_zone()
+
+    def attendance_text(self, rows: list[AttendanceRow], day: date, header: str, lang: str | None = None) -> str:
+        """A day's rows as chat lines "Ana: 08:58–17:31 (front door, lobby)" under `header`."""
+        lang = lang or self.reply_language()
+        if not rows:
+            return text(lang, "attendance_nobody", date=day.isoformat())
+        lines = [f"{r.name}: {r.first:%H:%M}–{r.last:%H:%M} ({', '.join(r.cameras)})" for r in rows]
+        return "\n".join([text(lang, header, date=day.isoformat(), count=len(rows)), *lines])
+
+    async def on_attendance(self, message: Message, user_id: int, context) -> None:
+        """'/attendance [YYYY-MM-DD]': who the cameras saw that day (default today), all cameras."""
+        argument = command_argument(message.text).strip()
+        try:
+            day = date.fromisoformat(argument) if argument else datetime.now(self.zone).date()
+        except ValueError:
+            await self.reply(message, self.t("attendance_usage"))
+            return
+        rows = await self._core(self.service.attendance, day, self.zone)
+        await self.reply(message, self.attendance_text(rows, day, "attendance_header"))
+
+    def schedule_summary(self, application) -> None:
+        """Run `send_daily_summary` every day at FACEBOT_SUMMARY_AT in FACEBOT_TZ (PTB's
+        JobQueue, which python-telegram-bot[job-queue] installs); nothing when it is unset."""
+        if self.config.summary_at is None:
+            return
+        if application.job_queue is None:
+            log.error("FACEBOT_SUMMARY_AT is set, but python-telegram-bot's job queue is not installed "
+                      "(pip install 'python-telegram-bot[job-queue]'): no daily summary")
+            return
+        at = self.config.summary_at.replace(tzinfo=self.zone)
+        application.job_queue.run_daily(self.send_daily_summary, time=at, name=SUMMARY_JOB)
+        log.info("the daily attendance summary goes to chat %s at %s (%s)", self.config.alert_chat_id,
+                 self.config.summary_at.strftime("%H:%M"), self.zone)
+
+    async def send_daily_summary(self, context) -> None:
+        """The job: post today's attendance of all cameras to the alert chat in FACEBOT_LANG,
+        unless it went out already today (this bot before a restart, or another one); then note
+        it in the gallery (audited). A failure is logged by the error handler; the next day's
+        job runs regardless."""
+        day = datetime.now(self.zone).date()
+        if await self._core(self.service.summary_sent, day):
+            log.info("the summary of %s was sent already", day)
+            return
+        rows = await self._core(self.service.attendance, day, self.zone)
+        body = self.attendance_text(rows, day, "summary_header", lang=self.config.lang)
+        for start in range(0, len(body), MESSAGE_LIMIT):
+            chunk = body[start : start + MESSAGE_LIMIT]
+            await self.send(lambda: context.bot.send_message(self.config.alert_chat_id, chunk))
+        await self._core(self.service.mark_summary_sent, day, len(rows), actor="tg:summary")

@@ -478,9 +478,11 @@ class FaceBot(OfficeHandlers):
 
     async def on_start(self, application: Application) -> None:
         """Before the first update is handled: read the access list (so nobody allowed is
-        refused at start), then publish the command menus (in the background)."""
+        refused at start), publish the command menus (in the background) and schedule the
+        daily summary."""
         await self.load_access()
         self.publish_menus_soon(application.bot)
+        self.schedule_summary(application)
 
     def stopping(self) -> None:
         """The bot is stopping: photos still waiting for their turn are let go (PTB's stop
@@ -568,7 +570,8 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
     commands = {"start": (bot.on_help, "anyone"), "help": (bot.on_help, "anyone"), "whoami": (bot.on_whoami, "anyone"),
                 "enroll": (bot.on_enroll, "hr"), "cancel": (bot.on_cancel, "hr"), "list": (bot.on_list, "hr"),
                 "delete": (bot.on_delete, "hr"), "threshold": (bot.on_threshold, "hr"), "audit": (bot.on_audit, "hr"),
-                "allow": (bot.on_allow, "hr"), "revoke": (bot.on_revoke, "hr"), "users": (bot.on_users, "hr")}
+                "allow": (bot.on_allow, "hr"), "revoke": (bot.on_revoke, "hr"), "users": (bot.on_users, "hr"),
+                "attendance": (bot.on_attendance, "hr")}
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_button)))
     application.add_handler(MessageHandler(message & image & filters.CaptionRegex(r"^/enroll(@\w+)?(\s|$)"),
                                            bot.guard(bot.on_enroll_caption, "hr")))

@@ -6,7 +6,9 @@
 - A name is announced only when it wins K of the track's last M votes, and at most once
   per person per cooldown.
 - An unknown face is announced once per track, not once per frame.
-- Who was seen today, first and last time, is kept for the attendance summary.
+- Who was seen today, first and last time, is kept for the end-of-run report; the lasting
+  record is the gallery's: `sightings(now)` names the people to record there, at most once
+  per person every `sighting_every_s` (one camera, one Watcher).
 """
 from __future__ import annotations
 
@@ -56,14 +58,18 @@ class Watcher:
     max_missed: int = 8  # processed frames a track survives without its face
     min_iou: float = 0.3
     same_face: Callable[[np.ndarray, np.ndarray], bool] | None = None
+    sighting_every_s: float = 60.0  # attendance: at most one gallery write per person per minute
     tracks: list[Track] = field(default_factory=list)
     last_announced: dict[str, datetime] = field(default_factory=dict)
     attendance: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    last_recorded: dict[str, datetime] = field(default_factory=dict)  # name -> when its last sighting was due
+    confirmed: set[str] = field(default_factory=set)  # names confirmed (K of M votes) in the last frame
     frame: int = 0
 
     def update(self, identifications, now: datetime) -> list[Event]:
         """Feed one processed frame's identifications; return the alerts it triggers."""
         self.frame += 1
+        self.confirmed = set()
         events = []
         free = list(self.tracks)
         for ident in sorted(identifications, key=lambda r: -r.box[2] * r.box[3]):
@@ -79,6 +85,7 @@ class Watcher:
             if ident.known and track.votes.count(ident.name) >= self.k:  # confirmed, not a glitch
                 first, _ = self.attendance.get(ident.name, (now, now))
                 self.attendance[ident.name] = (first if first.date() == now.date() else now, now)
+                self.confirmed.add(ident.name)
             event = self._decide(track, ident, now)
             if event:
                 events.append(event)
@@ -102,6 +109,19 @@ class Watcher:
             track.announced_unknown = True
             return Event(None, ident.box, ident.distance, now)
         return None
+
+    def sightings(self, now: datetime) -> list[str]:
+        """The people confirmed in the last processed frame whose sighting is due for the
+        gallery: never recorded, or last recorded `sighting_every_s` or more before `now` (or
+        after it: the clock was set back). Marks them recorded at `now`."""
+        due = []
+        for name in sorted(self.confirmed):
+            last = self.last_recorded.get(name)
+            elapsed = None if last is None else (now - last).total_seconds()
+            if elapsed is None or elapsed >= self.sighting_every_s or elapsed < 0:
+                self.last_recorded[name] = now
+                due.append(name)
+        return due
 
     def seen_today(self, today) -> list[tuple[str, datetime, datetime]]:
         """(name, first, last) for everyone seen on date `today`, earliest first."""

@@ -2,6 +2,8 @@
 
 The original project's real-time mode ("Bienvenido Ana" / "Usuario desconocido") as a
 headless companion of the bot: same gallery, same settings, alerts to FACEBOT_ALERT_CHAT_ID.
+Attendance is recorded in the gallery as it happens (a sighting per person at most once a
+minute), so a restart loses nothing; the bot sends the daily summary for all cameras.
 """
 from __future__ import annotations
 
@@ -31,26 +33,12 @@ def add_command(sub) -> None:
     p.add_argument("--votes", type=int, nargs=2, default=(3, 5), metavar=("K", "M"),
                    help="announce a name after K of the last M frames agree (default 3 5)")
     p.add_argument("--detect-size", type=int, default=320, help="longest side frames are shrunk to for detection")
-    p.add_argument("--summary-at", metavar="HH:MM", help="send who was seen today at this local time")
+    p.add_argument("--summary-at", metavar="HH:MM",
+                   help="deprecated and ignored: the bot posts the daily summary of every camera (FACEBOT_SUMMARY_AT)")
     p.add_argument("--dry-run", action="store_true", help="print alerts instead of sending them")
     p.add_argument("--flush-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="at the end, how long to keep trying to deliver queued alerts (default 30)")
     p.set_defaults(func=run)
-
-
-def _summary_time(value: str | None):
-    if not value:
-        return None
-    return datetime.strptime(value, "%H:%M").time()
-
-
-def summary_text(watcher, camera: str, lang: str, today) -> str:
-    rows = watcher.seen_today(today)
-    if not rows:
-        return text(lang, "camera_nobody", camera=camera)
-    lines = [text(lang, "camera_summary", camera=camera)]
-    lines += [f"• {name}: {first:%H:%M}–{last:%H:%M}" for name, first, last in rows]
-    return "\n".join(lines)
 
 
 def run(args) -> int:
@@ -66,20 +54,22 @@ def run(args) -> int:
         config = load_bot_config(require_token=not args.dry_run)
         if not args.dry_run and config.alert_chat_id is None:
             raise ConfigError("FACEBOT_ALERT_CHAT_ID is not set (the chat or channel that receives alerts)")
-        summary_at = _summary_time(args.summary_at)
     except (ConfigError, ValueError) as exc:
         print(f"facebot webcam: {exc}", file=sys.stderr)
         return 2
+    if args.summary_at:  # one summary for all cameras now comes from the bot
+        print("facebot webcam: --summary-at is deprecated and ignored; set FACEBOT_SUMMARY_AT for the bot, "
+              "which posts one daily summary for every camera", file=sys.stderr)
     try:  # before the models load: a mistyped path should not wait for them, nor reconnect forever
         check_source(parse_source(args.source))
     except SourceError as exc:
         print(f"facebot webcam: {exc}", file=sys.stderr)
         return 2
     with token_kept_out(config.token):  # logs, tracebacks, stdout/stderr, escaping exceptions
-        return _watch(args, config, summary_at)
+        return _watch(args, config)
 
 
-def _watch(args, config, summary_at) -> int:
+def _watch(args, config) -> int:
     """Load the models, watch the source until it ends or a stop signal; the exit code."""
     from facebot.camera.alerts import Alert, AlertSender
     from facebot.camera.source import FrameSource, parse_source
@@ -109,7 +99,7 @@ def _watch(args, config, summary_at) -> int:
                       same_face=service.same_face)
     writer = None
     index, processed, window_start, window_count = 0, 0, time.monotonic(), 0
-    summary_sent_for = None
+    watcher_day = datetime.now().astimezone().date()
     log.info("watching %s as %r", args.source, args.camera_name)
     try:
         while not stop.is_set():
@@ -130,6 +120,8 @@ def _watch(args, config, summary_at) -> int:
                 post(text(config.lang, key, name=event.name, camera=args.camera_name, time=f"{event.when:%Y-%m-%d %H:%M:%S}"),
                      encode_jpeg(annotated))
                 service.record_alert(args.camera_name, event.name, event.distance)
+            for name in watcher.sightings(now):  # attendance, in the gallery: at most once a minute each
+                service.record_sighting(args.camera_name, name)
             if args.record:
                 writer = writer or _open_writer(args.record, frame.shape)
                 writer.write(annotated[:, :, ::-1])
@@ -139,10 +131,9 @@ def _watch(args, config, summary_at) -> int:
                 log.info("processing %.1f frames/s (%d read, %d reconnects)", window_count / (time.monotonic() - window_start),
                          source.frames_read, source.reconnects)
                 window_start, window_count = time.monotonic(), 0
-            if summary_at and now.time() >= summary_at and summary_sent_for != now.date():
-                post(summary_text(watcher, args.camera_name, config.lang, now.date()))
-                summary_sent_for = now.date()
+            if now.date() != watcher_day:  # the end-of-run report covers today only
                 watcher.forget_before(now.date())
+                watcher_day = now.date()
     except KeyboardInterrupt:
         pass
     finally:

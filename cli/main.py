@@ -353,13 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands():
-    """Subcommands that live in their own modules (Telegram bot, camera, Siamese)."""
+    """Subcommands that live in their own modules (Telegram bot, camera, Siamese, attendance)."""
     from facebot.bot import telegram_bot
-    from facebot.cli import db
+    from facebot.cli import attendance, db
     from facebot.camera import webcam
     from facebot.lab import siamese as siamese_cli
 
-    return [telegram_bot.add_command, webcam.add_command, siamese_cli.add_command, db.add_command]
+    return [telegram_bot.add_command, webcam.add_command, siamese_cli.add_command, db.add_command, attendance.add_command]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,8 @@ def run_bots(service, tmp_path, *scenarios, users=(USER,), lang="en", timeout=90
             settings = BotConfig(token=server.token, api_url=server.url, data_dir=str(tmp_path), hr_ids=frozenset({HR}),
                                  user_ids=frozenset(users), lang=lang, **config)
             try:
-                async with polling(build_application(settings, service)):
+                async with polling(build_application(settings, service)) as application:
+                    server.application = application  # for scenarios that reach into the bot (its jobs)
                     await asyncio.wait_for(scenario(server), timeout)
             finally:
                 server.stop()
@@ -165,3 +166,105 @@ def test_facebot_lang_is_the_default_for_other_languages(service, tmp_path):
         assert (await ask(server, USER2, USER2, "/help")).text == ES["help_user"]
 
     run_bots(service, tmp_path, scenario, users=(USER, USER2), lang="es")
+
+
+# -- 3. attendance that lasts -------------------------------------------------------------------
+def test_watcher_asks_for_one_sighting_per_person_per_minute():
+    from datetime import datetime, timedelta
+
+    from facebot.camera.watcher import Watcher
+    from facebot.recognition import Identification
+
+    watcher = Watcher(k=3, m=5)
+    t0 = datetime(2026, 11, 23, 9, 0)
+    due = []
+    for second in range(200):  # Ana all along; Bob from 30 s on, beside her
+        faces = [Identification((100, 100, 80, 100), "Ana", 0.5, True)]
+        if second >= 30:
+            faces.append(Identification((400, 100, 80, 100), "Bob", 0.5, True))
+        now = t0 + timedelta(seconds=second)
+        watcher.update(faces, now)
+        due += [(name, second) for name in watcher.sightings(now)]
+    # Confirmed on the 3rd frame (3 of 5 votes), then once a minute each, on the clock passed in.
+    assert due == [("Ana", 2), ("Bob", 32), ("Ana", 62), ("Bob", 92), ("Ana", 122), ("Bob", 152), ("Ana", 182)]
+    watcher.update([Identification((100, 100, 80, 100), "Ana", 0.5, True)], t0)  # the clock set back an hour
+    assert watcher.sightings(t0) == ["Ana"]
+
+
+def test_attendance_from_a_camera_in_the_cli_the_bot_and_the_daily_summary(service, tmp_path, samples):
+    """A camera over a video of two enrolled people records both in the gallery; `facebot
+    attendance` and HR's /attendance show the same table; the bot's daily summary job sends one
+    message for every camera, once, even after a restart."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from datetime import datetime, time as dtime
+    from zoneinfo import ZoneInfo
+
+    from tests.test_webcam import REPO, write_video
+
+    zone = ZoneInfo("America/Bogota")
+    service.enroll("Ana", load_image(samples / "s2" / "1.jpg"), actor="test")
+    service.enroll("Bob", load_image(samples / "s11" / "1.jpg"), actor="test")
+    video = tmp_path / "door.mp4"
+    write_video(video, [load_image(samples / p / "9.jpg") for p in ("s2", "s11")], seconds=3.0)
+    env = {**os.environ, "FACEBOT_TZ": "America/Bogota", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    started = datetime.now(zone).replace(microsecond=0)
+    camera = subprocess.run([sys.executable, "-m", "facebot", *service.cli_args, "webcam", "--source", str(video),
+                             "--camera-name", "front door", "--dry-run", "--summary-at", "18:00"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert camera.returncode == 0, camera.stderr[-3000:]
+    assert "--summary-at is deprecated" in camera.stderr
+    service.record_sighting("lobby", "Ana")  # a second camera saw Ana too
+    sightings = [(e["actor"], e["camera"], e["name"]) for e in service.audit_log(100) if e["action"] == "sighting"]
+    assert sightings == [("camera:front door", "front door", "Ana"), ("camera:front door", "front door", "Bob"),
+                         ("camera:lobby", "lobby", "Ana")]  # 3 s each: one sighting per person per camera
+
+    def facebot(*args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "facebot", *service.cli_args, "attendance", *args],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    table = json.loads(facebot("--json"))
+    assert table["date"] == started.date().isoformat() and table["timezone"] == "America/Bogota"
+    people = {p["name"]: p for p in table["people"]}
+    assert list(people) == ["Ana", "Bob"]
+    assert people["Ana"]["cameras"] == ["front door", "lobby"] and people["Bob"]["cameras"] == ["front door"]
+    for person in people.values():
+        first, last = datetime.fromisoformat(person["first"]), datetime.fromisoformat(person["last"])
+        assert started <= first <= last <= datetime.now(zone) and first.utcoffset() == zone.utcoffset(first)
+    assert people["Ana"]["last"] > people["Bob"]["first"]  # the lobby saw her after the door saw Bob
+    csv_lines = facebot("--csv").splitlines()
+    assert csv_lines[0] == "name,cameras,first,last" and csv_lines[1].startswith("Ana,front door;lobby,")
+    assert json.loads(facebot("--json", "--date", "2020-01-01"))["people"] == []
+
+    hhmm = lambda iso: datetime.fromisoformat(iso).strftime("%H:%M")  # noqa: E731
+    expected = [f"Ana: {hhmm(people['Ana']['first'])}–{hhmm(people['Ana']['last'])} (front door, lobby)",
+                f"Bob: {hhmm(people['Bob']['first'])}–{hhmm(people['Bob']['last'])} (front door)"]
+
+    async def scenario(server):
+        shown = await ask(server, HR, HR, "/attendance")
+        assert shown.text.splitlines() == [f"Seen on {started.date()} (2):", *expected]
+        assert (await ask(server, HR, HR, "/attendance 2020-01-01")).text == "Nobody was seen on 2020-01-01."
+        assert (await ask(server, HR, HR, "/attendance yesterday")).text == EN["attendance_usage"]
+        assert (await ask(server, USER, USER, "/attendance")).text == EN["only_hr"]
+        application = server.application
+        [job] = application.job_queue.get_jobs_by_name("daily-summary")
+        assert job.next_t.astimezone(zone).time() == dtime(18, 0)
+        await job.run(application)  # as the scheduler would at 18:00
+        [summary] = await server.wait_for_messages(ALERT_CHAT, 1)
+        assert summary.text.splitlines() == [f"Attendance on {started.date()}, all cameras (2):", *expected]
+        await job.run(application)  # a second run the same day sends nothing
+        await asyncio.sleep(0.3)
+        assert len(server.messages(ALERT_CHAT)) == 1
+
+    async def after_restart(server):
+        [job] = server.application.job_queue.get_jobs_by_name("daily-summary")
+        await job.run(server.application)
+        await asyncio.sleep(0.3)
+        assert server.messages(ALERT_CHAT) == []  # it went out before the restart
+
+    run_bots(service, tmp_path, scenario, after_restart, summary_at=dtime(18, 0), tz=zone, alert_chat_id=ALERT_CHAT)
+    assert [e["date"] for e in service.audit_log(100) if e["action"] == "summary"] == [started.date().isoformat()]

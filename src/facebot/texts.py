@@ -165,15 +165,11 @@ EN.update({
     "unknown_label": "unknown",
     "camera_known": "Welcome {name} — {camera}, {time}",
     "camera_unknown": "Unknown person — {camera}, {time}",
-    "camera_summary": "Seen today on {camera}:",
-    "camera_nobody": "Nobody was recognised today on {camera}.",
 })
 ES.update({
     "unknown_label": "desconocido",
     "camera_known": "Bienvenido/a {name} — {camera}, {time}",
     "camera_unknown": "Usuario desconocido — {camera}, {time}",
-    "camera_summary": "Vistos hoy en {camera}:",
-    "camera_nobody": "Hoy no se reconoció a nadie en {camera}.",
 })
 
 # Access from Telegram, menus, attendance, naming unknown faces, camera outages.
