@@ -1,5 +1,6 @@
 """The bot's office handlers: access managed from Telegram (/allow, /revoke, /users), command
-menus and the language of each reply, attendance (/attendance and the daily summary).
+menus and the language of each reply, attendance (/attendance and the daily summary), and
+buttons under replies and camera alerts to name unknown faces or report a wrong name.
 
 `OfficeHandlers` is mixed into `FaceBot` (telegram_bot.py), which wires the handlers in
 `build_application`; it uses FaceBot's helpers (`reply`, `t`, `_core`, `config`, `service`).
@@ -23,20 +24,35 @@ Attendance: the cameras record sightings in the gallery; /attendance [date] show
 a PTB JobQueue job posts the day's summary of all cameras to FACEBOT_ALERT_CHAT_ID at
 FACEBOT_SUMMARY_AT in FACEBOT_TZ, once a day (the gallery remembers the day it went out, so a
 restart or a second bot does not send it again).
+
+Closing the loop: under an identify reply, HR gets "Enroll face #i…" for each unknown face and
+everyone "#i is not NAME" for each named one. The bot keeps those faces in memory (FACE_TTL_S,
+at most MAX_FACES; the embedding of unknown ones, never the photo). A press on "Enroll…" asks
+for the name; the HR person's next text message in that chat is the name, and the face's
+embedding is enrolled. A camera's unknown-face alert carries "Enroll this face…" too: the
+camera keeps the embedding in the gallery (the service's pending faces, 24 h), the bot handles
+the press. "Not NAME" records the report in the audit log.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from contextvars import ContextVar
 from datetime import date, datetime
 
-from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Message
+import numpy as np
+from telegram import (BotCommand, BotCommandScopeChat, BotCommandScopeDefault, ForceReply, InlineKeyboardButton,
+                      InlineKeyboardMarkup, Message)
 from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
 
 from facebot.bot.telegram_util import command_argument
 from facebot.office import Access, AccessRefused, AttendanceRow, FixedAccess, NotListed, local_zone
+from facebot.service import ConflictingPerson, InvalidName
 from facebot.texts import text
 
 log = logging.getLogger(__name__)
@@ -47,6 +63,10 @@ USER_COMMANDS = ("help", "whoami")
 HR_COMMANDS = ("help", "whoami", "enroll", "list", "delete", "threshold", "audit", "cancel", "allow", "revoke", "users",
                "attendance")
 SUMMARY_JOB = "daily-summary"
+FACE_TTL_S = 24 * 3600  # faces of replies kept for their buttons
+MAX_FACES = 300  # ... at most (2 KB each)
+MAX_FACE_BUTTONS = 8  # buttons under one reply
+NAME_WAIT_S = 600  # how long the bot waits for the name after "Enroll…"
 MESSAGE_LIMIT = 4000
 
 # The language of the update being handled ("en", "es"), or None: FACEBOT_LANG.
@@ -68,6 +88,18 @@ def parse_chat_id(text: str) -> int | None:
     return int(text) if digits.isdigit() and len(digits) <= 20 else None
 
 
+@dataclass
+class RememberedFace:
+    """A face of an identify reply, for its button: its number in the reply, the name it was
+    given (None: unknown) and distance, and (unknown faces only) its embedding."""
+
+    index: int
+    name: str | None
+    distance: float
+    embedding: np.ndarray | None = None
+    created: float = 0.0
+
+
 class OfficeHandlers:
     """Access rules and handlers; FaceBot calls `init_office()` from its __init__."""
 
@@ -77,6 +109,8 @@ class OfficeHandlers:
         self._access_generation = 0  # bumped by this bot's own changes: an older read is stale
         self._access_task: asyncio.Task | None = None
         self._menu_task: asyncio.Task | None = None
+        self.faces: OrderedDict[str, RememberedFace] = OrderedDict()  # button key -> face, oldest first
+        self.waiting_name: dict[tuple[int, int], tuple[str, str, float]] = {}  # (chat, user) -> kind, key, since
 
     # -- access ------------------------------------------------------------------------------
     @property
@@ -284,3 +318,113 @@ class OfficeHandlers:
             chunk = body[start : start + MESSAGE_LIMIT]
             await self.send(lambda: context.bot.send_message(self.config.alert_chat_id, chunk))
         await self._core(self.service.mark_summary_sent, day, len(rows), actor="tg:summary")
+
+    # -- closing the loop: naming unknown faces, reporting wrong names ------------------------
+    def remember_face(self, face: RememberedFace) -> str:
+        """Keep a face of a reply (its embedding if unknown; never the photo) for FACE_TTL_S,
+        at most MAX_FACES (the oldest go first); returns the key its buttons carry."""
+        now = time.monotonic()
+        while self.faces and (len(self.faces) >= MAX_FACES or now - next(iter(self.faces.values())).created > FACE_TTL_S):
+            self.faces.popitem(last=False)
+        key = secrets.token_hex(6)
+        face.created = now
+        self.faces[key] = face
+        return key
+
+    def recalled_face(self, key: str) -> RememberedFace | None:
+        face = self.faces.get(key)
+        return face if face is not None and time.monotonic() - face.created <= FACE_TTL_S else None
+
+    def face_buttons(self, results, user_id: int) -> InlineKeyboardMarkup | None:
+        """Buttons under an identify reply: "#i is not NAME" under each named face, for anyone
+        allowed; "Enroll face #i…" under each unknown face, for HR only. None when there are none."""
+        rows = []
+        for index, result in enumerate(results, 1):
+            if len(rows) >= MAX_FACE_BUTTONS:
+                break
+            if result.known:
+                key = self.remember_face(RememberedFace(index, result.name, result.distance))
+                rows.append([InlineKeyboardButton(self.t("button_not_person", index=index, name=result.name),
+                                                  callback_data=f"wrong:{key}")])
+            elif self.is_hr(user_id) and result.embedding is not None:
+                key = self.remember_face(RememberedFace(index, None, result.distance, np.array(result.embedding, np.float32)))
+                label = self.t("button_enroll_this") if len(results) == 1 else self.t("button_enroll_face", index=index)
+                rows.append([InlineKeyboardButton(label, callback_data=f"face:{key}")])
+        return InlineKeyboardMarkup(rows) if rows else None
+
+    async def on_face_button(self, update, context) -> None:
+        """A press on "#i is not NAME" (wrong:KEY), "Enroll face #i…" (face:KEY) or a camera
+        alert's "Enroll this face…" (cam:ID): record the report, or ask HR for the name."""
+        query = update.callback_query
+        kind, _, key = (query.data or "").partition(":")
+        user_id, chat_id = query.from_user.id, query.message.chat.id if query.message else query.from_user.id
+        if kind == "wrong":
+            face = self.recalled_face(key)
+            if not self.may_identify(user_id, chat_id):
+                await self.send(lambda: query.answer(self.t("refused"), show_alert=True))
+                return
+            if face is None:
+                await self.send(lambda: query.answer(self.t("face_expired"), show_alert=True))
+                return
+            del self.faces[key]  # one report per face
+            await self._core(self.service.report_wrong_name, face.name, face.distance, actor=f"tg:{user_id}", where="photo")
+            await self.send(lambda: query.answer(self.t("report_recorded", index=face.index, name=face.name), show_alert=True))
+            return
+        if not self.is_hr(user_id):
+            await self.send(lambda: query.answer(self.t("only_hr"), show_alert=True))
+            return
+        if kind == "face":
+            face = self.recalled_face(key)
+            prompt = self.t("ask_face_name", index=face.index) if face else None
+        else:  # "cam": a camera's alert; the face waits in the gallery
+            pending = await self._core(self.service.pending_face, key)
+            prompt = self.t("ask_camera_face_name", camera=pending.camera,
+                            time=f"{pending.time.astimezone(self.zone):%Y-%m-%d %H:%M}") if pending else None
+        if prompt is None:
+            await self.send(lambda: query.answer(self.t("face_expired"), show_alert=True))
+            return
+        self.waiting_name[(chat_id, user_id)] = (kind, key, time.monotonic())
+        await self.send(query.answer)
+        # ForceReply: the answer comes back as a reply, which a bot in a group receives even in privacy mode.
+        await self.send(lambda: context.bot.send_message(chat_id, prompt, reply_markup=ForceReply()))
+
+    async def on_name_reply(self, update, context) -> None:
+        """The next text message of an HR person asked for a face's name (in that chat): enroll
+        that face as the name. Other messages go on to the usual handlers (ApplicationHandlerStop
+        is raised only for a name taken here)."""
+        message, user = update.message, update.effective_user
+        if message is None or user is None or not message.text:
+            return
+        key = (message.chat_id, user.id)
+        waiting = self.waiting_name.get(key)
+        if waiting is None:
+            return
+        del self.waiting_name[key]
+        kind, face_key, since = waiting
+        if time.monotonic() - since > NAME_WAIT_S or not self.is_hr(user.id):
+            return
+        if kind == "face":
+            face = self.recalled_face(face_key)
+            embedding, source = (face.embedding if face else None), "photo"
+        else:
+            pending = await self._core(self.service.pending_face, face_key)
+            embedding, source = (pending.embedding if pending else None), f"camera:{pending.camera}" if pending else ""
+        if embedding is None:
+            await self.reply(message, self.t("face_expired"))
+            raise ApplicationHandlerStop
+        try:
+            name, samples = await self._core(self.service.enroll_embedding, message.text, embedding,
+                                             actor=f"tg:{user.id}", source=source)
+        except InvalidName as exc:  # ask again
+            self.waiting_name[key] = waiting
+            await self.reply(message, self.explain(exc))
+            raise ApplicationHandlerStop
+        except ConflictingPerson as clash:
+            await self.reply(message, self.t("face_conflict", other=clash.name, distance=clash.distance))
+            raise ApplicationHandlerStop
+        if kind == "face":
+            self.faces.pop(face_key, None)
+        else:
+            await self._core(self.service.forget_pending_face, face_key)
+        await self.reply(message, self.t("enrolled", name=name, samples=samples))
+        raise ApplicationHandlerStop

@@ -144,10 +144,12 @@ class FaceBot(OfficeHandlers):
             sent = await self.send(lambda: message.reply_text(chunk, reply_markup=markup if last else None))
         return sent
 
-    async def reply_photo(self, message: Message, jpeg: bytes, caption: str) -> None:
-        """Send a photo; a caption longer than Telegram allows follows as a text message."""
+    async def reply_photo(self, message: Message, jpeg: bytes, caption: str,
+                          markup: InlineKeyboardMarkup | None = None) -> None:
+        """Send a photo (with buttons, if any); a caption longer than Telegram allows follows as
+        a text message."""
         short = caption if len(caption) <= CAPTION_LIMIT else caption.split("\n", 1)[0]
-        await self.send(lambda: message.reply_photo(jpeg, caption=short))
+        await self.send(lambda: message.reply_photo(jpeg, caption=short, reply_markup=markup))
         if short != caption:
             await self.reply(message, caption.split("\n", 1)[1])
 
@@ -257,22 +259,23 @@ class FaceBot(OfficeHandlers):
             return
         await self.reply_photo(message, encode_jpeg(enrolled.face.crop), self.t("enrolled", name=enrolled.name, samples=enrolled.samples))
 
-    async def identify(self, user_id: int, data: bytes) -> tuple[bytes | None, str]:
+    async def identify(self, user_id: int, data: bytes) -> tuple[bytes | None, str, InlineKeyboardMarkup | None]:
         """Name every face in the photo `data`: (an annotated JPEG, its caption with one line
-        per face), or (None, the reason) when there is nothing to show. Sends nothing."""
+        per face, the faces' buttons for `user_id` or None), or (None, the reason, None) when
+        there is nothing to show. Sends nothing."""
         try:
             # decode_photo decodes a big JPEG at a reduced size: less memory, same faces.
             photo = await self._cpu(decode_photo, data)
             results = await self._core(self.service.identify, photo, actor=f"tg:{user_id}")
         except (ImageError, TooManyFaces, GalleryBusy) as exc:
-            return None, self.explain(exc)
+            return None, self.explain(exc), None
         if not results:
-            return None, self.t("no_faces_found")
+            return None, self.t("no_faces_found"), None
         labels = face_labels(results, unknown=self.t("unknown_label"), numbered=True)
         lines = [self.t("face_known", index=i, name=r.name, distance=r.distance) if r.known else self.t("face_unknown", index=i)
                  for i, r in enumerate(results, 1)]
         jpeg = await self._cpu(annotated_jpeg, photo.rgb, labels_in_decoded_pixels(labels, photo.scale))
-        return jpeg, "\n".join([self.t("identified", count=len(results)), *lines])
+        return jpeg, "\n".join([self.t("identified", count=len(results)), *lines]), self.face_buttons(results, user_id)
 
     # -- handlers ---------------------------------------------------------------------------
     async def on_image(self, message: Message, user_id: int, context) -> None:
@@ -294,10 +297,10 @@ class FaceBot(OfficeHandlers):
             data = await self.download(message, attachment)
             if data is None:
                 return
-            jpeg, caption = await self.identify(user_id, data)
+            jpeg, caption, markup = await self.identify(user_id, data)
             del data
         # Sent after giving the turn back: a slow Telegram does not hold up the recogniser.
-        await (self.reply_photo(message, jpeg, caption) if jpeg else self.reply(message, caption))
+        await (self.reply_photo(message, jpeg, caption, markup) if jpeg else self.reply(message, caption))
 
     async def on_enroll_caption(self, message: Message, user_id: int, context) -> None:
         """A photo whose caption is '/enroll NAME'."""
@@ -330,7 +333,9 @@ class FaceBot(OfficeHandlers):
         await self.reply(message, self.t("enroll_send_photo", name=name))
 
     async def on_cancel(self, message: Message, user_id: int, context) -> None:
+        """Forget a pending /enroll, or a face waiting for its name."""
         found = self.waiting_photo.pop((message.chat_id, user_id), None)
+        found = self.waiting_name.pop((message.chat_id, user_id), None) or found
         await self.reply(message, self.t("enroll_cancelled" if found else "nothing_pending"))
 
     async def on_list(self, message: Message, user_id: int, context) -> None:
@@ -572,7 +577,11 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
                 "delete": (bot.on_delete, "hr"), "threshold": (bot.on_threshold, "hr"), "audit": (bot.on_audit, "hr"),
                 "allow": (bot.on_allow, "hr"), "revoke": (bot.on_revoke, "hr"), "users": (bot.on_users, "hr"),
                 "attendance": (bot.on_attendance, "hr")}
+    # Faces' buttons (wrong:, face:, cam:) before the questions' (enroll:, delete:).
+    application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_face_button), pattern=r"^(wrong|face|cam):"))
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_button)))
+    # The name of a face HR asked to enroll; any other text goes on to group 0 as before.
+    application.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, bot.on_name_reply), group=-1)
     application.add_handler(MessageHandler(message & image & filters.CaptionRegex(r"^/enroll(@\w+)?(\s|$)"),
                                            bot.guard(bot.on_enroll_caption, "hr")))
     for name, (handler, need) in commands.items():

@@ -30,6 +30,7 @@ REJECTED_TOKEN = "Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather
 class Alert:
     text: str
     photo: bytes | None = None  # JPEG snapshot
+    buttons: tuple[tuple[str, str], ...] = ()  # (label, callback data) of inline buttons the bot answers
 
 
 class _Closed(Exception):
@@ -155,10 +156,15 @@ class AlertSender:
 
         from facebot.telegram_retry import short
 
+        from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)] for label, data in alert.buttons]) \
+            if alert.buttons else None
+
         async def post():
             if alert.photo is not None:
-                return await bot.send_photo(self.chat_id, photo=alert.photo, caption=alert.text)
-            return await bot.send_message(self.chat_id, alert.text)
+                return await bot.send_photo(self.chat_id, photo=alert.photo, caption=alert.text, reply_markup=markup)
+            return await bot.send_message(self.chat_id, alert.text, reply_markup=markup)
 
         backoff = self.forbidden_backoff[0]
         while True:

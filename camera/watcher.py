@@ -37,6 +37,7 @@ class Event:
     box: tuple[int, int, int, int]
     distance: float
     when: datetime
+    embedding: np.ndarray | None = None  # of an unknown face: HR may name it from the alert
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -107,7 +108,7 @@ class Watcher:
                 return Event(ident.name, ident.box, ident.distance, now)
         if not ident.known and self.unknown_alerts and not track.announced_unknown and votes.count(None) >= self.k:
             track.announced_unknown = True
-            return Event(None, ident.box, ident.distance, now)
+            return Event(None, ident.box, ident.distance, now, ident.embedding)
         return None
 
     def sightings(self, now: datetime) -> list[str]:

@@ -86,11 +86,23 @@ def _watch(args, config) -> int:
         recognizer.detector.max_side = args.detect_size
     recognizer.warm_up()
 
-    def post(text: str, photo: bytes | None = None) -> None:
+    def post(text: str, photo: bytes | None = None, buttons: tuple[tuple[str, str], ...] = ()) -> None:
         if sender:
-            sender.send(Alert(text, photo))
+            sender.send(Alert(text, photo, buttons))
         else:
             print(f"ALERT: {text}", flush=True)
+
+    def enroll_button(event) -> tuple[tuple[str, str], ...]:
+        """An unknown face's "Enroll this face…" button: the face's embedding waits in the
+        gallery (24 h) for the bot, which answers the press; the camera only posts."""
+        if sender is None or event.name is not None or event.embedding is None:
+            return ()
+        try:
+            face_id = service.add_pending_face(event.embedding, args.camera_name)
+        except Exception as exc:  # a gallery that cannot be written: the alert still goes out
+            log.error("could not keep the unknown face for HR to name: %s", exc)
+            return ()
+        return ((text(config.lang, "button_enroll_this"), f"cam:{face_id}"),)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -118,7 +130,7 @@ def _watch(args, config) -> int:
             for event in events:
                 key = "camera_known" if event.name else "camera_unknown"
                 post(text(config.lang, key, name=event.name, camera=args.camera_name, time=f"{event.when:%Y-%m-%d %H:%M:%S}"),
-                     encode_jpeg(annotated))
+                     encode_jpeg(annotated), enroll_button(event))
                 service.record_alert(args.camera_name, event.name, event.distance)
             for name in watcher.sightings(now):  # attendance, in the gallery: at most once a minute each
                 service.record_sighting(args.camera_name, name)

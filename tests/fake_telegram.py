@@ -432,7 +432,7 @@ class FakeTelegram:
                {"id": chat_id, "type": "group", "title": "g"}
         message = {"message_id": params.get("message_id") or self._next_id(), "date": int(time.time()), "chat": chat,
                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "facebot", "username": "facebot_test_bot"}, **fields}
-        if params.get("reply_markup"):
+        if (params.get("reply_markup") or {}).get("inline_keyboard"):  # as Telegram: only inline keyboards come back
             message["reply_markup"] = params["reply_markup"]
         return message
 

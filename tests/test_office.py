@@ -268,3 +268,69 @@ def test_attendance_from_a_camera_in_the_cli_the_bot_and_the_daily_summary(servi
 
     run_bots(service, tmp_path, scenario, after_restart, summary_at=dtime(18, 0), tz=zone, alert_chat_id=ALERT_CHAT)
     assert [e["date"] for e in service.audit_log(100) if e["action"] == "summary"] == [started.date().isoformat()]
+
+
+# -- 4. closing the loop ------------------------------------------------------------------------
+def test_an_unknown_face_is_enrolled_from_its_button_and_named_in_the_next_photo(service, tmp_path, samples):
+    async def scenario(server):
+        reply = await send_photo(server, HR, HR, jpeg(samples, "s5", 1))
+        assert reply.text.splitlines()[1] == "1. unknown"
+        [button] = reply.buttons
+        assert button["text"] == "Enroll this face…" and button["callback_data"].startswith("face:")
+        server.push_callback(USER, reply.result, button["callback_data"])  # not HR: refused
+        await wait_for(lambda: "answerCallbackQuery" in server.methods())
+        assert [c.params.get("text") for c in server.calls if c.method == "answerCallbackQuery"] == [EN["only_hr"]]
+
+        server.push_callback(HR, reply.result, button["callback_data"])  # tap 1
+        prompt = (await server.wait_for_messages(HR, 2))[1]
+        assert prompt.text == "Who is face #1? Reply with the name (or /cancel)."
+        assert prompt.params["reply_markup"]["force_reply"] is True
+        assert (await ask(server, HR, HR, "<b>Eve</b>")).text.startswith("That name cannot be used")  # asked again
+        assert (await ask(server, HR, HR, "Eve")).text == "Enrolled Eve: 1 sample(s) now."  # tap 2: send
+        assert (await ask(server, HR, HR, "hello")).text == EN["text_hint"]  # the next text is text again
+
+        named = await send_photo(server, USER, USER, jpeg(samples, "s5", 9))  # another photo of her
+        assert named.text.splitlines()[1].startswith("1. Eve (distance")
+        [report] = named.buttons  # users get "not this person", never "enroll"
+        assert report["text"] == "#1 is not Eve"
+        server.push_callback(USER, named.result, report["callback_data"])
+        await wait_for(lambda: len([c for c in server.calls if c.method == "answerCallbackQuery"]) == 3)
+        answer = [c for c in server.calls if c.method == "answerCallbackQuery"][-1]
+        assert answer.params["text"] == "Thank you: your report that face #1 is not Eve was recorded."
+
+    run_bots(service, tmp_path, scenario)
+    assert {p.name: p.samples for p in service.people()} == {"Eve": 1}
+    entries = [e for e in service.audit_log(20) if e["action"] in ("enroll", "report-wrong-name")]
+    assert [(e["action"], e["actor"], e["name"]) for e in entries] == [("enroll", f"tg:{HR}", "Eve"),
+                                                                         ("report-wrong-name", f"tg:{USER}", "Eve")]
+    assert entries[0]["source"] == "photo" and entries[0]["added"] == 1
+
+
+def test_a_camera_alert_face_is_named_by_hr_through_the_bot(service, tmp_path, samples):
+    from datetime import datetime, timedelta, timezone
+
+    embedding = service.recognizer.faces(load_image(samples / "s37" / "1.jpg"))[0].embedding
+    face_id = service.add_pending_face(embedding, "front door")  # what the camera does for an unknown face
+    stale = service.add_pending_face(embedding, "lobby", now=datetime.now(timezone.utc) - timedelta(hours=25))
+    assert service.pending_face(stale) is None and service.pending_face(face_id).camera == "front door"
+    alert = {"message_id": 77, "date": 0, "chat": {"id": ALERT_CHAT, "type": "supergroup", "title": "alerts"},
+             "caption": "Unknown person — front door", "reply_markup": {"inline_keyboard": [[
+                 {"text": "Enroll this face…", "callback_data": f"cam:{face_id}"}]]}}
+
+    async def scenario(server):
+        server.push_callback(HR, alert, f"cam:{face_id}")
+        [prompt] = await server.wait_for_messages(ALERT_CHAT, 1)
+        assert prompt.text.startswith("Who is this face (front door, ")
+        server.push_text(HR, ALERT_CHAT, "Zoe", reply_to=prompt.result)
+        done = (await server.wait_for_messages(ALERT_CHAT, 2))[1]
+        assert done.text == "Enrolled Zoe: 1 sample(s) now."
+        server.push_callback(HR, alert, f"cam:{face_id}")  # the face was used: gone
+        await wait_for(lambda: server.methods().count("answerCallbackQuery") == 2)
+        assert [c.params.get("text") for c in server.calls if c.method == "answerCallbackQuery"][-1] == EN["face_expired"]
+        named = await send_photo(server, USER, USER, jpeg(samples, "s37", 5))
+        assert named.text.splitlines()[1].startswith("1. Zoe (distance")
+
+    run_bots(service, tmp_path, scenario, users=(USER, ALERT_CHAT))
+    assert service.pending_face(face_id) is None
+    [entry] = [e for e in service.audit_log(20) if e["action"] == "enroll"]
+    assert entry["name"] == "Zoe" and entry["source"] == "camera:front door"

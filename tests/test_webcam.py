@@ -63,6 +63,10 @@ def test_video_gives_one_alert_per_person_in_order(tmp_path, samples, service_on
     assert [a.method for a in alerts] == ["sendPhoto"] * 3, ([a.text for a in alerts], result.stdout)
     assert [a.text.split(" — ")[0] for a in alerts] == ["Welcome s2", "Welcome s11", "Unknown person"]
     assert all("front door" in a.text and a.photo and a.photo[:2] == b"\xff\xd8" for a in alerts)
+    assert [a.buttons for a in alerts[:2]] == [[], []]  # a known person's alert: nothing to do
+    [enroll] = alerts[2].buttons  # the stranger's: HR may name the face through the bot
+    assert enroll["text"] == "Enroll this face…" and enroll["callback_data"].startswith("cam:")
+    assert service.pending_face(enroll["callback_data"][4:]).camera == "front door"
     assert "seen s2" in result.stdout and "seen s11" in result.stdout
     assert cv2.VideoCapture(str(tmp_path / "seen.mp4")).read()[0]
     assert "TEST-fake-token" not in result.stderr  # the token never reaches the logs
