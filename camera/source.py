@@ -8,11 +8,17 @@ camera would deliver it) and ends the stream when it runs out.
 A file is never waited for: `check_source` refuses a missing or unreadable file, or one
 OpenCV cannot decode, before anything starts (SourceError, a message for a person); a file
 that breaks off before its announced length ends the stream with `FrameSource.warning`.
+
+A live source that delivers nothing for `offline_after_s` is reported once through
+`on_status(False, seconds)`, and its first frame afterwards through `on_status(True, seconds
+offline)`: one pair per outage, however many reconnects it takes. A password in a stream URL
+(rtsp://user:pass@host/...) never reaches a log line: `redact_url` hides it.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -27,6 +33,26 @@ log = logging.getLogger(__name__)
 def parse_source(source: str) -> int | str:
     """'0' -> camera index 0; anything else (a file path, rtsp://, http://) stays a string."""
     return int(source) if source.strip().isdigit() else source
+
+
+_AUTHORITY = re.compile(r"^([A-Za-z][\w+.-]*://)([^/?#]*)(.*)$", re.DOTALL)
+_SECRET_QUERY = re.compile(r"([?&;](?:password|passwd|pass|pwd|token|key|secret)=)[^&;#]*", re.IGNORECASE)
+
+
+def redact_url(source: int | str) -> str:
+    """The source as text, fit for logs and alerts: a URL's password (rtsp://user:pass@host/...)
+    becomes *** (rtsp://user:***@host/...), and so do password= or token= parameters. A camera
+    index or a file path comes back unchanged."""
+    text = str(source)
+    match = _AUTHORITY.match(text)
+    if not match:
+        return text
+    scheme, authority, rest = match.groups()
+    userinfo, at, host = authority.rpartition("@")  # a raw '@' in a password: the last one ends it
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        authority = f"{user}:***@{host}" if colon else f"{user}@{host}"
+    return scheme + authority + _SECRET_QUERY.sub(r"\1***", rest)
 
 
 def is_file(source: int | str) -> bool:
@@ -65,8 +91,14 @@ class FrameSource:
     """Newest-frame reader with reconnects. Use `latest()` from the processing loop."""
 
     def __init__(self, source: int | str, opener: Callable[[int | str], "cv2.VideoCapture"] = cv2.VideoCapture,
-                 max_backoff: float = 30.0, realtime: bool = True):
+                 max_backoff: float = 30.0, realtime: bool = True,
+                 on_status: Callable[[bool, float], None] | None = None, offline_after_s: float = 10.0):
         self.source = source
+        self.label = redact_url(source)  # what logs say: never the password
+        self.on_status = on_status  # (online, seconds): offline after `seconds` without a frame; back after that long
+        self.offline_after_s = offline_after_s
+        self.offline = False  # an outage was reported and has not ended yet
+        self._last_frame_at = time.monotonic()  # the start counts: a camera that never opens goes offline too
         self.opener = opener
         self.max_backoff = max_backoff
         self.file = is_file(source)
@@ -104,6 +136,28 @@ class FrameSource:
             self._frame, self._index = rgb, self._index + 1
             self._cond.notify_all()
         self.frames_read += 1
+        now = time.monotonic()
+        if self.offline:
+            self.offline = False
+            log.warning("camera %s is back online after %.0f s", self.label, now - self._last_frame_at)
+            self._report(True, now - self._last_frame_at)
+        self._last_frame_at = now
+
+    def _check_outage(self) -> None:
+        """After a failure: report the outage once it has lasted `offline_after_s` (once)."""
+        silent = time.monotonic() - self._last_frame_at
+        if not self.offline and not self.file and silent >= self.offline_after_s:
+            self.offline = True
+            log.warning("camera %s is offline (no frame for %.0f s)", self.label, silent)
+            self._report(False, silent)
+
+    def _report(self, online: bool, seconds: float) -> None:
+        if self.on_status is None:
+            return
+        try:
+            self.on_status(online, seconds)
+        except Exception:  # the reader thread must live on: reconnecting matters more than telling
+            log.exception("reporting the camera's status failed")
 
     def _run(self) -> None:
         backoff = 0.5
@@ -115,12 +169,13 @@ class FrameSource:
                         self.error = f"{self.source}: cannot open the video file"
                         log.error("%s", self.error)
                         return
-                    log.warning("camera %s unavailable; retrying in %.1f s", self.source, backoff)
+                    log.warning("camera %s unavailable; retrying in %.1f s", self.label, backoff)
+                    self._check_outage()
                     self._stop.wait(backoff)
                     backoff = min(self.max_backoff, backoff * 2)
                     self.reconnects += 1
                     continue
-                backoff = 0.5
+                read_before = self.frames_read
                 fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
                 period = 1.0 / fps if self.file and self.realtime and 1 <= fps <= 240 else 0.0
                 announced = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if self.file else 0
@@ -129,8 +184,14 @@ class FrameSource:
                     self._check_length(announced)
                     return
                 cap.release()
-                log.warning("camera %s stopped delivering frames; reconnecting", self.source)
+                log.warning("camera %s stopped delivering frames; reconnecting", self.label)
                 self.reconnects += 1
+                self._check_outage()
+                if self.frames_read > read_before:
+                    backoff = 0.5
+                else:  # it opened but gave nothing: wait, or a dead stream would be reopened in a tight loop
+                    self._stop.wait(backoff)
+                    backoff = min(self.max_backoff, backoff * 2)
         finally:
             self.finished.set()
             with self._cond:

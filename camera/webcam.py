@@ -8,11 +8,12 @@ minute), so a restart loses nothing; the bot sends the daily summary for all cam
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ def add_command(sub) -> None:
     p.add_argument("--summary-at", metavar="HH:MM",
                    help="deprecated and ignored: the bot posts the daily summary of every camera (FACEBOT_SUMMARY_AT)")
     p.add_argument("--dry-run", action="store_true", help="print alerts instead of sending them")
+    p.add_argument("--sighting-every", type=float, default=60.0, metavar="SECONDS",
+                   help="attendance: record a person seen at most once this often (default 60, at least 60)")
+    p.add_argument("--offline-after", type=float, default=10.0, metavar="SECONDS",
+                   help="post 'camera offline' after this long without a frame from a live source (default 10)")
     p.add_argument("--flush-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="at the end, how long to keep trying to deliver queued alerts (default 30)")
     p.set_defaults(func=run)
@@ -72,7 +77,7 @@ def run(args) -> int:
 def _watch(args, config) -> int:
     """Load the models, watch the source until it ends or a stop signal; the exit code."""
     from facebot.camera.alerts import Alert, AlertSender
-    from facebot.camera.source import FrameSource, parse_source
+    from facebot.camera.source import FrameSource, parse_source, redact_url
     from facebot.service import open_service, service_options
     from facebot.camera.watcher import Watcher
     from facebot.recognition.draw import annotate, face_labels
@@ -106,17 +111,35 @@ def _watch(args, config) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    source = FrameSource(parse_source(args.source)).start()
+    # The reader thread only queues outages; this loop posts and audits them (one thread writes).
+    outages: queue.SimpleQueue = queue.SimpleQueue()
+    source = FrameSource(parse_source(args.source), offline_after_s=args.offline_after,
+                         on_status=lambda online, seconds: outages.put((online, seconds, datetime.now().astimezone()))).start()
+
+    def report_outages() -> None:
+        """Post "offline" / "back online" (once per outage, in FACEBOT_LANG) and audit it."""
+        while True:
+            try:
+                online, seconds, when = outages.get_nowait()
+            except queue.Empty:
+                return
+            key = "camera_online" if online else "camera_offline"
+            since = when if online else when - timedelta(seconds=seconds)
+            post(text(config.lang, key, camera=args.camera_name, source=redact_url(args.source),
+                      time=f"{since:%Y-%m-%d %H:%M:%S}", duration=_duration(seconds)))
+            service.record_camera_status(args.camera_name, online, seconds)
+
     watcher = Watcher(k=args.votes[0], m=args.votes[1], cooldown_s=args.cooldown, unknown_alerts=not args.no_unknown_alerts,
-                      same_face=service.same_face)
+                      same_face=service.same_face, sighting_every_s=max(60.0, args.sighting_every))
     writer = None
     index, processed, window_start, window_count = 0, 0, time.monotonic(), 0
     watcher_day = datetime.now().astimezone().date()
-    log.info("watching %s as %r", args.source, args.camera_name)
+    log.info("watching %s as %r", redact_url(args.source), args.camera_name)
     try:
         while not stop.is_set():
             if sender and sender.fatal:  # e.g. a rejected token: alerts can never go out
                 break
+            report_outages()
             index, frame = source.latest(index, timeout=0.5)
             if frame is None:
                 if source.finished.is_set():
@@ -167,6 +190,16 @@ def _watch(args, config) -> int:
         print(f"facebot webcam: {undelivered} alert(s) could not be delivered to Telegram", file=sys.stderr)
         return 1
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """'45 s', '12 min', '2 h 5 min' (the same in English and Spanish)."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _open_writer(path: str, shape):

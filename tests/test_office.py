@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from facebot.bot.telegram_bot import build_application
@@ -334,3 +335,99 @@ def test_a_camera_alert_face_is_named_by_hr_through_the_bot(service, tmp_path, s
     assert service.pending_face(face_id) is None
     [entry] = [e for e in service.audit_log(20) if e["action"] == "enroll"]
     assert entry["name"] == "Zoe" and entry["source"] == "camera:front door"
+
+
+# -- 5. deployment: passwords out of logs and alerts, camera outages ----------------------------
+@pytest.mark.parametrize("url, shown", [
+    ("rtsp://admin:s3cret@10.0.0.20/stream1", "rtsp://admin:***@10.0.0.20/stream1"),
+    ("rtsp://admin:p@ss:w0rd@cam.local:554/h264?channel=1", "rtsp://admin:***@cam.local:554/h264?channel=1"),
+    ("http://cam.local/video.mjpg?user=admin&password=s3cret&res=hd", "http://cam.local/video.mjpg?user=admin&password=***&res=hd"),
+    ("rtsp://10.0.0.20/stream1", "rtsp://10.0.0.20/stream1"),
+    ("0", "0"),
+    ("visit.mp4", "visit.mp4"),
+])
+def test_camera_urls_are_shown_without_their_password(url, shown):
+    from facebot.camera.source import redact_url
+
+    assert redact_url(url) == shown
+
+
+class DeadThenAlive:
+    """Stands in for cv2.VideoCapture: `frames` frames per connection, or a failed connection (None)."""
+
+    def __init__(self, frames):
+        self.left = frames
+
+    def isOpened(self):
+        return self.left is not None
+
+    def get(self, prop):
+        return 25.0
+
+    def read(self):
+        if not self.left:
+            return False, None
+        self.left -= 1
+        return True, np.zeros((48, 64, 3), np.uint8)
+
+    def release(self):
+        pass
+
+
+def test_an_outage_is_reported_once_and_the_password_never_logged(caplog):
+    import time
+
+    from facebot.camera.source import FrameSource
+
+    url = "rtsp://admin:s3cret@10.0.0.20/stream1"
+    # 5 frames; 4 failed reconnects and one that opens but gives nothing (one outage); 3 frames;
+    # a second outage; 4 frames.
+    plan = iter([5, None, None, 0, None, None, 3, None, None, 4])
+    events = []
+    source = FrameSource(url, opener=lambda _: DeadThenAlive(next(plan, None)), max_backoff=0.02,
+                         on_status=lambda online, seconds: events.append(online), offline_after_s=0.0).start()
+    deadline = time.monotonic() + 10
+    while source.frames_read < 12 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    source.stop()
+    assert source.frames_read == 12
+    assert events[:4] == [False, True, False, True]  # one pair per outage, whatever the reconnects
+    assert "s3cret" not in caplog.text and "admin:***@10.0.0.20" in caplog.text
+
+
+def test_an_unreachable_camera_is_posted_offline_once_without_its_password(tmp_path, service):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_webcam import REPO
+
+    with socket.socket() as probe:  # a port where nothing listens: the camera refuses connections
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"rtsp://admin:s3cret@127.0.0.1:{port}/stream1"
+    server = FakeTelegram().start()
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_URL": server.url,
+           "FACEBOT_ALERT_CHAT_ID": str(ALERT_CHAT), "FACEBOT_CAMERA_SOURCE": url, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    camera = subprocess.Popen([sys.executable, "-m", "facebot", *service.cli_args, "-v", "webcam", "--camera-name", "lobby",
+                               "--offline-after", "1"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not server.messages(ALERT_CHAT) and time.monotonic() < deadline and camera.poll() is None:
+            time.sleep(0.2)
+        time.sleep(3)  # more failed reconnects: still one message
+        camera.send_signal(signal.SIGTERM)
+        out, err = camera.communicate(timeout=60)
+    finally:
+        if camera.poll() is None:
+            camera.kill()
+        server.stop()
+    alerts = [a.text for a in server.messages(ALERT_CHAT)]
+    assert len(alerts) == 1, (alerts, err[-2000:])
+    assert alerts[0].startswith(f"Camera lobby (rtsp://admin:***@127.0.0.1:{port}/stream1) is offline since ")
+    assert "unavailable; retrying" in err and "s3cret" not in err + out  # logs, with -v, and OpenCV's own
+    assert [e["action"] for e in service.audit_log(10)] == ["camera-offline"]

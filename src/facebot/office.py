@@ -187,6 +187,12 @@ class OfficeRules:
         the camera goes on."""
         self._audit_read("sighting", f"camera:{camera}", camera=camera, name=name)
 
+    def record_camera_status(self, camera: str, online: bool, seconds: float) -> None:
+        """Audit that `camera` went offline (no frame for `seconds`) or came back (after
+        `seconds` offline)."""
+        self._audit_read("camera-online" if online else "camera-offline", f"camera:{camera}", camera=camera,
+                         seconds=round(float(seconds)))
+
     def attendance(self, day: date, tz: tzinfo | None = None) -> list[AttendanceRow]:
         """Who the cameras saw on `day` (a day in `tz`, default the machine's zone): one row per
         person, all cameras together, earliest first. Reads the audit log: days older than what

@@ -212,7 +212,7 @@ EN.update({
     "face_expired": "This face is no longer kept (faces are kept 24 hours). Send a photo and use /enroll.",
     "face_conflict": "This face already matches {other} (distance {distance:.3f}); it was not enrolled.",
     "report_recorded": "Thank you: your report that face #{index} is not {name} was recorded.",
-    "camera_offline": "Camera {camera} is offline since {time}; trying to reconnect.",
+    "camera_offline": "Camera {camera} ({source}) is offline since {time}; trying to reconnect.",
     "camera_online": "Camera {camera} is back online at {time} (offline for {duration}).",
 })
 ES.update({
@@ -253,7 +253,7 @@ ES.update({
     "face_expired": "Esta cara ya no se guarda (se guardan 24 horas). Envía una foto y usa /enroll.",
     "face_conflict": "Esta cara ya coincide con {other} (distancia {distance:.3f}); no se registró.",
     "report_recorded": "Gracias: se registró tu aviso de que la cara #{index} no es {name}.",
-    "camera_offline": "La cámara {camera} está desconectada desde las {time}; intentando reconectar.",
+    "camera_offline": "La cámara {camera} ({source}) está desconectada desde las {time}; intentando reconectar.",
     "camera_online": "La cámara {camera} vuelve a funcionar a las {time} (desconectada {duration}).",
 })
 
