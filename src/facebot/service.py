@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import logging
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +29,7 @@ __all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "
            "InvalidConsent", "InvalidName", "NoFace", "SampleInfo", "validate_consent",
            "SeveralFaces", "UnknownPerson", "copy_gallery", "gallery_status", "init_database", "open_service",
            "parse_threshold", "service_options", "validate_name"]
-from facebot.storage.names import name_key
+from facebot.storage.names import clean_text, name_key
 from facebot.office import OfficeRules  # access, attendance, faces waiting for a name: service methods too
 
 log = logging.getLogger(__name__)
@@ -53,18 +52,8 @@ def validate_consent(note: str) -> str:
     2026-11-20, door access"): faces are special-category data (GDPR Art. 9, BIPA), and
     the note is kept with every sample it covers and in the audit log.
     """
-    if not isinstance(note, str):
-        raise InvalidConsent("the consent note must be text")
-    # Only plain spaces are collapsed; tabs and newlines are control characters, refused below.
-    cleaned = " ".join(part for part in unicodedata.normalize("NFC", note).split(" ") if part)
-    if not cleaned:
-        raise InvalidConsent("the consent note is empty: say who consented, when and for what")
-    if len(cleaned) > MAX_CONSENT_LENGTH:
-        raise InvalidConsent(f"the consent note is longer than {MAX_CONSENT_LENGTH} characters")
-    for ch in cleaned:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Cn"):
-            raise InvalidConsent(f"the consent note contains a control or invisible character (U+{ord(ch):04X})")
-    return cleaned
+    return clean_text(note, "the consent note", MAX_CONSENT_LENGTH, InvalidConsent,
+                      empty=": say who consented, when and for what")
 
 
 class EnrollRefused(ValueError):
