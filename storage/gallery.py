@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 # warning each time, whatever their age. Retention by age (FACEBOT_RETENTION_DAYS) is the
 # rule; this only stops a flood from filling the disk. PostgreSQL has no such cap.
 AUDIT_SAFETY_CAP = 1_000_000
-AUDIT_CAP = AUDIT_SAFETY_CAP  # the former name (the cap was 10,000 and the rule): the most entries kept
 LOCK_TIMEOUT_S = 30.0
 JOURNAL = "journal"  # gallery.json: the audit entries of the latest change, each with an "_id"
 SETTLED = "journal_settled"  # audit.json: {"1": {"ids": [...]}}, the journal entries it holds

@@ -297,9 +297,9 @@ def _parse_time(text: str) -> datetime:
 
 
 def _audit_cap() -> int:
-    from facebot.storage.gallery import AUDIT_CAP
+    from facebot.storage.gallery import AUDIT_SAFETY_CAP
 
-    return AUDIT_CAP
+    return AUDIT_SAFETY_CAP
 
 
 def attendance_table(rows: Iterable[AttendanceRow]) -> list[str]:
