@@ -57,8 +57,10 @@ def load_faces(data_dir: str | Path, cache: str | Path | None = None, detector: 
         return load_faceset(cache_file)
 
     from facebot.recognition import ImageError, Recognizer, load_image
+    from facebot.recognition.align import SQUARE
 
-    recognizer = Recognizer(detector=detector)
+    # the crop the Siamese networks read and are run on (Recognizer.crop with a Siamese model)
+    recognizer = Recognizer(detector=detector, crop=SQUARE)
     identities = sorted({name for name, _ in items})
     labels, crops, embeddings, paths = [], [], [], []
     for name, path in _progress(items, total=len(items), desc="finding faces"):

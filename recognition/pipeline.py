@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from facebot.models.siamese.scorer import load_scorer
-from facebot.recognition.align import crop_face
+from facebot.recognition.align import BOX, SQUARE, CropStyle, crop_face
 from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, as_rule
 from facebot.recognition.detect import make_detector
 from facebot.recognition.embed import Embedder
@@ -78,11 +78,21 @@ class Recognizer:
     distance the metric, its calibrated threshold the default).
     """
 
-    def __init__(self, detector: str = "mtcnn", max_faces: int = MAX_FACES, model: str | Path | None = None):
+    def __init__(self, detector: str = "mtcnn", max_faces: int = MAX_FACES, model: str | Path | None = None,
+                 crop: CropStyle | None = None):
         self.detector = make_detector(detector)
         self.embedder = Embedder()
         self.max_faces = max_faces
         self.scorer = load_scorer(model)
+        self._crop = crop
+
+    @property
+    def crop(self) -> CropStyle:
+        """How faces are cut for the networks (recognition/align.py): the one given, else BOX
+        for FaceNet and SQUARE for a Siamese network (the crop it was trained on)."""
+        if self._crop is not None:
+            return self._crop
+        return BOX if self.scorer.name == "facenet" else SQUARE
 
     def with_model(self, model: str | Path | None) -> "Recognizer":
         """A Recognizer sharing this one's loaded detector and FaceNet, comparing faces with `model`."""
@@ -92,9 +102,10 @@ class Recognizer:
 
     @property
     def features_id(self) -> str:
-        """What DetectedFace.embedding holds: FaceNet's id, or a from-scratch network's own
-        (the gallery keeps samples of different models apart)."""
-        return self.scorer.features_id or self.embedder.features_id
+        """What DetectedFace.embedding holds: FaceNet's id with the crop's suffix
+        ("facenet-20180408-102900+box"), or a from-scratch network's own (the gallery keeps
+        samples of different features apart)."""
+        return self.scorer.features_id or self.embedder.features_id + self.crop.features_suffix
 
     @property
     def dim(self) -> int:
@@ -145,7 +156,7 @@ class Recognizer:
             raise TooManyFaces(f"{len(found)} faces found; at most {self.max_faces} per photo")
         # the whole face's box (reaching outside the photo where its edge cuts the face),
         # turned upright where the face was found lying on its side
-        crops = (np.stack([crop_face(photo.rgb, f.whole_box, angle=f.angle) for f in found]) if found
+        crops = (np.stack([crop_face(photo.rgb, f.whole_box, style=self.crop, angle=f.angle) for f in found]) if found
                  else np.zeros((0, 160, 160, 3), np.uint8))
         embeddings = self._embed(crops)
         return [DetectedFace(_in_photo(f.box, photo), f.score, c, e) for f, c, e in zip(found, crops, embeddings)]

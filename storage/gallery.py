@@ -119,7 +119,7 @@ class Gallery:
     with these.
     """
 
-    def __init__(self, data_dir: str | Path, features: str = "facenet-20180408-102900",
+    def __init__(self, data_dir: str | Path, features: str = "facenet-20180408-102900+box",
                  retention_days: float | None = None):
         self.data_dir = Path(data_dir)
         self.features = features

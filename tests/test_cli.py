@@ -239,3 +239,20 @@ def test_a_damaged_gallery_is_one_line_naming_the_file(cli, samples):
         assert code == 1 and len(err.strip().splitlines()) == 1, err
         assert str(cli.data / "gallery.json") in err and "damaged" in err
     assert (cli.data / "gallery.json").read_bytes() == b""  # nothing was written over it
+
+
+def test_a_gallery_enrolled_with_the_old_square_crop_is_named_in_a_warning(tmp_path, recognizer, samples, caplog):
+    from facebot.service import open_service
+
+    old = Gallery(tmp_path / "g", features="facenet-20180408-102900")  # what facebot 0.1 wrote
+    old.add_samples([("Ana", np.full(512, 512 ** -0.5, np.float32))], consent="test")
+    old.set_setting("decision_rule", {"low": 0.7, "high": 0.9, "ratio": 0.8, "cohort_ratio": 0.8})
+    service = open_service(tmp_path / "g", recognizer=recognizer)
+    warnings = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "1 enrolled people" in warnings and "Ana" in warnings and "facebot calibrate" in warnings
+    assert service.rule.low != 0.7  # the old rule fits other distances: the default applies
+    assert service.identify(load_image(samples / "s2" / "1.jpg"))[0].name is None  # nothing compared across crops
+    service.enroll("Ana", load_image(samples / "s2" / "1.jpg"), consent="test")
+    caplog.clear()
+    open_service(tmp_path / "g", recognizer=recognizer)
+    assert "enrolled people" not in caplog.text  # enrolled again: recognised, no warning

@@ -1,10 +1,12 @@
 """The pipeline on real faces: detect every face, embed, match by distance, draw."""
+import copy
+
 import numpy as np
 import pytest
 
 from facebot.lab.demo import mosaic
 from facebot.recognition import Matcher, TooManyFaces, load_image
-from facebot.recognition.align import crop_face
+from facebot.recognition.align import BOX, SQUARE, crop_face
 from facebot.recognition.draw import annotate, ascii_label
 
 
@@ -127,3 +129,35 @@ def test_annotation_draws_boxes_and_readable_labels(samples):
     assert out.shape == img.shape and not np.array_equal(out, img)
     assert np.array_equal(img, photo(samples, "s2", 1))  # the input is left alone
     assert ascii_label("Ana María Ñúñez") == "Ana Maria Nunez"
+
+
+def test_box_crop_stretches_the_grown_box_to_the_square_input():
+    # a 100 x 50 box (wide) whose left half is red and right half blue, on green
+    img = np.zeros((300, 300, 3), np.uint8)
+    img[:, :] = (0, 255, 0)
+    img[100:150, 100:150] = (255, 0, 0)
+    img[100:150, 150:200] = (0, 0, 255)
+    box = crop_face(img, (100, 100, 100, 50))  # BOX: grown 20%, stretched; no proportions kept
+    assert box.shape == (160, 160, 3)
+    # the box fills the middle 160/1.2 = 133 px both ways: red left of centre, blue right, green only at the rim
+    assert tuple(box[80, 30]) == (255, 0, 0) and tuple(box[80, 130]) == (0, 0, 255)
+    assert tuple(box[30, 80]) != (0, 255, 0) and tuple(box[4, 80]) == (0, 255, 0)
+    square = crop_face(img, (100, 100, 100, 50), style=SQUARE)  # squared on the long side: green above and below
+    assert tuple(square[30, 80]) == (0, 255, 0) and tuple(square[80, 30]) == (255, 0, 0)
+
+
+def test_a_turned_box_crop_stands_the_face_up():
+    img = np.zeros((300, 300, 3), np.uint8)
+    img[100:200, 100:150] = (255, 0, 0)  # the top of a face lying on its side points left
+    upright = crop_face(img, (100, 100, 100, 100), angle=-90)
+    assert tuple(upright[20, 80]) == (255, 0, 0) and tuple(upright[140, 80]) == (0, 0, 0)
+
+
+def test_the_crop_is_part_of_the_features_id(recognizer):
+    from facebot.recognition import Recognizer
+
+    assert recognizer.crop == BOX and recognizer.features_id == "facenet-20180408-102900+box"
+    legacy = copy.copy(recognizer)
+    legacy._crop = SQUARE
+    assert legacy.features_id == "facenet-20180408-102900"  # galleries of facebot 0.1 keep their samples' id
+    assert Recognizer.crop.__doc__

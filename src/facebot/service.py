@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from facebot.recognition.align import BOX, SQUARE
 from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
 from facebot.storage import (Erasure, GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, SampleInfo, Store,
                              UnknownPerson, copy_gallery, gallery_status, init_database, open_gallery, validate_name)
@@ -121,7 +122,10 @@ def open_service(data_dir: str | Path | None, detector: str = "mtcnn", model: st
     if recognizer is None:
         recognizer = recognition.Recognizer(detector=detector, model=model)
     gallery = open_gallery(data_dir, database_url=database_url, features=recognizer.features_id)
-    return FaceService(gallery, recognizer, threshold=threshold)
+    service = FaceService(gallery, recognizer, threshold=threshold)
+    for warning in service.stale_setup():
+        log.warning("%s", warning)
+    return service
 
 
 def parse_threshold(value) -> float:
@@ -145,11 +149,35 @@ class FaceService(OfficeRules):
         self._matcher: Matcher | None = None
         self._matcher_version = None
 
-    def _setting_key(self, base: str) -> str:
-        """One setting per way of comparing faces: a Siamese network's distances are on
-        another scale than FaceNet's."""
+    def _setting_key(self, base: str, crop=None) -> str:
+        """One setting per way of comparing faces: a Siamese network's distances, and
+        FaceNet's on faces cut another way (recognition/align.py), are on other scales.
+        The SQUARE crop of facebot 0.1 keeps the plain key its galleries were saved with."""
         scorer = self.recognizer.scorer.name if self.recognizer else "facenet"
-        return base if scorer == "facenet" else f"{base}:{scorer}"
+        if scorer != "facenet":
+            return f"{base}:{scorer}"
+        crop = crop or (self.recognizer.crop if self.recognizer else BOX)
+        return base if crop == SQUARE else f"{base}:{crop.name}"
+
+    def stale_setup(self) -> list[str]:
+        """Warnings, for a person, about what this gallery holds from an older way of cutting
+        faces and no longer uses: people whose every sample was made so (they are not
+        recognised until enrolled again), and a rule saved for those distances."""
+        if self.recognizer is None or self.recognizer.scorer.name != "facenet" or self.recognizer.crop == SQUARE:
+            return []
+        warnings = []
+        current = set(self.gallery.embeddings()[0])
+        stale = [p.name for p in self.gallery.people() if p.samples and p.name not in current]
+        if stale:
+            shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+            warnings.append(f"{len(stale)} enrolled people have only samples made by an older facebot (square face crop) "
+                            f"and are not recognised until enrolled again with a new photo: {shown}")
+        old_rule = any(self.gallery.get_setting(self._setting_key(key, SQUARE)) is not None
+                       for key in (RULE_SETTING, LEGACY_THRESHOLD_SETTING))
+        if old_rule and self.gallery.get_setting(self._setting_key(RULE_SETTING)) is None:
+            warnings.append("the decision rule saved by an older facebot fits its square face crop and is not used; "
+                            "the default rule applies until `facebot calibrate` or `facebot threshold` saves a new one")
+        return warnings
 
     @property
     def default_rule(self) -> DecisionRule:
