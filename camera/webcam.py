@@ -22,7 +22,7 @@ from facebot.texts import text
 
 def add_command(sub) -> None:
     p = sub.add_parser("webcam", help="watch a camera and post who it sees to the alert chat")
-    from facebot.config import setting
+    from facebot.config import ALERT_SNAPSHOTS, setting
 
     # From the environment too, so a camera URL with a password need not be on a command line.
     p.add_argument("--source", default=setting("FACEBOT_CAMERA_SOURCE", "0") or "0",
@@ -30,6 +30,12 @@ def add_command(sub) -> None:
     p.add_argument("--camera-name", default="camera", help="name used in alerts")
     p.add_argument("--record", metavar="OUT.mp4", help="write the annotated stream to a video file")
     p.add_argument("--no-unknown-alerts", action="store_true", help="do not alert on unknown faces")
+    # No default here: load_bot_config reads FACEBOT_ALERT_SNAPSHOTS (checked at start-up);
+    # the option, when given, wins.
+    p.add_argument("--snapshots", choices=tuple(ALERT_SNAPSHOTS),
+                   help="what alerts show: all (the annotated frame), known (a photo only when every face is "
+                        "named), blur (unknown faces blurred), none (text only) "
+                        "(default: $FACEBOT_ALERT_SNAPSHOTS or all)")
     p.add_argument("--cooldown", type=float, default=600.0, help="seconds between alerts for one person (default 600)")
     p.add_argument("--votes", type=int, nargs=2, default=(3, 5), metavar=("K", "M"),
                    help="announce a name after K of the last M frames agree (default 3 5)")
@@ -80,8 +86,8 @@ def _watch(args, config) -> int:
     from facebot.camera.source import FrameSource, parse_source, redact_url
     from facebot.service import open_service, service_options
     from facebot.camera.watcher import Watcher
+    from facebot.camera.snapshots import take_snapshot
     from facebot.recognition.draw import annotate, face_labels
-    from facebot.recognition.images import encode_jpeg
 
     # Started first: it checks the token with Telegram while the models load.
     sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
@@ -134,7 +140,8 @@ def _watch(args, config) -> int:
     writer = None
     index, processed, window_start, window_count = 0, 0, time.monotonic(), 0
     watcher_day = datetime.now().astimezone().date()
-    log.info("watching %s as %r", redact_url(args.source), args.camera_name)
+    snapshots = args.snapshots or config.alert_snapshots
+    log.info("watching %s as %r (alert snapshots: %s)", redact_url(args.source), args.camera_name, snapshots)
     try:
         while not stop.is_set():
             if sender and sender.fatal:  # e.g. a rejected token: alerts can never go out
@@ -148,12 +155,16 @@ def _watch(args, config) -> int:
             now = datetime.now().astimezone()
             results = service.identify(frame, audit=False)
             events = watcher.update(results, now)
-            if events or args.record:
+            if args.record:
                 annotated = annotate(frame, face_labels(results, unknown=text(config.lang, "unknown_label")))
+            if events:  # one snapshot for every alert of this frame, as FACEBOT_ALERT_SNAPSHOTS allows
+                snapshot = take_snapshot(snapshots, frame, results, text(config.lang, "unknown_label"),
+                                         text(config.lang, "snapshot_withheld"))
             for event in events:
                 key = "camera_known" if event.name else "camera_unknown"
-                post(text(config.lang, key, name=event.name, camera=args.camera_name, time=f"{event.when:%Y-%m-%d %H:%M:%S}"),
-                     encode_jpeg(annotated), enroll_button(event))
+                message = text(config.lang, key, name=event.name, camera=args.camera_name, time=f"{event.when:%Y-%m-%d %H:%M:%S}")
+                # The button hands over the face's embedding, never the photo: it works without one.
+                post(f"{message}\n{snapshot.note}" if snapshot.note else message, snapshot.photo, enroll_button(event))
                 service.record_alert(args.camera_name, event.name, event.distance)
             for name in watcher.sightings(now):  # attendance, in the gallery: at most once a minute each
                 service.record_sighting(args.camera_name, name)

@@ -73,6 +73,7 @@ class BotConfig:
     lang: str = "en"
     summary_at: time | None = None  # when the bot posts the day's attendance (FACEBOT_SUMMARY_AT), in `tz`
     tz: tzinfo | None = None  # FACEBOT_TZ; None: the machine's zone
+    alert_snapshots: str = "all"  # FACEBOT_ALERT_SNAPSHOTS: which camera alerts carry a photo (ALERT_SNAPSHOTS)
 
 
 def parse_zone(raw: str | None) -> tzinfo | None:
@@ -97,6 +98,25 @@ def parse_summary_at(raw: str | None) -> time | None:
         return datetime.strptime(raw, "%H:%M").time()
     except ValueError:
         raise ConfigError(f"FACEBOT_SUMMARY_AT: {raw!r} is not a time like 18:00") from None
+
+
+# FACEBOT_ALERT_SNAPSHOTS: what a camera alert shows of the faces in view.
+ALERT_SNAPSHOTS = {
+    "all": "the annotated frame with every alert",
+    "known": "a photo only when every face in it is named, else text only",
+    "blur": "the frame with every unknown face blurred beyond recognition",
+    "none": "text alerts only, never a photo",
+}
+
+
+def parse_alert_snapshots(raw: str | None) -> str:
+    """FACEBOT_ALERT_SNAPSHOTS (any case, spaces around ignored) -> one of ALERT_SNAPSHOTS;
+    "all" when empty."""
+    value = (raw or "").strip().lower() or "all"
+    if value not in ALERT_SNAPSHOTS:
+        meanings = "; ".join(f"{name}: {meaning}" for name, meaning in ALERT_SNAPSHOTS.items())
+        raise ConfigError(f"FACEBOT_ALERT_SNAPSHOTS: {raw.strip()!r} is not one of {', '.join(ALERT_SNAPSHOTS)} ({meanings})")
+    return value
 
 
 def load_bot_config(env: dict[str, str] | None = None, require_token: bool = True) -> BotConfig:
@@ -130,4 +150,5 @@ def load_bot_config(env: dict[str, str] | None = None, require_token: bool = Tru
         lang=lang,
         summary_at=summary_at,
         tz=parse_zone(setting("FACEBOT_TZ", env=env)),
+        alert_snapshots=parse_alert_snapshots(setting("FACEBOT_ALERT_SNAPSHOTS", env=env)),
     )

@@ -14,6 +14,7 @@ EN = {
         "or send the photo right after\n"
         "/list - enrolled people and their samples\n"
         "/delete NAME - delete a person and all their samples\n"
+        "/samples NAME - a person's samples (date, who added each, consent), to delete one\n"
         "/threshold [VALUE] - show the decision rule, or set a plain distance threshold\n"
         "/audit [N] - the last N enrollments and identifications\n"
         "/allow ID [hr] - let a user id (or a group) identify, or make them HR; /revoke ID takes it back\n"
@@ -58,7 +59,6 @@ EN = {
         "This face already matches {other} (distance {distance:.3f}). "
         "Enroll it as {name} anyway?"
     ),
-    "button_enroll_anyway": "Enroll anyway",
     "button_cancel": "Cancel",
     "button_delete": "Delete",
     "cancelled": "Cancelled. Nothing was changed.",
@@ -91,6 +91,7 @@ ES = {
         "o enviando la foto justo después\n"
         "/list - personas registradas y sus muestras\n"
         "/delete NOMBRE - borrar a una persona y todas sus muestras\n"
+        "/samples NOMBRE - las muestras de una persona (fecha, quién la añadió, consentimiento), para borrar una\n"
         "/threshold [VALOR] - ver la regla de decisión, o fijar un umbral de distancia\n"
         "/audit [N] - los últimos N registros e identificaciones\n"
         "/allow ID [hr] - dejar que un usuario (o un grupo) identifique, o hacerlo RR. HH.; /revoke ID lo quita\n"
@@ -135,7 +136,6 @@ ES = {
         "Esta cara ya coincide con {other} (distancia {distance:.3f}). "
         "¿Registrarla como {name} de todos modos?"
     ),
-    "button_enroll_anyway": "Registrar igualmente",
     "button_cancel": "Cancelar",
     "button_delete": "Borrar",
     "cancelled": "Cancelado. No se cambió nada.",
@@ -165,11 +165,14 @@ EN.update({
     "unknown_label": "unknown",
     "camera_known": "Welcome {name} — {camera}, {time}",
     "camera_unknown": "Unknown person — {camera}, {time}",
+    # FACEBOT_ALERT_SNAPSHOTS=known: why an alert has no photo.
+    "snapshot_withheld": "No photo: {unknown} of the {total} faces in view not recognised.",
 })
 ES.update({
     "unknown_label": "desconocido",
     "camera_known": "Bienvenido/a {name} — {camera}, {time}",
     "camera_unknown": "Usuario desconocido — {camera}, {time}",
+    "snapshot_withheld": "Sin foto: {unknown} de las {total} caras a la vista sin reconocer.",
 })
 
 # Access from Telegram, menus, attendance, naming unknown faces, camera outages.
@@ -255,6 +258,52 @@ ES.update({
     "report_recorded": "Gracias: se registró tu aviso de que la cara #{index} no es {name}.",
     "camera_offline": "La cámara {camera} ({source}) está desconectada desde las {time}; intentando reconectar.",
     "camera_online": "La cámara {camera} vuelve a funcionar a las {time} (desconectada {duration}).",
+})
+
+# Consent before a bot enrollment (GDPR Art. 9), and one sample at a time (/samples).
+EN.update({
+    "consent_ask": (
+        "Did {name} consent to having their face stored and recognised? Press Consent given only if "
+        "you hold their consent (a signed form, say); I record that you confirmed it."
+    ),
+    "button_consent": "Consent given",
+    "button_consent_anyway": "Consent given, enroll anyway",
+    "cmd_samples": "a person's samples, to delete one: /samples NAME",
+    "samples_usage": "Usage: /samples NAME",
+    "samples_header": "{name}: {count} sample(s), oldest first:",
+    "samples_line": "{index}. {date}, added by {by}; consent: {consent}",
+    "samples_no_consent": "none recorded",
+    "samples_more": "(buttons for the first {count} samples)",
+    "button_delete_sample": "Delete sample {index} ({date})",
+    "sample_delete_confirm": "Delete sample {index} of {name} ({date}, added by {by})? This cannot be undone.",
+    "sample_deleted": "Deleted sample {index} of {name}: {left} sample(s) left.",
+    "sample_deleted_last": (
+        "Deleted sample {index} of {name}: no samples left, so they are no longer recognised. "
+        "/delete {name} erases them completely."
+    ),
+    "sample_gone": "That sample is no longer there. Send /samples {name} again.",
+})
+ES.update({
+    "consent_ask": (
+        "¿Dio {name} su consentimiento para guardar y reconocer su cara? Pulsa Consentimiento dado solo si "
+        "tienes su consentimiento (un formulario firmado, por ejemplo); quedará registrado que lo confirmaste."
+    ),
+    "button_consent": "Consentimiento dado",
+    "button_consent_anyway": "Consentimiento dado, registrar igualmente",
+    "cmd_samples": "las muestras de una persona, para borrar una: /samples NOMBRE",
+    "samples_usage": "Uso: /samples NOMBRE",
+    "samples_header": "{name}: {count} muestra(s), de la más antigua a la más reciente:",
+    "samples_line": "{index}. {date}, añadida por {by}; consentimiento: {consent}",
+    "samples_no_consent": "no registrado",
+    "samples_more": "(botones para las {count} primeras muestras)",
+    "button_delete_sample": "Borrar la muestra {index} ({date})",
+    "sample_delete_confirm": "¿Borrar la muestra {index} de {name} ({date}, añadida por {by})? No se puede deshacer.",
+    "sample_deleted": "Borrada la muestra {index} de {name}: quedan {left} muestra(s).",
+    "sample_deleted_last": (
+        "Borrada la muestra {index} de {name}: no le quedan muestras, así que ya no se reconoce. "
+        "/delete {name} lo borra por completo."
+    ),
+    "sample_gone": "Esa muestra ya no existe. Envía /samples {name} de nuevo.",
 })
 
 TEXTS: dict[str, dict[str, str]] = {"en": EN, "es": ES}
