@@ -28,8 +28,8 @@ restart or a second bot does not send it again).
 Closing the loop: under an identify reply, HR gets "Enroll face #i…" for each unknown face and
 everyone "#i is not NAME" for each named one. The bot keeps those faces in memory (FACE_TTL_S,
 at most MAX_FACES; the embedding of unknown ones, never the photo). A press on "Enroll…" asks
-for the name; the HR person's next text message in that chat is the name, and the face's
-embedding is enrolled. A camera's unknown-face alert carries "Enroll this face…" too: the
+for the name; the HR person's next text message in that chat is the name, and once HR confirms
+the person's consent (bot/privacy.py) the face's embedding is enrolled. A camera's unknown-face alert carries "Enroll this face…" too: the
 camera keeps the embedding in the gallery (the service's pending faces, 24 h), the bot handles
 the press. "Not NAME" records the report in the audit log.
 """
@@ -50,9 +50,10 @@ from telegram import (BotCommand, BotCommandScopeChat, BotCommandScopeDefault, F
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
+from facebot.bot.privacy import Pending
 from facebot.bot.telegram_util import command_argument
 from facebot.office import Access, AccessRefused, AttendanceRow, FixedAccess, NotListed, local_zone
-from facebot.service import ConflictingPerson, InvalidName
+from facebot.service import InvalidName, validate_name
 from facebot.texts import text
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 ACCESS_TTL_S = 5.0  # how stale the bot's copy of the access list may get (changes made by others)
 MENU_LANGUAGES = ("en", "es")  # the catalog's languages (texts.py)
 USER_COMMANDS = ("help", "whoami")
-HR_COMMANDS = ("help", "whoami", "enroll", "list", "delete", "threshold", "audit", "cancel", "allow", "revoke", "users",
+HR_COMMANDS = ("help", "whoami", "enroll", "list", "samples", "delete", "threshold", "audit", "cancel", "allow", "revoke", "users",
                "attendance")
 SUMMARY_JOB = "daily-summary"
 FACE_TTL_S = 24 * 3600  # faces of replies kept for their buttons
@@ -413,18 +414,17 @@ class OfficeHandlers:
             await self.reply(message, self.t("face_expired"))
             raise ApplicationHandlerStop
         try:
-            name, samples = await self._core(self.service.enroll_embedding, message.text, embedding,
-                                             actor=f"tg:{user.id}", source=source)
+            name = validate_name(message.text)
         except InvalidName as exc:  # ask again
             self.waiting_name[key] = waiting
             await self.reply(message, self.explain(exc))
             raise ApplicationHandlerStop
-        except ConflictingPerson as clash:
+        clash = await self._core(self.service.conflict, name, embedding)
+        if clash is not None:
             await self.reply(message, self.t("face_conflict", other=clash.name, distance=clash.distance))
             raise ApplicationHandlerStop
-        if kind == "face":
-            self.faces.pop(face_key, None)
-        else:
-            await self._core(self.service.forget_pending_face, face_key)
-        await self.reply(message, self.t("enrolled", name=name, samples=samples))
+        # Enrolled only once HR confirms the person's consent (bot/privacy.py); the face is
+        # forgotten then.
+        await self.ask_consent(message, Pending("enroll", name, message.chat_id, embedding=embedding, source=source,
+                                                face=(kind, face_key)))
         raise ApplicationHandlerStop

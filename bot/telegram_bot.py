@@ -31,9 +31,10 @@ from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, 
 
 from facebot.config import BotConfig, ConfigError, load_bot_config, setting
 from facebot.recognition.draw import face_labels
-from facebot.service import (ConflictingPerson, EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
+from facebot.service import (EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
 from facebot.bot.office import REPLY_LANGUAGE, OfficeHandlers, language_of
+from facebot.bot.privacy import Pending, PrivacyHandlers
 from facebot.bot.telegram_util import (FairGate, GateClosed, JournalQueue, RateLimit, UpdateJournal, annotated_jpeg,
                                        command_argument, image_attachment, labels_in_decoded_pixels)
 from facebot.telegram_retry import REPLIES, RetryPolicy, token_kept_out
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PENDING_TTL_S = 600  # an /enroll waiting for its photo, or a question waiting for its button
-MAX_PENDING = 32  # pending questions keep the photo bytes: cap the memory they hold
+MAX_PENDING = 32  # pending questions keep a face (embedding and a small JPEG crop): cap the memory they hold
 REFUSAL_EVERY_S = 60  # a stranger hears the refusal once a minute at most, not once per message
 CAPTION_LIMIT, MESSAGE_LIMIT = 1024, 4000
 JOURNAL_NAME = "telegram-updates.jsonl"  # in the data folder: updates received and not yet handled
@@ -69,20 +70,9 @@ class Limits:
     stranger_replies: tuple[int, float] = (30, 60.0)  # replies to all strangers together per minute
 
 
-@dataclass
-class Pending:
-    """A question asked with buttons: enroll anyway (keeps the photo) or delete."""
-
-    kind: str  # "enroll" | "delete"
-    name: str
-    chat_id: int
-    photo: bytes = b""
-    created: float = 0.0
-
-
-class FaceBot(OfficeHandlers):
+class FaceBot(OfficeHandlers, PrivacyHandlers):
     """The handlers, the access rules and the pending state of one running bot (the office
-    handlers, access included, are in bot/office.py)."""
+    handlers, access included, are in bot/office.py; consent and /samples in bot/privacy.py)."""
 
     def __init__(self, config: BotConfig, service: FaceService, workers: int = 2, limits: Limits = Limits()):
         self.config = config
@@ -204,8 +194,9 @@ class FaceBot(OfficeHandlers):
 
         return wrapped
 
-    def ask(self, pending: Pending, yes_label: str) -> InlineKeyboardMarkup:
-        """Remember a question and return its buttons (callback data 'kind:key:yes|no')."""
+    def keep(self, pending: Pending) -> str:
+        """Remember a question for PENDING_TTL_S (at most MAX_PENDING, the oldest go first);
+        returns the key its buttons carry."""
         now = time.monotonic()
         for key in [k for k, p in self.questions.items() if now - p.created > PENDING_TTL_S]:
             del self.questions[key]
@@ -214,6 +205,19 @@ class FaceBot(OfficeHandlers):
         key = secrets.token_hex(6)
         pending.created = now
         self.questions[key] = pending
+        return key
+
+    def recall(self, key: str, kind: str, forget: bool = True) -> Pending | None:
+        """The question `key` if it is of `kind` and not expired, else None; `forget`: it is
+        answered (a second press finds nothing)."""
+        pending = self.questions.pop(key, None) if forget else self.questions.get(key)
+        if pending is None or pending.kind != kind or time.monotonic() - pending.created > PENDING_TTL_S:
+            return None
+        return pending
+
+    def ask(self, pending: Pending, yes_label: str) -> InlineKeyboardMarkup:
+        """Remember a question and return its buttons (callback data 'kind:key:yes|no')."""
+        key = self.keep(pending)
         return InlineKeyboardMarkup([[
             InlineKeyboardButton(yes_label, callback_data=f"{pending.kind}:{key}:yes"),
             InlineKeyboardButton(self.t("button_cancel"), callback_data=f"{pending.kind}:{key}:no"),
@@ -241,23 +245,24 @@ class FaceBot(OfficeHandlers):
         return data
 
     async def enroll_from(self, message: Message, user_id: int, name: str, source: Message) -> None:
-        """Download the photo in `source` and enroll it as `name`; ask first on a conflict."""
+        """Download the photo in `source` and check that it can be enrolled as `name` (exactly
+        one face; one that already matches someone else is said); then ask HR to confirm the
+        person's consent (bot/privacy.py). Nothing is stored before that button."""
         try:
             async with self.gate.turn(user_id):
                 data = await self.download(message, image_attachment(source))
                 if data is None:
                     return
                 rgb = await self._cpu(decode_image, data)
-                enrolled = await self._core(self.service.enroll, name, rgb, actor=f"tg:{user_id}")
+                del data  # the photo is not kept: the question holds the face only
+                name, face, clash = await self._core(self.service.check_enrollment, name, rgb)
                 del rgb
-        except ConflictingPerson as clash:
-            markup = self.ask(Pending("enroll", name, message.chat_id, data), self.t("button_enroll_anyway"))
-            await self.reply(message, self.t("conflict", other=clash.name, distance=clash.distance, name=name), markup)
-            return
         except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
             await self.reply(message, self.explain(exc))
             return
-        await self.reply_photo(message, encode_jpeg(enrolled.face.crop), self.t("enrolled", name=enrolled.name, samples=enrolled.samples))
+        crop = await self._cpu(encode_jpeg, face.crop)
+        pending = Pending("enroll", name, message.chat_id, embedding=np.array(face.embedding, np.float32), face_jpeg=crop)
+        await self.ask_consent(message, pending, clash)
 
     async def identify(self, user_id: int, data: bytes) -> tuple[bytes | None, str, InlineKeyboardMarkup | None]:
         """Name every face in the photo `data`: (an annotated JPEG, its caption with one line
@@ -415,40 +420,27 @@ class FaceBot(OfficeHandlers):
         await self.reply(message, self.t("text_hint" if message.text else "unsupported"))
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """'Enroll anyway' / 'Delete' / 'Cancel' under a question asked by `ask`."""
+        """'Consent given' / 'Delete' / 'Cancel' under a question asked by `ask`."""
         query = update.callback_query
         if not self.is_hr(query.from_user.id):
             await self.send(lambda: query.answer(self.t("only_hr"), show_alert=True))
             return
         kind, key, choice = ((query.data or "").split(":") + ["", "", ""])[:3]
-        pending = self.questions.pop(key, None)
+        pending = self.recall(key, kind)
         await self.send(query.answer)
-        if pending is None or pending.kind != kind or time.monotonic() - pending.created > PENDING_TTL_S:
-            await self.send(lambda: query.edit_message_text(self.t("expired")))
+        if pending is None:
+            await self.edit(query, self.t("expired"))
             return
         if choice != "yes":
-            await self.send(lambda: query.edit_message_text(self.t("cancelled")))
+            await self.edit(query, self.t("cancelled"))
             return
         actor = f"tg:{query.from_user.id}"
         if kind == "enroll":
-            await self.confirm_enroll(query, pending, actor, context)
+            await self.confirm_enroll(query, pending, query.from_user.id)
+        elif kind == "sample":
+            await self.confirm_sample_delete(query, pending, actor)
         else:
             await self.confirm_delete(query, pending, actor)
-
-    async def confirm_enroll(self, query, pending: Pending, actor: str, context) -> None:
-        try:
-            async with self.gate.turn(query.from_user.id):
-                rgb = await self._cpu(decode_image, pending.photo)
-                enrolled = await self._core(self.service.enroll, pending.name, rgb, force=True, actor=actor)
-                del rgb
-        except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
-            reason = self.explain(exc)
-            await self.send(lambda: query.edit_message_text(reason))
-            return
-        caption = self.t("enrolled", name=enrolled.name, samples=enrolled.samples)
-        await self.send(lambda: query.edit_message_text(caption))
-        jpeg = encode_jpeg(enrolled.face.crop)
-        await self.send(lambda: context.bot.send_photo(pending.chat_id, jpeg, caption=caption))
 
     async def confirm_delete(self, query, pending: Pending, actor: str) -> None:
         try:
@@ -576,9 +568,11 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
                 "enroll": (bot.on_enroll, "hr"), "cancel": (bot.on_cancel, "hr"), "list": (bot.on_list, "hr"),
                 "delete": (bot.on_delete, "hr"), "threshold": (bot.on_threshold, "hr"), "audit": (bot.on_audit, "hr"),
                 "allow": (bot.on_allow, "hr"), "revoke": (bot.on_revoke, "hr"), "users": (bot.on_users, "hr"),
-                "attendance": (bot.on_attendance, "hr")}
-    # Faces' buttons (wrong:, face:, cam:) before the questions' (enroll:, delete:).
+                "attendance": (bot.on_attendance, "hr"), "samples": (bot.on_samples, "hr")}
+    # Faces' buttons (wrong:, face:, cam:) and a /samples list's (samples:) before the questions'
+    # (enroll:, delete:, sample:).
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_face_button), pattern=r"^(wrong|face|cam):"))
+    application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_sample_button), pattern=r"^samples:"))
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_button)))
     # The name of a face HR asked to enroll; any other text goes on to group 0 as before.
     application.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, bot.on_name_reply), group=-1)

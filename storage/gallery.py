@@ -70,6 +70,13 @@ class UnknownPerson(KeyError):
         return f"nobody called {self.args[0]!r} is enrolled"
 
 
+class UnknownSample(KeyError):
+    """The person has no sample with that id (never had, or it was deleted)."""
+
+    def __str__(self) -> str:
+        return f"{self.args[0]!r} has no sample {self.args[1]}"
+
+
 class GalleryBusy(RuntimeError):
     """Another process held the gallery lock for too long."""
 
@@ -95,6 +102,17 @@ class SampleInfo:
     consent: str | None
     features: str
     embedding: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SampleRemoval:
+    """What `delete_sample` did: the person's stored name, the sample removed (as
+    `samples_of` showed it) and how many samples the person has left (0: none, though
+    they stay enrolled until deleted)."""
+
+    name: str
+    sample: SampleInfo
+    left: int
 
 
 def _now() -> str:
@@ -282,10 +300,7 @@ class Gallery:
         if person is None:
             raise UnknownPerson(name)
         docs = sorted((d for d in self._table("samples").all() if d["key"] == key), key=lambda d: d.doc_id)
-        # A sample without its own time or author (hand-edited files) takes its person's.
-        return [SampleInfo(d.doc_id, d.get("created") or person["created"], d.get("created_by", person["created_by"]),
-                           d.get("consent"), d.get("model") or "",
-                           base64.b64decode(d["embedding"]) if embeddings else None) for d in docs]
+        return [_sample_info(d, person, embeddings) for d in docs]
 
     # -- writing --------------------------------------------------------------------------
     def add_samples(self, samples: list[tuple[str, np.ndarray]], actor: str = "cli", consent: str | None = None,
@@ -337,6 +352,28 @@ class Gallery:
             return len(removed)
 
         return self._change(actor, apply, audit, erasing=name).samples
+
+    def delete_sample(self, name: str, sample_id: int, actor: str = "cli",
+                      audit: AuditFor[SampleRemoval] | None = None) -> SampleRemoval:
+        """Remove one sample (its id from `samples_of`) of the person called `name`; the
+        person stays, even with no sample left. `audit(removal)` gives the audit entry
+        stored with the change. Raises UnknownPerson, or UnknownSample when that person has
+        no such sample (nothing is written then)."""
+        key = name_key(name)
+
+        def apply() -> SampleRemoval:
+            person = self._person_names().get(key)
+            if person is None:
+                raise UnknownPerson(name)
+            samples = self._table("samples")
+            doc = samples.get(doc_id=int(sample_id))
+            if doc is None or doc.get("key") != key:  # another person's sample is not theirs to lose
+                raise UnknownSample(person["name"], sample_id)
+            removed = _sample_info(doc, person)
+            samples.remove(doc_ids=[doc.doc_id])
+            return SampleRemoval(person["name"], removed, samples.count(lambda d: d["key"] == key))
+
+        return self._change(actor, apply, audit)
 
     # -- settings ---------------------------------------------------------------------------
     def get_setting(self, key: str, default=None):
@@ -438,6 +475,14 @@ class Gallery:
 def _retention_days(value: float | None) -> float:
     """retention_days(value), under another name: the parameter shadows the function."""
     return retention_days(value)
+
+
+def _sample_info(doc, person: dict, embeddings: bool = False) -> SampleInfo:
+    """A stored sample document as SampleInfo; a sample without its own time or author
+    (hand-edited files) takes its person's."""
+    return SampleInfo(doc.doc_id, doc.get("created") or person["created"], doc.get("created_by", person["created_by"]),
+                      doc.get("consent"), doc.get("model") or "",
+                      base64.b64decode(doc["embedding"]) if embeddings else None)
 
 
 def _public(doc: dict) -> dict:

@@ -41,7 +41,8 @@ from psycopg.types.json import Jsonb
 
 from facebot.storage.audit import AuditFor, Erasure, like_patterns, mentions, new_pseudonym, retention_days, scrub
 from facebot.storage.errors import GalleryWriteError
-from facebot.storage.gallery import LOCK_TIMEOUT_S, GalleryBusy, Person, SampleInfo, UnknownPerson
+from facebot.storage.gallery import (LOCK_TIMEOUT_S, GalleryBusy, Person, SampleInfo, SampleRemoval, UnknownPerson,
+                                     UnknownSample)
 from facebot.storage.migrations import migrate
 from facebot.storage.names import name_key, validate_name
 from facebot.storage.store import DEFAULT_FEATURES, GalleryDump, PersonRecord, SampleRecord, parse_time
@@ -380,6 +381,33 @@ class PostgresGallery:
                 if audit is not None:
                     self._insert_audit(conn, actor, *audit(erasure))
             return erasure.samples
+
+        return self._run(work)
+
+    def delete_sample(self, name: str, sample_id: int, actor: str = "cli",
+                      audit: AuditFor[SampleRemoval] | None = None) -> SampleRemoval:
+        """Remove one sample (its id from `samples_of`) of the person called `name`, in one
+        transaction with `audit(removal)`'s entry; the person stays, even with no sample
+        left. Raises UnknownPerson, or UnknownSample when that person has no such sample
+        (nothing changes then)."""
+        key = name_key(name)
+
+        def work(conn: psycopg.Connection) -> SampleRemoval:
+            with self._changing(conn) as version:
+                person = conn.execute("SELECT name FROM people WHERE key = %s FOR UPDATE", (key,)).fetchone()
+                if person is None:
+                    raise UnknownPerson(name)  # rolls back the counter too
+                row = conn.execute("DELETE FROM samples WHERE id = %s AND person_key = %s "
+                                   "RETURNING id, created, created_by, consent, features", (int(sample_id), key)).fetchone()
+                if row is None:
+                    raise UnknownSample(person[0], sample_id)
+                # Open readers drop the row by its id, as after an erasure.
+                conn.execute("INSERT INTO deletions (version, sample_ids) VALUES (%s, %s)", (version, [row[0]]))
+                left = conn.execute("SELECT count(*) FROM samples WHERE person_key = %s", (key,)).fetchone()[0]
+                removal = SampleRemoval(person[0], SampleInfo(row[0], _iso(row[1]), row[2], row[3], row[4]), left)
+                if audit is not None:
+                    self._insert_audit(conn, actor, *audit(removal))
+            return removal
 
         return self._run(work)
 

@@ -31,7 +31,7 @@ import numpy as np
 from tinydb.table import Table
 
 from facebot.storage.audit import AuditFor, Erasure
-from facebot.storage.gallery import Gallery, Person, SampleInfo
+from facebot.storage.gallery import Gallery, Person, SampleInfo, SampleRemoval
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,13 @@ class Store(Protocol):
         return how many samples went. `audit(erasure)` gives the audit entry stored in the
         same transaction (it should name `erasure.pseudonym`, not the person).
         Raises UnknownPerson if nobody has that name."""
+
+    def delete_sample(self, name: str, sample_id: int, actor: str = "cli",
+                      audit: AuditFor[SampleRemoval] | None = None) -> SampleRemoval:
+        """Remove one sample (its id from `samples_of`) of the person called `name`, in one
+        transaction with the audit entry `audit(removal)` gives; the person stays, even with
+        no sample left (`delete` erases them). Raises UnknownPerson, or UnknownSample when
+        that person has no such sample (nothing changes then)."""
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         """A saved setting (any JSON value), or `default`."""

@@ -3,6 +3,7 @@ Bot API server on 127.0.0.1 (tests/fake_telegram.py), with the real models and s
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
 import time
 import zlib
@@ -59,12 +60,26 @@ def names(service) -> dict[str, int]:
     return {p.name: p.samples for p in service.gallery.people()}
 
 
+async def consent(server, chat: int, question, user: int = HR) -> "Call":
+    """Press "Consent given" under an enrollment's consent question; return the bot's answer
+    (the question edited to say what was enrolled)."""
+    before = len(server.messages(chat))
+    assert question.buttons[0]["text"].startswith("Consent given") and question.buttons[1]["text"] == "Cancel"
+    server.push_callback(user, question.result, question.buttons[0]["callback_data"])
+    return (await server.wait_for_messages(chat, before + 1))[before]
+
+
+CONSENT_NOTE = r"confirmed in Telegram by HR {} on \d{{4}}-\d\d-\d\d \d\d:\d\d UTC"
+
+
 def test_enroll_by_caption_then_identify(run_bot, service, samples):
     async def scenario(server):
         server.push_photo(HR, HR, jpeg(samples, "s2", 1), caption="/enroll Ana María")
-        [reply] = await server.wait_for_messages(HR, 1)
-        assert reply.method == "sendPhoto" and "Ana María" in reply.text and "1 sample" in reply.text
-        assert decode_image(reply.photo).shape == (160, 160, 3)  # the cropped face
+        [question] = await server.wait_for_messages(HR, 1)  # the face found, and one question: consent
+        assert question.method == "sendPhoto" and decode_image(question.photo).shape == (160, 160, 3)
+        assert "Did Ana María consent" in question.text and names(service) == {}  # nothing stored yet
+        reply = await consent(server, HR, question)
+        assert reply.method == "editMessageCaption" and reply.text == "Enrolled Ana María: 1 sample(s) now."
 
         server.push_photo(USER, USER, jpeg(samples, "s2", 5))
         [answer] = await server.wait_for_messages(USER, 1)
@@ -79,6 +94,9 @@ def test_enroll_by_caption_then_identify(run_bot, service, samples):
     run_bot(scenario)
     actions = [(e["action"], e["actor"]) for e in service.gallery.audit_log(10)]
     assert actions == [("enroll", f"tg:{HR}"), ("identify", f"tg:{USER}"), ("identify", f"tg:{USER}")]
+    [sample] = service.gallery.samples_of("Ana María")
+    assert re.fullmatch(CONSENT_NOTE.format(HR), sample.consent) and sample.created_by == f"tg:{HR}"
+    assert service.gallery.audit_log(10)[0]["consent"] == sample.consent
 
 
 def test_enroll_by_reply_and_by_following_photo(run_bot, service, samples):
@@ -86,15 +104,16 @@ def test_enroll_by_reply_and_by_following_photo(run_bot, service, samples):
         photo = server.push_photo(HR, HR, jpeg(samples, "s11", 1))
         await server.wait_for_messages(HR, 1)  # identified as unknown first
         server.push_text(HR, HR, "/enroll Bob", reply_to=photo)
-        enrolled = (await server.wait_for_messages(HR, 2))[1]
-        assert enrolled.method == "sendPhoto" and "Bob: 1 sample" in enrolled.text
+        question = (await server.wait_for_messages(HR, 2))[1]
+        assert "Bob: 1 sample" in (await consent(server, HR, question)).text
 
         server.push_text(HR, HR, "/enroll  bob ")
-        prompt = (await server.wait_for_messages(HR, 3))[2]
+        prompt = (await server.wait_for_messages(HR, 4))[3]
         assert "send one photo of bob" in prompt.text.lower()
         server.push_photo(HR, HR, jpeg(samples, "s11", 5))
-        second = (await server.wait_for_messages(HR, 4))[3]
-        assert second.method == "sendPhoto" and "Bob: 2 sample" in second.text
+        question = (await server.wait_for_messages(HR, 5))[4]
+        assert question.method == "sendPhoto" and "Did bob consent" in question.text
+        assert "Bob: 2 sample" in (await consent(server, HR, question)).text
 
     run_bot(scenario)
     assert names(service) == {"Bob": 2}
@@ -250,14 +269,14 @@ def test_conflicting_face_asks_with_buttons(run_bot, service, samples):
     async def scenario(server):
         server.push_photo(HR, HR, jpeg(samples, "s2", 5), caption="/enroll Bob")
         [question] = await server.wait_for_messages(HR, 1)
-        assert question.method == "sendMessage" and "already matches Ana" in question.text
+        assert "already matches Ana" in question.text and "Did Bob consent" in question.text  # one question
         cancel, anyway = question.buttons[1], question.buttons[0]
-        assert anyway["text"] == "Enroll anyway" and cancel["text"] == "Cancel"
+        assert anyway["text"] == "Consent given, enroll anyway" and cancel["text"] == "Cancel"
         assert names(service) == {"Ana": 1}
 
         server.push_callback(HR, question.result, cancel["callback_data"])
         edited = (await server.wait_for_messages(HR, 2))[1]
-        assert edited.method == "editMessageText" and edited.text == EN["cancelled"]
+        assert edited.method == "editMessageCaption" and edited.text == EN["cancelled"]
 
         server.push_photo(HR, HR, jpeg(samples, "s2", 5), caption="/enroll Bob")
         question = (await server.wait_for_messages(HR, 3))[2]
@@ -265,14 +284,95 @@ def test_conflicting_face_asks_with_buttons(run_bot, service, samples):
         while "answerCallbackQuery" not in server.methods()[-1:]:
             await asyncio.sleep(0.02)
         assert names(service) == {"Ana": 1}
-        server.push_callback(HR, question.result, question.buttons[0]["callback_data"])
-        done = await server.wait_for_messages(HR, 5)
-        assert {c.method for c in done[3:]} == {"editMessageText", "sendPhoto"}
-        assert all("Enrolled Bob: 1 sample" in c.text for c in done[3:])
+        assert (await consent(server, HR, question)).text == "Enrolled Bob: 1 sample(s) now."
 
     run_bot(scenario)
     assert names(service) == {"Ana": 1, "Bob": 1}
     assert [e.get("forced") for e in service.gallery.audit_log(10) if e["action"] == "enroll"] == [False, True]
+    assert re.fullmatch(CONSENT_NOTE.format(HR), service.gallery.samples_of("Bob")[0].consent)
+
+
+def test_consent_can_be_refused_and_only_hr_confirms_it(run_bot, service, samples):
+    async def scenario(server):
+        server.push_photo(HR, GROUP, jpeg(samples, "s2", 1), caption="/enroll Ana")
+        [question] = await server.wait_for_messages(GROUP, 1)
+        server.push_callback(USER, question.result, question.buttons[0]["callback_data"])  # a user: refused
+        while "answerCallbackQuery" not in server.methods():
+            await asyncio.sleep(0.02)
+        assert [c.params.get("text") for c in server.calls if c.method == "answerCallbackQuery"] == [EN["only_hr"]]
+        server.push_callback(HR, question.result, question.buttons[1]["callback_data"])  # Cancel
+        assert (await server.wait_for_messages(GROUP, 2))[1].text == EN["cancelled"]
+        server.push_callback(HR, question.result, question.buttons[0]["callback_data"])  # too late
+        assert (await server.wait_for_messages(GROUP, 3))[2].text == EN["expired"]
+
+    run_bot(scenario, users=(USER, GROUP))
+    assert names(service) == {} and [e["action"] for e in service.gallery.audit_log(10)] == []
+
+
+def test_hr_lists_a_persons_samples_and_deletes_one(run_bot, service, samples):
+    """/samples NAME: every sample, oldest first, with its date, who added it and the consent
+    recorded; a button per sample, a confirmation, then that sample alone is gone (audited)."""
+    service.enroll("Ana María", load_image(samples / "s2" / "1.jpg"), actor="cli:hr", consent="Ana María, form HR-7")
+    service.enroll("Ana María", load_image(samples / "s2" / "5.jpg"), actor="test")  # no consent recorded
+    first, second = service.gallery.samples_of("Ana María")
+    day1, day2 = first.created[:10], second.created[:10]
+
+    async def scenario(server):
+        listing = await ask(server, HR, "/samples  ana maría")
+        assert listing.text.splitlines() == ["Ana María: 2 sample(s), oldest first:",
+                                             f"1. {day1}, added by cli:hr; consent: Ana María, form HR-7",
+                                             f"2. {day2}, added by test; consent: none recorded"]
+        assert [b["text"] for b in listing.buttons] == [f"Delete sample 1 ({day1})", f"Delete sample 2 ({day2})"]
+        assert (await ask(server, HR, "/samples")).text == "Usage: /samples NAME"
+        assert (await ask(server, HR, "/samples Nobody")).text == "Nobody called Nobody is enrolled."
+        assert (await ask(server, USER, "/samples Ana María", chat=USER)).text == EN["only_hr"]
+
+        pick = listing.buttons[1]["callback_data"]
+        server.push_callback(HR, listing.result, pick)
+        question = (await server.wait_for_messages(HR, 4))[3]
+        assert question.text == f"Delete sample 2 of Ana María ({day2}, added by test)? This cannot be undone."
+        assert [b["text"] for b in question.buttons] == ["Delete", "Cancel"]
+        server.push_callback(HR, question.result, question.buttons[1]["callback_data"])
+        assert (await server.wait_for_messages(HR, 5))[4].text == EN["cancelled"]
+        assert len(service.gallery.samples_of("Ana María")) == 2
+
+        server.push_callback(HR, listing.result, pick)  # the list's buttons still work
+        question = (await server.wait_for_messages(HR, 6))[5]
+        server.push_callback(HR, question.result, question.buttons[0]["callback_data"])
+        done = (await server.wait_for_messages(HR, 7))[6]
+        assert done.method == "editMessageText" and done.text == "Deleted sample 2 of Ana María: 1 sample(s) left."
+        server.push_callback(HR, listing.result, pick)  # gone: said in an alert, the list stays
+        await wait_until(lambda: server.methods().count("answerCallbackQuery") == 5)  # pick, cancel, pick, delete, pick
+        alert = [c for c in server.calls if c.method == "answerCallbackQuery"][-1].params
+        assert alert["text"] == "That sample is no longer there. Send /samples Ana María again." and alert["show_alert"]
+
+        server.push_callback(HR, listing.result, listing.buttons[0]["callback_data"])  # the last one
+        question = (await server.wait_for_messages(HR, 8))[7]
+        server.push_callback(HR, question.result, question.buttons[0]["callback_data"])
+        last = (await server.wait_for_messages(HR, 9))[8]
+        assert last.text.startswith("Deleted sample 1 of Ana María: no samples left") and "/delete Ana María" in last.text
+        assert (await ask(server, HR, "/samples Ana María")).text == "Ana María: 0 sample(s), oldest first:"
+
+    run_bot(scenario)
+    assert service.gallery.samples_of("Ana María") == []
+    entries = [e for e in service.gallery.audit_log(10) if e["action"] == "delete-sample"]
+    assert [(e["actor"], e["name"], e["sample"], e["samples"]) for e in entries] == [
+        (f"tg:{HR}", "Ana María", second.id, 1), (f"tg:{HR}", "Ana María", first.id, 0)]
+    assert entries[1]["consent"] == "Ana María, form HR-7"  # what the deleted sample had recorded
+
+
+async def ask(server, user: int, text: str, chat: int = HR):
+    """Send `text` as `user` in `chat`; return the bot's next message there."""
+    before = len(server.messages(chat))
+    server.push_text(user, chat, text)
+    return (await server.wait_for_messages(chat, before + 1))[before]
+
+
+async def wait_until(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
 
 
 def test_delete_needs_confirmation(run_bot, service, samples):
@@ -372,7 +472,7 @@ def test_spanish_texts(run_bot):
     values = dict(user_id=1, chat_id=2, name="Ana", samples=1, count=2, reason="r", other="Bob", distance=0.5,
                   index=1, value=0.7, source="s", rule="r", camera="door", time="09:00",
                   id=4, role="HR", fixed="HR", variable="FACEBOT_HR_IDS", hr="1", users="2", date="2026-01-02",
-                  duration="5 min")
+                  duration="5 min", by="cli:hr", consent="form HR-7", left=1, unknown=1, total=2)
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

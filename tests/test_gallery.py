@@ -73,6 +73,38 @@ def test_enroll_list_and_delete(store):
         g.delete("Ana María")
 
 
+def test_one_sample_is_deleted_with_its_audit_entry(store):
+    """HR deletes one sample (say, one enrolled without consent): that sample goes, from this
+    store and from another one already open, with its audit entry in the same transaction;
+    the person and their other samples stay, even when the last sample goes."""
+    from facebot.storage import UnknownSample
+
+    g, reader = store.open(), store.open()
+    g.add_samples([("Ana", unit(1)), ("ana", unit(2)), ("Bob", unit(3))], actor="cli:hr", consent="Ana, form HR-7")
+    assert reader.embeddings()[0] == ["Ana", "Ana", "Bob"]
+    first, second = g.samples_of("Ana")
+    entry = lambda r: ("delete-sample", {"name": r.name, "sample": r.sample.id, "samples": r.left})  # noqa: E731
+    removal = g.delete_sample("  ANA ", second.id, actor="tg:7", audit=entry)
+    assert (removal.name, removal.sample, removal.left) == ("Ana", second, 1)
+    assert store.open().samples_of("Ana") == [first]
+    names, matrix = reader.embeddings()
+    assert names == ["Ana", "Bob"] and np.array_equal(matrix, np.stack([unit(1), unit(3)]))
+    assert g.audit_log(1)[0] == {"time": g.audit_log(1)[0]["time"], "action": "delete-sample", "actor": "tg:7",
+                                 "name": "Ana", "sample": second.id, "samples": 1}
+    with pytest.raises(UnknownSample):
+        g.delete_sample("Bob", first.id, audit=entry)  # not Bob's
+    with pytest.raises(UnknownSample):
+        g.delete_sample("Ana", second.id, audit=entry)  # gone already
+    with pytest.raises(UnknownPerson):
+        g.delete_sample("Carl", first.id, audit=entry)
+    with pytest.raises(ZeroDivisionError):  # the audit entry fails: the sample stays
+        g.delete_sample("Ana", first.id, audit=lambda r: ("delete-sample", {"x": 1 / 0}))
+    assert store.open().samples_of("Ana") == [first] and len(g.audit_log(10)) == 1
+    assert g.delete_sample("Ana", first.id, audit=entry).left == 0
+    assert [(p.name, p.samples) for p in store.open().people()] == [("Ana", 0), ("Bob", 1)]
+    assert reader.embeddings()[0] == ["Bob"] and len(g.audit_log(10)) == 2
+
+
 def test_embeddings_are_exact_and_in_enrollment_order(store):
     g = store.open()
     g.add_samples([(f"person {i}", unit(i)) for i in range(50)])

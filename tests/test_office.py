@@ -60,6 +60,13 @@ async def ask(server, user: int, chat: int, text: str):
     return (await server.wait_for_messages(chat, before + 1))[before]
 
 
+async def press(server, user: int, chat: int, question, button: int = 0):
+    """Press a button under the bot's `question` as `user`; return the bot's next message in `chat`."""
+    before = len(server.messages(chat))
+    server.push_callback(user, question.result, question.buttons[button]["callback_data"])
+    return (await server.wait_for_messages(chat, before + 1))[before]
+
+
 async def send_photo(server, user: int, chat: int, data: bytes):
     before = len(server.messages(chat))
     server.push_photo(user, chat, data)
@@ -131,7 +138,7 @@ def test_menus_per_scope_and_language_follow_hr_changes(service, tmp_path):
         assert by_scope[(None, "es")] == [("help", "lo que puedo hacer por ti"), ("whoami", "tu id de usuario y el id de este chat")]
         assert by_scope[(None, None)] == by_scope[(None, "en")]  # any other language: FACEBOT_LANG
         hr_menu = dict(by_scope[(HR, "es")])
-        assert {"enroll", "allow", "revoke", "users"} <= set(hr_menu) and hr_menu["list"] == "personas registradas y sus muestras"
+        assert {"enroll", "samples", "allow", "revoke", "users"} <= set(hr_menu) and hr_menu["list"] == "personas registradas y sus muestras"
         assert all(description and description != command for _, _, commands in menus for command, description in commands)
 
         await ask(server, HR, HR, f"/allow {HR2} hr")
@@ -287,7 +294,10 @@ def test_an_unknown_face_is_enrolled_from_its_button_and_named_in_the_next_photo
         assert prompt.text == "Who is face #1? Reply with the name (or /cancel)."
         assert prompt.params["reply_markup"]["force_reply"] is True
         assert (await ask(server, HR, HR, "<b>Eve</b>")).text.startswith("That name cannot be used")  # asked again
-        assert (await ask(server, HR, HR, "Eve")).text == "Enrolled Eve: 1 sample(s) now."  # tap 2: send
+        question = await ask(server, HR, HR, "Eve")  # send the name
+        assert question.text.startswith("Did Eve consent") and question.buttons[0]["text"] == "Consent given"
+        assert service.people() == []  # nothing enrolled before HR confirms consent
+        assert (await press(server, HR, HR, question)).text == "Enrolled Eve: 1 sample(s) now."  # tap 2
         assert (await ask(server, HR, HR, "hello")).text == EN["text_hint"]  # the next text is text again
 
         named = await send_photo(server, USER, USER, jpeg(samples, "s5", 9))  # another photo of her
@@ -295,7 +305,7 @@ def test_an_unknown_face_is_enrolled_from_its_button_and_named_in_the_next_photo
         [report] = named.buttons  # users get "not this person", never "enroll"
         assert report["text"] == "#1 is not Eve"
         server.push_callback(USER, named.result, report["callback_data"])
-        await wait_for(lambda: len([c for c in server.calls if c.method == "answerCallbackQuery"]) == 3)
+        await wait_for(lambda: len([c for c in server.calls if c.method == "answerCallbackQuery"]) == 4)
         answer = [c for c in server.calls if c.method == "answerCallbackQuery"][-1]
         assert answer.params["text"] == "Thank you: your report that face #1 is not Eve was recorded."
 
@@ -305,6 +315,8 @@ def test_an_unknown_face_is_enrolled_from_its_button_and_named_in_the_next_photo
     assert [(e["action"], e["actor"], e["name"]) for e in entries] == [("enroll", f"tg:{HR}", "Eve"),
                                                                          ("report-wrong-name", f"tg:{USER}", "Eve")]
     assert entries[0]["source"] == "photo" and entries[0]["added"] == 1
+    assert entries[0]["consent"].startswith(f"confirmed in Telegram by HR {HR} on ")
+    assert [s.consent for s in service.gallery.samples_of("Eve")] == [entries[0]["consent"]]
 
 
 def test_a_camera_alert_face_is_named_by_hr_through_the_bot(service, tmp_path, samples):
@@ -323,10 +335,11 @@ def test_a_camera_alert_face_is_named_by_hr_through_the_bot(service, tmp_path, s
         [prompt] = await server.wait_for_messages(ALERT_CHAT, 1)
         assert prompt.text.startswith("Who is this face (front door, ")
         server.push_text(HR, ALERT_CHAT, "Zoe", reply_to=prompt.result)
-        done = (await server.wait_for_messages(ALERT_CHAT, 2))[1]
-        assert done.text == "Enrolled Zoe: 1 sample(s) now."
+        question = (await server.wait_for_messages(ALERT_CHAT, 2))[1]
+        assert question.text.startswith("Did Zoe consent")
+        assert (await press(server, HR, ALERT_CHAT, question)).text == "Enrolled Zoe: 1 sample(s) now."
         server.push_callback(HR, alert, f"cam:{face_id}")  # the face was used: gone
-        await wait_for(lambda: server.methods().count("answerCallbackQuery") == 2)
+        await wait_for(lambda: server.methods().count("answerCallbackQuery") == 3)  # cam, consent, cam
         assert [c.params.get("text") for c in server.calls if c.method == "answerCallbackQuery"][-1] == EN["face_expired"]
         named = await send_photo(server, USER, USER, jpeg(samples, "s37", 5))
         assert named.text.splitlines()[1].startswith("1. Zoe (distance")

@@ -265,22 +265,27 @@ class OfficeRules:
         return fresh
 
     def enroll_embedding(self, name: str, embedding: np.ndarray, actor: str = "cli", source: str = "",
-                         force: bool = False) -> tuple[str, int]:
-        """Enroll a face already embedded (an unknown face of an earlier reply or alert) as
-        `name`; returns (the stored name, its sample count). Raises InvalidName, or
-        ConflictingPerson when the face matches someone else (unless force), before writing."""
+                         force: bool = False, consent: str | None = None) -> tuple[str, int]:
+        """Enroll a face already embedded (an unknown face of an earlier reply or alert, or a
+        photo's face checked by `check_enrollment`) as `name`, with the `consent` note stored
+        with the sample and in the audit entry; returns (the stored name, its sample count).
+        Raises InvalidName, InvalidConsent, or ConflictingPerson when the face matches
+        someone else (unless force), before writing."""
+        from facebot.service import validate_consent  # service.py imports this module
+
         name = validate_name(name)
+        consent = validate_consent(consent) if consent is not None else None
         embedding = np.asarray(embedding, dtype=np.float32)
         if not force and (clash := self.conflict(name, embedding)):
             raise clash
-        details = {"added": 1, "forced": bool(force), "source": source}
+        details = {"added": 1, "forced": bool(force), "source": source, "consent": consent}
 
         def entry(counts: dict[str, int]) -> tuple[str, dict]:
             shown, samples = next(iter(counts.items()))
             return "enroll", {"name": shown, "samples": samples, **details}
 
         # The entry is stored in the same transaction as the sample: both or neither.
-        counts = self.gallery.add_samples([(name, embedding)], actor=actor, audit=entry)
+        counts = self.gallery.add_samples([(name, embedding)], actor=actor, consent=consent, audit=entry)
         shown, samples = next(iter(counts.items()))
         log.info("enrolled a face from %s as %s (%d sample(s))", source or "an earlier reply", shown, samples)
         return shown, samples

@@ -21,14 +21,15 @@ import numpy as np
 
 from facebot.recognition.align import BOX, SQUARE
 from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
-from facebot.storage import (Erasure, GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, SampleInfo, Store,
-                             UnknownPerson, copy_gallery, gallery_status, init_database, open_gallery, validate_name)
+from facebot.storage import (Erasure, GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, SampleInfo,
+                             SampleRemoval, Store, UnknownPerson, UnknownSample, copy_gallery, gallery_status,
+                             init_database, open_gallery, validate_name)
 
 # The gallery's errors the faces catch, so that they need not import storage themselves.
 # The gallery's errors and moving tools pass through here, so the faces need not import storage.
 __all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "GalleryCorrupt", "GalleryWriteError",
-           "InvalidConsent", "InvalidName", "NoFace", "SampleInfo", "validate_consent",
-           "SeveralFaces", "UnknownPerson", "copy_gallery", "gallery_status", "init_database", "open_service",
+           "InvalidConsent", "InvalidName", "NoFace", "SampleInfo", "SampleRemoval", "validate_consent",
+           "SeveralFaces", "UnknownPerson", "UnknownSample", "copy_gallery", "gallery_status", "init_database", "open_service",
            "parse_threshold", "service_options", "validate_name"]
 from facebot.storage.names import clean_text, name_key
 from facebot.office import OfficeRules  # access, attendance, faces waiting for a name: service methods too
@@ -235,7 +236,8 @@ class FaceService(OfficeRules):
         """Add one sample for `name` per photo, each photo showing exactly one face.
 
         `consent` (who consented, when, for what) is stored with the samples and in the
-        audit entry; the command line requires it, the bot does not ask for it yet.
+        audit entry; the command line requires it (the bot asks HR to confirm it and
+        enrolls through `check_enrollment` and `enroll_embedding`).
         Every photo is checked first; the samples are then saved together or not at all.
         Raises InvalidName, InvalidConsent, NoFace, SeveralFaces, TooManyFaces, or
         ConflictingPerson (unless force) without touching the gallery; `exc.photo` is the
@@ -267,6 +269,15 @@ class FaceService(OfficeRules):
         shown, samples = next(iter(counts.items()))
         log.info("enrolled %d sample(s) for %s (%d in all)", len(faces), shown, samples)
         return Enrolled(shown, samples, faces[0], added=len(faces))
+
+    def check_enrollment(self, name: str, rgb: np.ndarray) -> tuple[str, DetectedFace, ConflictingPerson | None]:
+        """What enrolling the photo `rgb` as `name` would do, writing nothing: (the name
+        cleaned, its one face, the ConflictingPerson it already matches or None). The bot
+        shows this and asks HR to confirm consent before `enroll_embedding` stores the face.
+        Raises InvalidName, NoFace, SeveralFaces or TooManyFaces."""
+        name = validate_name(name)
+        face = self.single_face(rgb)
+        return name, face, self.conflict(name, face.embedding)
 
     def identify(self, rgb: np.ndarray, actor: str = "cli", audit: bool = True) -> list[Identification]:
         """Name every face in the photo (or mark it unknown) and record the request."""
@@ -309,6 +320,20 @@ class FaceService(OfficeRules):
         Raises UnknownPerson when nobody has that name.
         """
         return self.erase(name, actor=actor).samples
+
+    def delete_sample(self, name: str, sample_id: int, actor: str = "cli") -> SampleRemoval:
+        """Delete one sample (its id from `samples`) of the person called `name`, e.g. one
+        enrolled without consent; the person and their other samples stay. The audit entry
+        "delete-sample" (name, sample id, its date and consent, samples left) is stored in the
+        same transaction. Returns what was removed. Raises UnknownPerson or UnknownSample."""
+        def entry(removal: SampleRemoval) -> tuple[str, dict]:
+            return "delete-sample", {"name": removal.name, "sample": removal.sample.id,
+                                     "created": removal.sample.created, "consent": removal.sample.consent,
+                                     "samples": removal.left}
+
+        removal = self.gallery.delete_sample(name, int(sample_id), actor=actor, audit=entry)
+        log.info("deleted one sample of %s (%d left)", removal.name, removal.left)
+        return removal
 
     def erase(self, name: str, actor: str = "cli") -> Erasure:
         """Erase a person (GDPR Art. 17): their samples go, and their name is replaced by a
