@@ -229,13 +229,13 @@ def time_interleaved(fns: dict[str, Callable[[int], object]], repeats: int, warm
 
 
 def bench_embedding(s: Settings) -> dict:
-    """ms per face at batch 1 and 16 for the TensorFlow and TFLite backends, and how far apart their outputs are."""
+    """ms per face at batch 1 and 16 for the TensorFlow, float TFLite and int8 TFLite backends, and how far apart their outputs are."""
     from facebot.recognition.embed import Embedder
 
     crops = face_crops()
     batch16 = np.concatenate([crops, crops])[:16]
     log("embedding: loading both backends")
-    embedders = {backend: Embedder(backend=backend) for backend in ("tf", "tflite")}
+    embedders = {backend: Embedder(backend=backend) for backend in ("tf", "tflite", "tflite-int8")}
     log("embedding: batch 1")
     one = time_interleaved({b: lambda i, e=e: e.embed(crops[i % len(crops)][None]) for b, e in embedders.items()},
                            s.embed_repeats, warmup=2)
@@ -248,7 +248,10 @@ def bench_embedding(s: Settings) -> dict:
                            "batch16_ms_per_face": summarise(sixteen[backend], 1000 / 16)}
     for batch in ("batch1_ms_per_face", "batch16_ms_per_face"):
         result[f"speedup_{batch.split('_')[0]}"] = result["tf"][batch]["median"] / result["tflite"][batch]["median"]
-    result["max_abs_diff"] = float(np.max(np.abs(embedders["tf"].embed(crops) - embedders["tflite"].embed(crops))))
+        result[f"int8_speedup_{batch.split('_')[0]}"] = result["tf"][batch]["median"] / result["tflite-int8"][batch]["median"]
+    reference = embedders["tf"].embed(crops)
+    result["max_abs_diff"] = float(np.max(np.abs(reference - embedders["tflite"].embed(crops))))  # lossless
+    result["quantized_max_distance"] = float(np.max(np.linalg.norm(reference - embedders["tflite-int8"].embed(crops), axis=1)))
     return result
 
 
@@ -918,11 +921,12 @@ def table_rows(r: dict) -> list[tuple[str, str, str]]:
     """(measurement, median [min-max], note) for every result present."""
     rows = []
     if e := r.get("embedding"):
-        for backend in ("tf", "tflite"):
+        for backend in ("tf", "tflite", "tflite-int8"):
             rows.append((f"embed {backend}, batch 1 (ms/face)", fmt(e[backend]["batch1_ms_per_face"]), ""))
             rows.append((f"embed {backend}, batch 16 (ms/face)", fmt(e[backend]["batch16_ms_per_face"]), ""))
+        rows.append(("embed speed-up tflite-int8 vs tf", f"{e['int8_speedup_batch1']:.2f}x b1, {e['int8_speedup_batch16']:.2f}x b16", ""))
         rows.append(("embed speed-up tflite vs tf", f"{e['speedup_batch1']:.2f}x b1, {e['speedup_batch16']:.2f}x b16",
-                     f"max |diff| {e['max_abs_diff']:.1e}"))
+                     f"float max |diff| {e['max_abs_diff']:.1e}, int8 max distance {e['quantized_max_distance']:.3f}"))
     if d := r.get("detection"):
         for name in ("mtcnn_package", "mtcnn_default", "mtcnn_320", "haar"):
             rows.append((f"detect {name} 640x480 (ms/frame)", fmt(d[name]["ms_per_frame"]),

