@@ -29,9 +29,10 @@ Closing the loop: under an identify reply, HR gets "Enroll face #i…" for each 
 everyone "#i is not NAME" for each named one. The bot keeps those faces in memory (FACE_TTL_S,
 at most MAX_FACES; the embedding of unknown ones, never the photo). A press on "Enroll…" asks
 for the name; the HR person's next text message in that chat is the name, and once HR confirms
-the person's consent (bot/privacy.py) the face's embedding is enrolled. A camera's unknown-face alert carries "Enroll this face…" too: the
-camera keeps the embedding in the gallery (the service's pending faces, 24 h), the bot handles
-the press. "Not NAME" records the report in the audit log.
+the person's consent (bot/privacy.py) the face's embedding is enrolled. A camera's
+unknown-face alert carries "Enroll this face…" too: the camera keeps the embedding in the
+gallery (the service's pending faces, 24 h), the bot handles the press. "Not NAME" records
+the report in the audit log.
 """
 from __future__ import annotations
 
