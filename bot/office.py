@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 ACCESS_TTL_S = 5.0  # how stale the bot's copy of the access list may get (changes made by others)
 MENU_LANGUAGES = ("en", "es")  # the catalog's languages (texts.py)
 USER_COMMANDS = ("help", "whoami")
-HR_COMMANDS = ("help", "whoami", "enroll", "list", "samples", "delete", "threshold", "audit", "cancel", "allow", "revoke", "users",
+HR_COMMANDS = ("help", "whoami", "enroll", "list", "samples", "export", "delete", "threshold", "audit", "cancel", "allow", "revoke", "users",
                "attendance")
 SUMMARY_JOB = "daily-summary"
 FACE_TTL_S = 24 * 3600  # faces of replies kept for their buttons

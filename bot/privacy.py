@@ -1,5 +1,6 @@
 """The bot's privacy handlers: HR confirms a person's consent before any face is enrolled from
-Telegram, and lists and deletes a person's samples one at a time (/samples NAME).
+Telegram, lists and deletes a person's samples one at a time (/samples NAME), and hands HR
+everything stored about a person (/export NAME).
 
 `PrivacyHandlers` is mixed into `FaceBot` (telegram_bot.py), which wires the handlers in
 `build_application`; it uses FaceBot's helpers (`reply`, `reply_photo`, `send`, `t`, `_core`,
@@ -24,18 +25,23 @@ the name.
 """
 from __future__ import annotations
 
+import io
+import json
 import logging
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
 
 import numpy as np
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 
 from facebot.bot.telegram_util import command_argument
 from facebot.service import ConflictingPerson, GalleryBusy, InvalidConsent, InvalidName, UnknownPerson, UnknownSample
 
 log = logging.getLogger(__name__)
 
+RETENTION_JOB = "daily-retention"
+RETENTION_AT = time(3, 30)  # FACEBOT_TZ; a quiet hour
 MAX_SAMPLE_BUTTONS = 50  # Telegram takes 100 buttons under a message; people have a handful of samples
 
 
@@ -117,6 +123,40 @@ class PrivacyHandlers:
             await self.send(lambda: query.edit_message_caption(body))
         else:
             await self.send(lambda: query.edit_message_text(body))
+
+    # -- retention -----------------------------------------------------------------------------
+    def schedule_retention(self, application) -> None:
+        """Run `enforce_retention` every day at RETENTION_AT in FACEBOT_TZ (PTB's JobQueue)."""
+        if application.job_queue is None:
+            log.warning("python-telegram-bot's job queue is not installed: old audit entries are deleted "
+                        "only when the audit is written (pip install 'python-telegram-bot[job-queue]')")
+            return
+        application.job_queue.run_daily(self.enforce_retention, time=RETENTION_AT.replace(tzinfo=self.zone),
+                                        name=RETENTION_JOB)
+
+    async def enforce_retention(self, context) -> None:
+        """The job: delete what is past FACEBOT_RETENTION_DAYS (service.enforce_retention)."""
+        await self._core(self.service.enforce_retention, actor="tg:retention")
+
+    # -- access requests ----------------------------------------------------------------------
+    async def on_export(self, message: Message, user_id: int, context) -> None:
+        """'/export NAME': everything stored about the person (service.export, embeddings
+        included, audited), sent to HR as a JSON file, as `facebot export NAME` prints it."""
+        name = command_argument(message.text).strip()
+        if not name:
+            await self.reply(message, self.t("export_usage"))
+            return
+        try:
+            export = await self._core(self.service.export, name, actor=f"tg:{user_id}")
+        except UnknownPerson:
+            await self.reply(message, self.t("unknown_person", name=name))
+            return
+        person = export["person"]["name"]
+        data = json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
+        # a file name Telegram and every file system accept, whatever the script of the name
+        filename = "facebot-export-" + (re.sub(r"[^\w.-]+", "_", person).strip("_") or "person") + ".json"
+        caption = self.t("export_caption", name=person, samples=len(export["samples"]), entries=len(export["audit"]))
+        await self.send(lambda: message.reply_document(InputFile(io.BytesIO(data), filename=filename), caption=caption))
 
     # -- samples ------------------------------------------------------------------------------
     async def on_samples(self, message: Message, user_id: int, context) -> None:

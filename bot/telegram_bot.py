@@ -476,10 +476,11 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
     async def on_start(self, application: Application) -> None:
         """Before the first update is handled: read the access list (so nobody allowed is
         refused at start), publish the command menus (in the background) and schedule the
-        daily summary."""
+        daily summary and the daily retention check."""
         await self.load_access()
         self.publish_menus_soon(application.bot)
         self.schedule_summary(application)
+        self.schedule_retention(application)
 
     def stopping(self) -> None:
         """The bot is stopping: photos still waiting for their turn are let go (PTB's stop
@@ -568,7 +569,8 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
                 "enroll": (bot.on_enroll, "hr"), "cancel": (bot.on_cancel, "hr"), "list": (bot.on_list, "hr"),
                 "delete": (bot.on_delete, "hr"), "threshold": (bot.on_threshold, "hr"), "audit": (bot.on_audit, "hr"),
                 "allow": (bot.on_allow, "hr"), "revoke": (bot.on_revoke, "hr"), "users": (bot.on_users, "hr"),
-                "attendance": (bot.on_attendance, "hr"), "samples": (bot.on_samples, "hr")}
+                "attendance": (bot.on_attendance, "hr"), "samples": (bot.on_samples, "hr"),
+                "export": (bot.on_export, "hr")}
     # Faces' buttons (wrong:, face:, cam:) and a /samples list's (samples:) before the questions'
     # (enroll:, delete:, sample:).
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_face_button), pattern=r"^(wrong|face|cam):"))

@@ -3,6 +3,7 @@ Bot API server on 127.0.0.1 (tests/fake_telegram.py), with the real models and s
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import struct
 import time
@@ -359,6 +360,54 @@ def test_hr_lists_a_persons_samples_and_deletes_one(run_bot, service, samples):
     assert [(e["actor"], e["name"], e["sample"], e["samples"]) for e in entries] == [
         (f"tg:{HR}", "Ana María", second.id, 1), (f"tg:{HR}", "Ana María", first.id, 0)]
     assert entries[1]["consent"] == "Ana María, form HR-7"  # what the deleted sample had recorded
+
+
+
+def test_hr_exports_everything_stored_about_a_person_as_a_json_document(run_bot, service, samples):
+    """/export NAME: a data-subject access request answered from Telegram, as facebot export does."""
+    service.enroll("Ana María", load_image(samples / "s2" / "1.jpg"), actor="cli:hr", consent="Ana María, form HR-7")
+
+    async def scenario(server):
+        sent = await ask(server, HR, "/export  ana maría")
+        assert sent.method == "sendDocument" and "Ana María" in sent.text
+        export = json.loads(sent.photo.decode("utf-8"))
+        assert export["person"]["name"] == "Ana María" and export["person"]["samples"] == 1
+        assert export["samples"][0]["consent"] == "Ana María, form HR-7" and export["samples"][0]["embedding"]
+        assert any(e["action"] == "enroll" for e in export["audit"])
+        assert (await ask(server, HR, "/export")).text == EN["export_usage"]
+        assert (await ask(server, HR, "/export Nobody")).text == "Nobody called Nobody is enrolled."
+        assert (await ask(server, USER, "/export Ana María", chat=USER)).text == EN["only_hr"]
+
+    run_bot(scenario)
+    exports = [e for e in service.gallery.audit_log(10) if e["action"] == "export"]
+    assert [(e["actor"], e["name"]) for e in exports] == [(f"tg:{HR}", "Ana María")]  # the refused ones left no export
+
+
+
+def test_a_daily_job_deletes_audit_entries_past_their_retention_even_when_nothing_is_written(tmp_path, recognizer):
+    """Retention by age is enforced on every audit write, and by the bot once a day, so a quiet
+    gallery does not keep old entries (sightings, identifications) past FACEBOT_RETENTION_DAYS."""
+    from facebot.service import FaceService
+    from facebot.storage import Gallery
+
+    service = FaceService(Gallery(tmp_path / "g", retention_days=0.5 / 86400), recognizer)  # half a second
+    service.gallery.audit("identify", "tg:1", name="Ana")
+
+    async def main():
+        server = FakeTelegram().start()
+        config = BotConfig(token=server.token, api_url=server.url, data_dir=str(tmp_path / "g"), hr_ids=frozenset({HR}))
+        application = build_application(config, service)
+        try:
+            async with polling(application):
+                assert "daily-retention" in [job.name for job in application.job_queue.jobs()]
+                await asyncio.sleep(1.0)
+                await application.bot_data["facebot"].enforce_retention(None)  # what the job runs
+        finally:
+            server.stop()
+
+    asyncio.run(main())
+    actions = [e["action"] for e in service.gallery.audit_log(10)]
+    assert "identify" not in actions and actions[-1] == "retention"
 
 
 async def ask(server, user: int, text: str, chat: int = HR):

@@ -378,6 +378,12 @@ class FaceService(OfficeRules):
         self.gallery.audit("export", actor, name=person.name, embeddings=embeddings)
         return export
 
+    def enforce_retention(self, actor: str = "cli") -> None:
+        """Delete the audit entries (and so the attendance sightings) past the retention
+        period now. The stores drop them on every audit write; this one audited write does
+        it on a day when nothing else is written (the bot's daily job calls it)."""
+        self.gallery.audit("retention", actor, days=self.gallery.retention_days)
+
     def set_rule(self, rule: DecisionRule, actor: str = "cli", action: str = "decision-rule") -> DecisionRule:
         """Save and audit the rule every later identification follows (this host and every
         process reading the same gallery)."""

@@ -15,6 +15,7 @@ EN = {
         "/list - enrolled people and their samples\n"
         "/delete NAME - delete a person and all their samples\n"
         "/samples NAME - a person's samples (date, who added each, consent), to delete one\n"
+        "/export NAME - everything stored about a person, as a JSON file (a data-subject request)\n"
         "/threshold [VALUE] - show the decision rule, or set a plain distance threshold\n"
         "/audit [N] - the last N enrollments and identifications\n"
         "/allow ID [hr] - let a user id (or a group) identify, or make them HR; /revoke ID takes it back\n"
@@ -92,6 +93,7 @@ ES = {
         "/list - personas registradas y sus muestras\n"
         "/delete NOMBRE - borrar a una persona y todas sus muestras\n"
         "/samples NOMBRE - las muestras de una persona (fecha, quién la añadió, consentimiento), para borrar una\n"
+        "/export NOMBRE - todo lo guardado sobre una persona, en un archivo JSON (derecho de acceso)\n"
         "/threshold [VALOR] - ver la regla de decisión, o fijar un umbral de distancia\n"
         "/audit [N] - los últimos N registros e identificaciones\n"
         "/allow ID [hr] - dejar que un usuario (o un grupo) identifique, o hacerlo RR. HH.; /revoke ID lo quita\n"
@@ -282,6 +284,9 @@ EN.update({
         "/delete {name} erases them completely."
     ),
     "sample_gone": "That sample is no longer there. Send /samples {name} again.",
+    "cmd_export": "everything stored about a person, as JSON: /export NAME",
+    "export_usage": "Usage: /export NAME",
+    "export_caption": "Everything facebot stores about {name}: {samples} sample(s) and {entries} audit entries (no photos).",
 })
 ES.update({
     "consent_ask": (
@@ -304,6 +309,9 @@ ES.update({
         "/delete {name} lo borra por completo."
     ),
     "sample_gone": "Esa muestra ya no existe. Envía /samples {name} de nuevo.",
+    "cmd_export": "todo lo guardado sobre una persona, en JSON: /export NOMBRE",
+    "export_usage": "Uso: /export NOMBRE",
+    "export_caption": "Todo lo que facebot guarda sobre {name}: {samples} muestra(s) y {entries} entradas de auditoría (ninguna foto).",
 })
 
 TEXTS: dict[str, dict[str, str]] = {"en": EN, "es": ES}
