@@ -152,9 +152,12 @@ def cmd_list(args) -> int:
 
 
 def cmd_samples(args) -> int:
-    """A person's samples: id, date, who added each, and the consent recorded."""
+    """A person's samples: id, date, who added each, and the consent recorded; with
+    --delete ID, that one sample deleted instead."""
     from facebot.service import UnknownPerson
 
+    if args.delete is not None:
+        return _delete_sample(args)
     try:
         person, samples = _gallery_service(args).samples(args.name)
     except UnknownPerson as exc:
@@ -168,6 +171,30 @@ def cmd_samples(args) -> int:
     for s in samples:
         consent = s.consent if s.consent is not None else "(none recorded)"
         print(f"  #{s.id:<5} {s.created}  by {s.created_by:<16} consent: {consent}")
+    return EXIT_OK
+
+
+def _delete_sample(args) -> int:
+    """`facebot samples NAME --delete ID`: delete sample ID of NAME without asking (scripts
+    run this; the id comes from the listing), say what went and how many samples remain.
+    The service audits it ("delete-sample", in the same transaction). Returns EXIT_OK, or
+    EXIT_FAILED for an unknown person or sample id (nothing deleted then)."""
+    from facebot.service import UnknownPerson, UnknownSample
+
+    try:
+        removal = _gallery_service(args).delete_sample(args.name, args.delete, actor=_actor())
+    except (UnknownPerson, UnknownSample) as exc:
+        return _fail(f"{exc}; nothing was deleted")
+    sample = removal.sample
+    if args.json:
+        print(json.dumps({"name": removal.name, "deleted": {"id": sample.id, "created": sample.created,
+                                                            "created_by": sample.created_by, "consent": sample.consent},
+                          "samples": removal.left}, ensure_ascii=False))
+        return EXIT_OK
+    print(f"deleted sample #{sample.id} of {removal.name} (added {sample.created} by {sample.created_by}); "
+          f"{removal.left} sample(s) left")
+    if not removal.left:  # the person stays: say how to erase them, so that nobody assumes it happened
+        print(f"{removal.name} is still enrolled, with no sample; `facebot delete` erases them")
     return EXIT_OK
 
 
@@ -306,9 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("samples", help="a person's samples: id, date, who added each, consent")
+    p = sub.add_parser("samples", help="a person's samples: id, date, who added each, consent; or delete one")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--delete", type=int, metavar="ID",
+                   help="delete the sample with this id (shown as #ID by the listing), without asking; audited")
     p.set_defaults(func=cmd_samples)
 
     p = sub.add_parser("export", help="everything stored about a person, as JSON (data-subject access request)")

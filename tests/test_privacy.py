@@ -194,6 +194,131 @@ def test_delete_on_the_command_line_erases_and_says_how(cli, samples):
     assert [p.name for p in cli.data.iterdir() if TRACE.encode() in p.read_bytes().lower()] == []
 
 
+def audit_names_anywhere(service, trace: str = TRACE) -> list[dict]:
+    """The audit entries, through the service, that still hold `trace` (any case, any field)."""
+    return [e for e in service.audit_log(10**6) if trace in json.dumps(e, ensure_ascii=False).lower()]
+
+
+def photo_of_two(samples) -> "np.ndarray":
+    """One photo: her (s2) on the left, Bob (s5) on the right."""
+    from facebot.lab.demo import mosaic
+    from facebot.recognition import load_image
+
+    return mosaic([load_image(samples / "s2" / "9.jpg"), load_image(samples / "s5" / "5.jpg")], columns=2)
+
+
+def enroll_her_and_bob(service, samples) -> None:
+    from facebot.recognition import load_image
+
+    service.enroll(NAME, load_image(samples / "s2" / "1.jpg"), actor="cli:hr", consent=CONSENT)
+    service.enroll("Bob", load_image(samples / "s5" / "1.jpg"), actor="cli:hr", consent="Bob, form HR-8")
+
+
+def test_an_identification_running_during_an_erasure_neither_names_nor_audits_her(service_on_each_store, samples,
+                                                                                   monkeypatch, capsys):
+    """The bot identifies a photo; while its faces are being matched (her nearest person
+    found with the search built before), `facebot delete` erases her from another process.
+    The answer calls her face unknown, and the identification's audit entry, written after
+    the erasure, does not bring her name back."""
+    from facebot.cli.main import main
+
+    service = service_on_each_store
+    enroll_her_and_bob(service, samples)
+    matched: list[list[str]] = []
+    search = service.recognizer.identify
+
+    def erased_while_matching(rgb, matcher, rule):
+        results = search(rgb, matcher, rule)
+        matched.append(sorted(r.label for r in results))
+        assert main([*service.cli_args, "delete", NAME]) == 0  # another process, between match and audit
+        return results
+
+    monkeypatch.setattr(service.recognizer, "identify", erased_while_matching)
+    results = sorted(service.identify(photo_of_two(samples), actor="tg:7"), key=lambda r: r.box[0])
+    assert matched == [sorted(["Bob", NAME])]  # the search did find her before the erasure
+    assert [(r.name, r.known) for r in results] == [(None, False), ("Bob", True)]
+    assert "erased-" in capsys.readouterr().out
+    assert audit_names_anywhere(service) == []
+    identify = service.audit_log(1)[0]
+    assert (identify["action"], identify["actor"], sorted(identify["names"])) == ("identify", "tg:7", ["Bob", "unknown"])
+
+
+def test_a_camera_event_after_an_erasure_does_not_name_her(service_on_each_store, samples):
+    """The camera identifies a frame (not audited), then records its alert and the sighting
+    a moment later; an erasure in between leaves both entries without her name."""
+    service = service_on_each_store
+    enroll_her_and_bob(service, samples)
+    seen = {r.name: r for r in service.identify(photo_of_two(samples), audit=False)}
+    assert seen[NAME].known and seen["Bob"].known
+    service.erase(NAME, actor="tg:1")
+    for name in (NAME, "Bob"):
+        service.record_alert("door", name, seen[name].distance)
+        service.record_sighting("door", name)
+    assert audit_names_anywhere(service) == []
+    entries = [(e["action"], e.get("name")) for e in service.audit_log(4)]
+    assert entries == [("camera", None), ("sighting", None), ("camera", "Bob"), ("sighting", "Bob")]
+    # The next frame is a stranger's (and Bob).
+    assert sorted(r.label for r in service.identify(photo_of_two(samples), audit=False)) == ["Bob", "unknown"]
+
+
+def test_the_check_costs_no_look_up_while_nobody_is_erased(service_on_each_store, samples, monkeypatch):
+    """Identification is the hot path: with the gallery unchanged since its search was built,
+    checking the people it matched reads the version only, never a person."""
+    service = service_on_each_store
+    enroll_her_and_bob(service, samples)
+    photo = photo_of_two(samples)
+    service.identify(photo)  # builds the search
+    looked_up = []
+    find = service.gallery.find
+    monkeypatch.setattr(service.gallery, "find", lambda name: looked_up.append(name) or find(name))
+    service.record_alert("door", "Bob", 0.5)
+    assert sorted(r.label for r in service.identify(photo, actor="tg:7")) == ["Bob", NAME]
+    assert looked_up == []
+    service.enroll("Carl", load_sample(samples, "s11"), consent="Carl, HR-9")  # a change, erasing nobody
+    looked_up.clear()
+    assert sorted(r.label for r in service.identify(photo, audit=False)) == ["Bob", NAME]  # the next frame
+    service.record_alert("door", "Bob", 0.5)  # Bob is in the search that frame rebuilt
+    assert looked_up == []
+
+
+def load_sample(samples, person: str) -> "np.ndarray":
+    from facebot.recognition import load_image
+
+    return load_image(samples / person / "1.jpg")
+
+
+def test_samples_delete_removes_one_sample_on_the_command_line(cli, samples):
+    assert cli("enroll", NAME, samples / "s2" / "1.jpg", samples / "s2" / "5.jpg", "--consent", CONSENT)[0] == 0
+    assert cli("enroll", "Bob", samples / "s5" / "1.jpg", "--consent", "Bob, form HR-8")[0] == 0
+    first, second = [s["id"] for s in json.loads(cli("samples", NAME, "--json")[1])["samples"]]
+    [bobs] = [s["id"] for s in json.loads(cli("samples", "Bob", "--json")[1])["samples"]]
+    listing = cli("samples", NAME)[1]
+    assert f"#{first} " in listing and f"#{second} " in listing  # the id to pass to --delete
+
+    code, out, err = cli("samples", "zoë erasmus-quill", "--delete", first)
+    assert code == 0, err
+    assert f"deleted sample #{first} of {NAME}" in out and "1 sample(s) left" in out
+    assert [s["id"] for s in json.loads(cli("samples", NAME, "--json")[1])["samples"]] == [second]
+    entry = json.loads(cli("audit", "1")[1])
+    assert entry["action"] == "delete-sample" and entry["actor"].startswith("cli")
+    assert (entry["name"], entry["sample"], entry["samples"], entry["consent"]) == (NAME, first, 1, CONSENT)
+
+    stored = {p.name: p.read_bytes() for p in cli.data.iterdir()}
+    for args, why in [((NAME, "--delete", 999_999), "no sample 999999"),
+                      ((NAME, "--delete", bobs), f"no sample {bobs}"),  # Bob's, not hers
+                      (("Nobody", "--delete", second), "nobody called")]:
+        code, out, err = cli("samples", *args)
+        assert code == 1 and out == "" and why in err and "nothing was deleted" in err
+    assert {p.name: p.read_bytes() for p in cli.data.iterdir()} == stored
+
+    code, out, err = cli("samples", NAME, "--delete", second, "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"name": NAME, "samples": 0, "deleted": {
+        "id": second, "created": json.loads(out)["deleted"]["created"], "created_by": json.loads(out)["deleted"]["created_by"],
+        "consent": CONSENT}}
+    assert [(p.name, p.samples) for p in Gallery(cli.data).people()] == [("Bob", 1), (NAME, 0)]  # she stays
+
+
 # -- export (data-subject access request) -----------------------------------------------------
 def test_export_gives_everything_stored_about_a_person(service_on_each_store, samples):
     from facebot.recognition import load_image

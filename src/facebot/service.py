@@ -12,10 +12,10 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -147,8 +147,9 @@ class FaceService(OfficeRules):
         self.gallery = gallery
         self.recognizer = recognizer
         self._explicit_threshold = threshold
-        self._matcher: Matcher | None = None
-        self._matcher_version = None
+        # (gallery version, Matcher, its names as a set), replaced in one assignment so that a
+        # thread never pairs one version with another version's matcher.
+        self._search: tuple[Hashable, Matcher, frozenset[str]] | None = None
 
     def _setting_key(self, base: str, crop=None) -> str:
         """One setting per way of comparing faces: a Siamese network's distances, and
@@ -204,11 +205,54 @@ class FaceService(OfficeRules):
 
     def matcher(self) -> Matcher:
         """The in-memory search matrix, rebuilt only when the gallery changed on disk."""
+        return self._current_search()[1]
+
+    def _current_search(self) -> tuple[Hashable, Matcher, frozenset[str]]:
+        """(the gallery version, the Matcher over the gallery at that version or later, its
+        names), rebuilding the Matcher only when the version moved.
+
+        The version is read before the embeddings, so the Matcher is never older than the
+        version it is filed under: a person it names existed at that version.
+        """
         version = self.gallery.version
-        if self._matcher is None or version != self._matcher_version:
-            self._matcher = self.recognizer.matcher(*self.gallery.embeddings())
-            self._matcher_version = version
-        return self._matcher
+        search = self._search
+        if search is None or search[0] != version:
+            labels, matrix = self.gallery.embeddings()
+            search = (version, self.recognizer.matcher(labels, matrix), frozenset(labels))
+            self._search = search
+        return search
+
+    def _erased_since(self, names: Iterable[str | None], seen_at: Hashable | None = None) -> set[str]:
+        """Of `names` (people a face was matched to; None ignored), those no longer enrolled.
+
+        In: the names, and `seen_at`, the gallery version of the Matcher that found them (None
+        when unknown, e.g. a camera event built from older frames). Out: the names of people
+        erased (or renamed away) since. Cheap on the hot path: one version read when the
+        gallery did not change since `seen_at`; names in the current Matcher need no look-up;
+        only the rest cost one `find` each (after a change, so rarely).
+        """
+        wanted = {n for n in names if n}
+        if not wanted:
+            return set()
+        now = self.gallery.version
+        if seen_at is not None and now == seen_at:
+            return set()  # nothing changed since the match: everyone matched is still enrolled
+        search = self._search
+        if search is not None and search[0] == now:
+            wanted -= search[2]  # in the Matcher of the current version: enrolled now
+        return {n for n in wanted if self.gallery.find(n) is None}
+
+    def _unname_erased(self, results: list[Identification], seen_at: Hashable) -> list[Identification]:
+        """`results` with every face matched to a person erased since `seen_at` (the Matcher's
+        gallery version) reported as unknown, with no name: an identification that was
+        running when someone was erased must neither answer nor audit their name."""
+        erased = self._erased_since((r.name for r in results), seen_at)
+        if not erased:
+            return results
+        # Never log the names: they are exactly what the erasure removed.
+        log.info("%d face(s) matched people erased during the identification: reported as unknown",
+                 sum(r.name in erased for r in results))
+        return [replace(r, name=None, known=False) if r.name in erased else r for r in results]
 
     def same_face(self, a: np.ndarray, b: np.ndarray, slack: float = 1.3) -> bool:
         """Whether two embeddings could be one person seen in consecutive frames: within
@@ -280,8 +324,21 @@ class FaceService(OfficeRules):
         return name, face, self.conflict(name, face.embedding)
 
     def identify(self, rgb: np.ndarray, actor: str = "cli", audit: bool = True) -> list[Identification]:
-        """Name every face in the photo (or mark it unknown) and record the request."""
-        results = self.recognizer.identify(rgb, self.matcher(), self.rule)
+        """Name every face in the photo `rgb` (or mark it unknown) and record the request
+        (unless `audit` is False: the camera records its alerts instead). Returns one
+        Identification per face.
+
+        A person erased while this ran (after the Matcher was built) is not named: their
+        faces come back unknown, and the audit entry, written after that check, says
+        "unknown" too, so the erasure's pseudonymisation is not undone by a late entry.
+        """
+        seen_at, matcher, _ = self._current_search()
+        results = self.recognizer.identify(rgb, matcher, self.rule)
+        # Checked after the search, right before the audit write: the erasure may have
+        # happened while the faces were being detected and embedded. (An erasure landing
+        # between this check and the write itself is not caught here; only the store, checking
+        # under its own lock or transaction, could close that last gap.)
+        results = self._unname_erased(results, seen_at)
         if audit:
             self._audit_read("identify", actor, faces=len(results), names=[r.label for r in results])
         return results
@@ -292,7 +349,14 @@ class FaceService(OfficeRules):
         A gallery that cannot be written (read-only folder or database, full disk) must not
         stop identification, which changes nothing: the missing entry is logged as an error
         instead (without the names). Changes are never made without their audit entry.
+
+        A `name` detail (a camera alert, a sighting) naming someone who is no longer enrolled
+        is written as None: the name came from an earlier frame or search, and writing it
+        after the person's erasure would put it back in the log in clear.
         """
+        name = details.get("name")
+        if isinstance(name, str) and self._erased_since([name]):
+            details["name"] = None
         try:
             self.gallery.audit(action, actor, **details)
         except GalleryWriteError as exc:
