@@ -2,7 +2,7 @@
 on TinyDB files (the default) or PostgreSQL (`open_gallery(database_url=...)`; see storage.store)."""
 from facebot.storage.audit import Erasure
 from facebot.storage.errors import GalleryCorrupt, GalleryWriteError
-from facebot.storage.gallery import Gallery, GalleryBusy, Person, SampleInfo, SampleRemoval, UnknownPerson, UnknownSample
+from facebot.storage.gallery import Gallery, GalleryBusy, Person, SampleInfo, SampleRemoval, SettingUpdate, UnknownPerson, UnknownSample
 from facebot.storage.names import InvalidName, validate_name
 from facebot.storage.store import (CopyReport, GallerySummary, Store, TargetNotEmpty, copy_gallery, gallery_status,
                                    is_database_url, open_gallery, summarize)
@@ -16,6 +16,6 @@ def init_database(url: str) -> tuple[list[int], int]:
     return init(url)
 
 
-__all__ = ["CopyReport", "Erasure", "Gallery", "GalleryBusy", "GalleryCorrupt", "GallerySummary", "GalleryWriteError", "InvalidName", "Person", "SampleInfo", "SampleRemoval", "Store",
+__all__ = ["CopyReport", "Erasure", "Gallery", "GalleryBusy", "GalleryCorrupt", "GallerySummary", "GalleryWriteError", "InvalidName", "Person", "SampleInfo", "SampleRemoval", "SettingUpdate", "Store",
            "TargetNotEmpty", "UnknownPerson", "UnknownSample", "copy_gallery", "gallery_status", "init_database", "is_database_url", "open_gallery",
            "summarize", "validate_name"]

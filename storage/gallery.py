@@ -28,6 +28,7 @@ is reported failed; repeating it finishes the job), never their name behind a de
 from __future__ import annotations
 
 import base64
+import copy
 import fcntl
 import logging
 import os
@@ -113,6 +114,15 @@ class SampleRemoval:
     name: str
     sample: SampleInfo
     left: int
+
+
+@dataclass(frozen=True)
+class SettingUpdate:
+    """What `update_setting` did: the value it read (None where the setting did not exist)
+    and the value it saved in its place; what the audit entry of the update is made from."""
+
+    old: Any
+    new: Any
 
 
 def _now() -> str:
@@ -391,6 +401,30 @@ class Gallery:
             return value
 
         self._change(actor, apply, audit)
+
+    def update_setting(self, key: str, change: Callable[[Any], Any], actor: str = "cli",
+                       audit: AuditFor[SettingUpdate] | None = None) -> Any:
+        """Replace a setting with `change(old)` in one transaction: `old` is the value stored
+        now (None when there is none) and what `change` returns is saved, with the audit
+        entry `audit(SettingUpdate(old, new))`; returns the new value.
+
+        The read happens under the write lock, on the file as it is now, so no other process
+        can write in between: two updates at once each see the other's result, none is lost
+        (a `get_setting` followed by `set_setting` could lose one). `change` may raise to
+        refuse (nothing is written then); it must not use this store, whose lock it runs under.
+        """
+        def apply() -> SettingUpdate:
+            # `_change` has reloaded gallery.json under the lock: this is the latest value.
+            table = self._table("settings")
+            stored = next((doc["value"] for doc in table.all() if doc.get("key") == key), None)
+            # A copy: TinyDB hands out the stored list or dict itself, and a `change` that edits
+            # what it is given would otherwise also edit the `old` the audit entry is made from.
+            new = change(copy.deepcopy(stored))
+            table.remove(lambda d: d.get("key") == key)
+            table.insert({"key": key, "value": new})
+            return SettingUpdate(stored, new)
+
+        return self._change(actor, apply, audit).new
 
     # -- audit ----------------------------------------------------------------------------
     def audit(self, action: str, actor: str, **details) -> None:

@@ -16,6 +16,9 @@ What the TinyDB gallery does with a lock and an atomic rename, this does with th
   the samples added since and drops the samples deleted since (the `deletions` table, by
   sample id: it keeps no name), in one repeatable-read snapshot, instead of reloading the
   gallery.
+- `update_setting` reads a setting FOR UPDATE and writes what the caller makes of it in one
+  transaction (a missing row is inserted first, so there is always one to lock): two hosts
+  changing the access list at once both get their change in.
 - Deleting a person erases them in one transaction: samples, person, and their name in
   every audit row (replaced by a random pseudonym, storage.audit).
 - A writer that waits longer than LOCK_TIMEOUT_S for the counter row gets GalleryBusy, like
@@ -26,6 +29,7 @@ Connection URLs are never logged with their password (`redact_url`).
 """
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import threading
@@ -41,8 +45,8 @@ from psycopg.types.json import Jsonb
 
 from facebot.storage.audit import AuditFor, Erasure, like_patterns, mentions, new_pseudonym, retention_days, scrub
 from facebot.storage.errors import GalleryWriteError
-from facebot.storage.gallery import (LOCK_TIMEOUT_S, GalleryBusy, Person, SampleInfo, SampleRemoval, UnknownPerson,
-                                     UnknownSample)
+from facebot.storage.gallery import (LOCK_TIMEOUT_S, GalleryBusy, Person, SampleInfo, SampleRemoval, SettingUpdate,
+                                     UnknownPerson, UnknownSample)
 from facebot.storage.migrations import migrate
 from facebot.storage.names import name_key, validate_name
 from facebot.storage.store import DEFAULT_FEATURES, GalleryDump, PersonRecord, SampleRecord, parse_time
@@ -447,6 +451,39 @@ class PostgresGallery:
                     self._insert_audit(conn, actor, *audit(value))
 
         self._run(work)
+
+    def update_setting(self, key: str, change: Callable[[Any], Any], actor: str = "cli",
+                       audit: AuditFor[SettingUpdate] | None = None) -> Any:
+        """Replace a setting with `change(old)` in one transaction: `old` is the value stored
+        now (None when there is none) and what `change` returns is saved, with the audit
+        entry `audit(SettingUpdate(old, new))`; returns the new value.
+
+        The setting's row is read locked (FOR UPDATE) after the change counter, so writers on
+        any host take turns from the read to the commit and none loses another's update.
+        `change` may raise to refuse: the transaction rolls back, nothing is written (not even
+        the row of a setting that did not exist). It runs while this object's connection is
+        busy: it must not use this store.
+        """
+        def work(conn: psycopg.Connection) -> Any:
+            with self._changing(conn):
+                # A setting that does not exist yet has no row to lock: insert one first (JSON
+                # null; rolled back with everything else if the change is refused). The primary
+                # key makes a second process inserting at once wait for the first one's commit
+                # and then find the row there; RETURNING says whether the row is ours.
+                absent = conn.execute("INSERT INTO settings (key, value) VALUES (%s, 'null'::jsonb) "
+                                      "ON CONFLICT (key) DO NOTHING RETURNING key", (key,)).fetchone() is not None
+                # The counter above already makes writers that go through `_changing` take turns;
+                # the row lock keeps the read and the write together whatever else writes it.
+                stored = conn.execute("SELECT value FROM settings WHERE key = %s FOR UPDATE", (key,)).fetchone()[0]
+                old = None if absent else stored
+                # A copy, as on TinyDB: a `change` editing what it is given leaves `old` as read.
+                update = SettingUpdate(old, change(copy.deepcopy(old)))
+                conn.execute("UPDATE settings SET value = %s WHERE key = %s", (Jsonb(update.new), key))
+                if audit is not None:
+                    self._insert_audit(conn, actor, *audit(update))
+            return update.new
+
+        return self._run(work)
 
     # -- audit ------------------------------------------------------------------------------
     def audit(self, action: str, actor: str, **details: Any) -> None:

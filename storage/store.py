@@ -25,13 +25,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Hashable, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Callable, Hashable, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from tinydb.table import Table
 
 from facebot.storage.audit import AuditFor, Erasure
-from facebot.storage.gallery import Gallery, Person, SampleInfo, SampleRemoval
+from facebot.storage.gallery import Gallery, Person, SampleInfo, SampleRemoval, SettingUpdate
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,17 @@ class Store(Protocol):
     def set_setting(self, key: str, value: Any, actor: str = "cli", audit: AuditFor[Any] | None = None) -> None:
         """Save a setting (any JSON value), replacing the old one; `audit(value)` gives the
         audit entry stored in the same transaction."""
+
+    def update_setting(self, key: str, change: Callable[[Any], Any], actor: str = "cli",
+                       audit: AuditFor[SettingUpdate] | None = None) -> Any:
+        """Read a setting and replace it with `change(old)` in one transaction, atomic across
+        processes and hosts: `old` is the stored value (None where there is none), and no
+        other writer can change the setting between that read and the write, so two updates
+        at once never lose one (as a `get_setting` then `set_setting` can). Returns the new
+        value; `audit(SettingUpdate(old, new))` gives the audit entry stored in the same
+        transaction. `change` may raise to refuse: the exception propagates and nothing is
+        written. It runs inside the transaction (under the store's lock): keep it quick, and
+        it must not use the store itself."""
 
     def audit(self, action: str, actor: str, **details: Any) -> None:
         """Append an audit entry {time, action, actor, **details} (JSON values; never a photo

@@ -576,3 +576,157 @@ def test_tinydb_an_audit_entry_held_back_by_a_full_disk_is_written_once_later(tm
     assert [e["action"] for e in Gallery(tmp_path).audit_log()] == ["enroll", "identify", "identify"]
     raw = json.loads((tmp_path / "audit.json").read_text())
     assert [e["action"] for e in raw["audit"].values()] == ["enroll", "identify", "identify"]
+
+
+# -- read-modify-write of a setting -------------------------------------------------------------
+def test_a_setting_is_updated_from_the_value_read_in_the_same_transaction(store):
+    """update_setting hands the change the stored value (None when there is none), saves what
+    it returns with its audit entry; a change or an audit entry that raises writes nothing,
+    not even the row of a setting that did not exist."""
+    from facebot.storage import SettingUpdate
+
+    g = store.open()
+    seen = []
+
+    def append(item):
+        def change(old):
+            seen.append(old)
+            return (old or []) + [item]
+        return change
+
+    grown = lambda u: ("grow", {"old": u.old, "new": u.new})  # noqa: E731
+    assert g.update_setting("list", append(1), actor="tg:1", audit=grown) == [1]
+    assert store.open().update_setting("list", append(2)) == [1, 2]
+    assert seen == [None, [1]] and store.open().get_setting("list") == [1, 2]
+    entry = g.audit_log(10)[-1]
+    assert (entry["action"], entry["actor"], entry["old"], entry["new"]) == ("grow", "tg:1", None, [1])
+    assert SettingUpdate(None, [1]) == SettingUpdate(old=None, new=[1])
+
+    version, log = g.version, g.audit_log(10)
+
+    def refuse(old):
+        old.append("changed in place")  # even a change that edits what it was given writes nothing
+        raise LookupError("no")
+
+    with pytest.raises(LookupError):
+        g.update_setting("list", refuse, audit=grown)
+    with pytest.raises(ZeroDivisionError):  # the audit entry fails: the change goes too
+        g.update_setting("list", append(3), audit=lambda u: ("grow", {"x": 1 / 0}))
+    with pytest.raises(LookupError):
+        g.update_setting("new key", lambda old: (_ for _ in ()).throw(LookupError(old)), audit=grown)
+    for reader in (g, store.open()):
+        assert reader.get_setting("list") == [1, 2] and reader.get_setting("new key", "absent") == "absent"
+        assert reader.audit_log(10) == log and reader.version == version
+
+
+# Run in several processes at once (see `race`): an office (the service's rules, without the
+# faces) on the gallery argv[1]; the process says it is ready (the file argv[2].argv[3]), then
+# waits for the go file argv[2], so that every process's read-modify-write overlaps the others'.
+RACER = ("import os, sys, time\n"
+         "import numpy as np\n"
+         "from facebot.office import OfficeRules\n"
+         "from facebot.storage.store import open_location\n"
+         "class Office(OfficeRules):\n"
+         "    def __init__(self, gallery):\n"
+         "        self.gallery = gallery\n"
+         "office = Office(open_location(sys.argv[1]))\n"
+         "go, tag, args = sys.argv[2], sys.argv[3], sys.argv[4:]\n"
+         "open(f'{go}.{tag}', 'w').close()\n"
+         "while not os.path.exists(go):\n"
+         "    time.sleep(0.0005)\n")
+
+
+def race(store, folder: Path, action: str, args: list[list[str]]) -> list[str]:
+    """Run RACER + `action` in one process per entry of `args` (its argv[4:]), released all at
+    the same instant once every one has started; returns each process's output."""
+    go = folder / f"go-{time.monotonic_ns()}"
+    procs = [subprocess.Popen([sys.executable, "-c", RACER + action, store.location, str(go), str(i), *a],
+                              stdout=subprocess.PIPE, text=True) for i, a in enumerate(args)]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(Path(f"{go}.{i}").exists() for i in range(len(procs))):
+            assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, "a racer did not start"
+            time.sleep(0.005)
+        go.touch()
+        outputs = [p.communicate(timeout=60)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0] * len(procs)
+    return outputs
+
+
+RACERS, EACH = 6, 4
+
+
+def test_access_allowed_and_revoked_by_many_processes_at_once_loses_nobody(store, tmp_path_factory):
+    """Six processes (say, HR in two bots) allow four ids each at the same moment: all 24 are
+    allowed, each with its role and one audit entry; then they revoke them all at once: none
+    is left, each revoke audited once with the role it took back."""
+    from facebot.office import Access, OfficeRules
+
+    folder = tmp_path_factory.mktemp("race")
+    ids = [[str(100 * p + j) for j in range(EACH)] for p in range(RACERS)]
+    race(store, folder, "for i in args: office.allow(int(i), hr=int(i) % 4 == 0, actor=f'tg:{tag}')", ids)
+    office = type("Office", (OfficeRules,), {})()
+    office.gallery = store.open()
+    every = [int(i) for group in ids for i in group]
+    assert office.access() == Access(users=frozenset(i for i in every if i % 4),
+                                     hr=frozenset(i for i in every if i % 4 == 0))
+    allowed = [(e["id"], e["role"]) for e in office.gallery.audit_log(1000) if e["action"] == "access-allow"]
+    assert sorted(allowed) == sorted((i, "user" if i % 4 else "hr") for i in every)
+
+    race(store, folder, "for i in args: office.revoke(int(i), actor=f'tg:{tag}')", ids)
+    assert office.access() == Access()
+    revoked = [(e["id"], e["role"]) for e in office.gallery.audit_log(1000) if e["action"] == "access-revoke"]
+    assert sorted(revoked) == sorted(allowed)
+
+
+def test_faces_added_and_named_by_many_processes_at_once_are_all_kept_or_gone(store, tmp_path_factory):
+    """Six cameras announce four unknown faces each at the same moment: all 24 wait to be
+    named, each with its camera and embedding; then each forgets two of its own at once:
+    exactly the other twelve are left."""
+    from facebot.office import OfficeRules
+
+    folder = tmp_path_factory.mktemp("race")
+    announce = ("for i in range(int(args[0])):\n"
+                "    print(office.add_pending_face(np.full(8, 10 * int(tag) + i, np.float32), f'cam{tag}'))")
+    outputs = race(store, folder, announce, [[str(EACH)]] * RACERS)
+    faces = [out.split() for out in outputs]
+    assert [len(f) for f in faces] == [EACH] * RACERS
+    office = type("Office", (OfficeRules,), {})()
+    office.gallery = store.open()
+    for camera, ids in enumerate(faces):
+        for i, face_id in enumerate(ids):
+            face = office.pending_face(face_id)
+            assert face is not None and face.camera == f"cam{camera}"
+            assert np.array_equal(face.embedding, np.full(8, 10 * camera + i, np.float32))
+
+    race(store, folder, "for face_id in args: office.forget_pending_face(face_id)", [ids[::2] for ids in faces])
+    left = {f["id"] for f in office.gallery.get_setting("pending_faces")}
+    assert left == {face_id for ids in faces for face_id in ids[1::2]}
+
+
+def test_a_refused_revoke_or_a_face_not_pending_writes_nothing(store):
+    """Refusals are decided on the value read in the update's transaction and write nothing:
+    revoking an id only the environment allows (FixedAccess) or nobody does (NotListed), and
+    forgetting a face that is not pending, leave the setting, the audit log and the version."""
+    from facebot.office import Access, FixedAccess, NotListed, OfficeRules
+
+    office = type("Office", (OfficeRules,), {})()
+    office.gallery = store.open()
+    assert office.allow(5, actor="tg:1") == Access(users=frozenset({5}))
+    face = office.add_pending_face(np.ones(8, np.float32), "door")
+    before = store.open().get_setting("access"), store.open().get_setting("pending_faces")
+    version, log = office.gallery.version, office.gallery.audit_log(10)
+    with pytest.raises(FixedAccess):
+        office.revoke(7, bootstrap=Access(hr=frozenset({7})))
+    with pytest.raises(NotListed):
+        office.revoke(8, bootstrap=Access(hr=frozenset({7})))
+    office.forget_pending_face("not-a-face")
+    reader = store.open()
+    assert (reader.get_setting("access"), reader.get_setting("pending_faces")) == before
+    assert reader.version == version and reader.audit_log(10) == log
+    assert office.revoke(5, actor="tg:1") == Access() and office.pending_face(face) is not None
+    assert office.gallery.audit_log(1)[0]["action"] == "access-revoke"

@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from facebot.storage import validate_name
+from facebot.storage import SettingUpdate, validate_name
 
 log = logging.getLogger(__name__)
 
@@ -150,31 +150,43 @@ class OfficeRules:
         user_id = int(user_id)
         if hr and user_id < 0:
             raise AccessRefused(f"{user_id} is a group chat; only a person can be HR")
-        current = self.access()
-        if hr:
-            new = Access(current.users - {user_id}, current.hr | {user_id})
-        else:
-            new = Access(current.users | {user_id}, current.hr - {user_id})
-        self._save_setting(ACCESS_SETTING, new.to_setting(), actor, "access-allow",
-                           {"id": user_id, "role": "hr" if hr else "user"})
-        return new
+        role = "hr" if hr else "user"
+
+        def change(stored: Any) -> dict:
+            # The access as stored at this instant, read in the store's transaction: another
+            # bot allowing someone else at the same moment is kept, not overwritten.
+            current = Access.from_setting(stored)
+            if hr:
+                return Access(current.users - {user_id}, current.hr | {user_id}).to_setting()
+            return Access(current.users | {user_id}, current.hr - {user_id}).to_setting()
+
+        saved = self.gallery.update_setting(ACCESS_SETTING, change, actor=actor,
+                                            audit=lambda _update: ("access-allow", {"id": user_id, "role": role}))
+        return Access.from_setting(saved)
 
     def revoke(self, user_id: int, actor: str = "cli", bootstrap: Access = Access()) -> Access:
         """Take back whatever was allowed to `user_id` from Telegram, audited; returns the stored
         access afterwards. Raises FixedAccess when the id is only allowed by the environment
-        (`bootstrap`), NotListed when it is allowed nowhere. An id in both loses the stored
-        role and keeps the environment's (the caller says so)."""
+        (`bootstrap`), NotListed when it is allowed nowhere (nothing is written then). An id in
+        both loses the stored role and keeps the environment's (the caller says so)."""
         user_id = int(user_id)
-        current = self.access()
-        if current.role(user_id) is None:
-            fixed = bootstrap.role(user_id)
-            if fixed:
-                raise FixedAccess(user_id, fixed)
-            raise NotListed(user_id)
-        new = Access(current.users - {user_id}, current.hr - {user_id})
-        self._save_setting(ACCESS_SETTING, new.to_setting(), actor, "access-revoke",
-                           {"id": user_id, "role": current.role(user_id)})
-        return new
+
+        def change(stored: Any) -> dict:
+            # Decided on the value read in the store's transaction, so a revoke racing another
+            # bot's change neither undoes it nor refuses on a list that is already out of date.
+            current = Access.from_setting(stored)
+            if current.role(user_id) is None:
+                fixed = bootstrap.role(user_id)
+                if fixed:
+                    raise FixedAccess(user_id, fixed)
+                raise NotListed(user_id)
+            return Access(current.users - {user_id}, current.hr - {user_id}).to_setting()
+
+        def entry(update: SettingUpdate) -> tuple[str, dict]:
+            return "access-revoke", {"id": user_id, "role": Access.from_setting(update.old).role(user_id)}
+
+        saved = self.gallery.update_setting(ACCESS_SETTING, change, actor=actor, audit=entry)
+        return Access.from_setting(saved)
 
     def _save_setting(self, key: str, value: Any, actor: str, action: str, details: dict) -> None:
         """Save a setting and its audit entry in one transaction (both or neither)."""
@@ -233,9 +245,11 @@ class OfficeRules:
         now = now or datetime.now(timezone.utc)
         face_id = secrets.token_hex(6)
         vector = base64.b64encode(np.asarray(embedding, dtype="<f4").tobytes()).decode("ascii")
-        faces = self._pending_faces(now) + [{"id": face_id, "embedding": vector, "camera": camera,
-                                             "time": now.isoformat(timespec="seconds")}]
-        self.gallery.set_setting(PENDING_FACES_SETTING, faces[-MAX_PENDING_FACES:])
+        face = {"id": face_id, "embedding": vector, "camera": camera, "time": now.isoformat(timespec="seconds")}
+        # Appended to the list as stored at this instant (in the store's transaction): two
+        # cameras announcing faces at once keep both.
+        self.gallery.update_setting(PENDING_FACES_SETTING,
+                                    lambda stored: (_fresh_faces(stored, now) + [face])[-MAX_PENDING_FACES:])
         return face_id
 
     def pending_face(self, face_id: str, now: datetime | None = None) -> PendingFace | None:
@@ -247,22 +261,23 @@ class OfficeRules:
         return None
 
     def forget_pending_face(self, face_id: str) -> None:
-        """Drop a pending face (it was named)."""
-        faces = self.gallery.get_setting(PENDING_FACES_SETTING) or []
-        kept = [f for f in faces if isinstance(f, dict) and f.get("id") != face_id]
-        if len(kept) != len(faces):
-            self.gallery.set_setting(PENDING_FACES_SETTING, kept)
+        """Drop a pending face (it was named); nothing is written when it is not there."""
+        def change(stored: Any) -> list:
+            # Filtered from the list as stored at this instant: a face a camera adds meanwhile stays.
+            faces = stored if isinstance(stored, list) else []
+            kept = [f for f in faces if isinstance(f, dict) and f.get("id") != face_id]
+            if len(kept) == len(faces):
+                raise _NothingToForget(face_id)  # no write (and no new gallery version) for nothing
+            return kept
+
+        try:
+            self.gallery.update_setting(PENDING_FACES_SETTING, change)
+        except _NothingToForget:
+            pass
 
     def _pending_faces(self, now: datetime) -> list[dict]:
-        faces = self.gallery.get_setting(PENDING_FACES_SETTING) or []
-        fresh = []
-        for item in faces:
-            try:
-                if now - _parse_time(item["time"]) < PENDING_FACE_TTL:
-                    fresh.append(item)
-            except (KeyError, TypeError, ValueError):
-                continue
-        return fresh
+        """The stored pending faces younger than PENDING_FACE_TTL at `now`."""
+        return _fresh_faces(self.gallery.get_setting(PENDING_FACES_SETTING), now)
 
     def enroll_embedding(self, name: str, embedding: np.ndarray, actor: str = "cli", source: str = "",
                          force: bool = False, consent: str | None = None) -> tuple[str, int]:
@@ -293,6 +308,23 @@ class OfficeRules:
     def report_wrong_name(self, name: str, distance: float, actor: str, where: str = "") -> None:
         """Record that someone says a face named `name` is not that person."""
         self.gallery.audit("report-wrong-name", actor, name=name, distance=round(float(distance), 4), where=where)
+
+
+class _NothingToForget(Exception):
+    """Raised inside `forget_pending_face`'s update to write nothing: the face is not there."""
+
+
+def _fresh_faces(stored: Any, now: datetime) -> list[dict]:
+    """The pending faces of the setting's value `stored` younger than PENDING_FACE_TTL at
+    `now`; anything malformed (a hand-edited gallery) is left out."""
+    fresh = []
+    for item in stored if isinstance(stored, list) else []:
+        try:
+            if now - _parse_time(item["time"]) < PENDING_FACE_TTL:
+                fresh.append(item)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return fresh
 
 
 def _parse_time(text: str) -> datetime:
