@@ -39,7 +39,7 @@ from facebot.bot.telegram_util import (FairGate, GateClosed, JournalQueue, RateL
                                        command_argument, image_attachment, labels_in_decoded_pixels)
 from facebot.telegram_retry import REPLIES, RetryPolicy, token_kept_out
 from facebot.texts import text
-from facebot.recognition import ImageError, TooManyFaces, decode_image
+from facebot.recognition import DecisionRule, ImageError, TooManyFaces, decode_image
 from facebot.recognition.images import MAX_BYTES, decode_photo, encode_jpeg
 
 log = logging.getLogger(__name__)
@@ -364,14 +364,21 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
         markup = self.ask(Pending("delete", person.name, message.chat_id), self.t("button_delete"))
         await self.reply(message, self.t("delete_confirm", name=person.name, samples=person.samples), markup)
 
+    def rule_in_words(self, rule: DecisionRule) -> str:
+        """The decision rule as DecisionRule.describe says it, in this update's language."""
+        values = {"low": rule.low, "high": rule.high, "ratio": rule.ratio, "cohort": rule.cohort_ratio}
+        if rule.low == rule.high and not rule.uses_cohort:
+            return self.t("rule_threshold", **values)
+        words = self.t("rule_close" if rule.low == rule.high else "rule_band", **values)
+        return words + (self.t("rule_background", **values) if rule.uses_cohort else "")
+
     async def on_threshold(self, message: Message, user_id: int, context) -> None:
         """'/threshold' shows the decision rule; '/threshold 0.7' saves a plain distance threshold."""
         argument = command_argument(message.text).strip()
         if not argument:
-            saved = await self._core(self.service.saved_rule)
-            rule = saved or self.service.default_rule
-            source = self.t("threshold_saved" if saved is not None else "threshold_default")
-            await self.reply(message, self.t("threshold_show", rule=rule.describe(), source=source))
+            rule, stored = await self._core(self.service.stored_rule)
+            source = self.t(f"threshold_{stored}")
+            await self.reply(message, self.t("threshold_show", rule=self.rule_in_words(rule), source=source))
             return
         try:
             value = await self._core(self.service.set_threshold, argument, actor=f"tg:{user_id}")

@@ -225,9 +225,7 @@ def cmd_delete(args) -> int:
 def cmd_threshold(args) -> int:
     service = _gallery_service(args)
     if args.value is None:
-        saved = service.saved_rule()
-        rule = saved or service.default_rule
-        source = "saved" if saved is not None else "default"
+        rule, source = service.stored_rule()
         print(f"threshold {rule.low} ({source})" if rule.is_threshold else f"{rule.describe()} ({source})")
         return EXIT_OK
     try:

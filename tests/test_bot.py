@@ -453,7 +453,10 @@ def test_list_threshold_audit_whoami_help(run_bot, service, samples):
     enroll(service, samples, "Ana María", "s2")
     commands = [
         (HR, HR, "/list", "1 person(s) enrolled:\nAna María: 1 sample(s)"),
-        (HR, HR, "/threshold", f"Decision (default): {DEFAULT_RULE.describe()}. Smaller is stricter."),
+        (HR, HR, "/threshold", f"Decision (default): known at distance <= {DEFAULT_RULE.low:.3f}, or <= "
+                               f"{DEFAULT_RULE.high:.3f} when the distance is at most {DEFAULT_RULE.ratio:.3f} times "
+                               f"the next person's; never beyond {DEFAULT_RULE.cohort_ratio:.3f} x the distance to the "
+                               "nearest background face. Smaller is stricter."),
         (HR, HR, "/threshold 0.6", "The distance threshold is now 0.600."),
         (HR, HR, "/threshold 3", "That is not a valid threshold: the threshold must be between 0 and 2."),
         (HR, HR, "/threshold abc", "That is not a valid threshold"),
@@ -510,6 +513,8 @@ def test_flood_control_and_server_errors_are_retried(run_bot):
 
 def test_spanish_texts(run_bot):
     async def scenario(server):
+        rule = await ask(server, HR, "/threshold")
+        assert rule.text.startswith("Decisión (por defecto): conocido a distancia <=") and "known" not in rule.text
         server.push_text(USER, USER, "/help")
         server.push_text(STRANGER, STRANGER, "/start")
         [help_reply] = await server.wait_for_messages(USER, 1)
@@ -521,7 +526,8 @@ def test_spanish_texts(run_bot):
     values = dict(user_id=1, chat_id=2, name="Ana", samples=1, count=2, reason="r", other="Bob", distance=0.5,
                   index=1, value=0.7, source="s", rule="r", camera="door", time="09:00",
                   id=4, role="HR", fixed="HR", variable="FACEBOT_HR_IDS", hr="1", users="2", date="2026-01-02",
-                  duration="5 min", by="cli:hr", consent="form HR-7", left=1, unknown=1, total=2)
+                  duration="5 min", by="cli:hr", consent="form HR-7", left=1, unknown=1, total=2, entries=3,
+                  low=0.8, high=0.9, ratio=0.8, cohort=0.8)
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

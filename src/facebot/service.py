@@ -196,12 +196,18 @@ class FaceService(OfficeRules):
         legacy = self.gallery.get_setting(self._setting_key(LEGACY_THRESHOLD_SETTING))
         return DecisionRule.from_threshold(float(legacy)) if legacy is not None else None
 
+    def stored_rule(self) -> tuple[DecisionRule, str]:
+        """(the rule the gallery holds, "saved"), or (the default rule, "default") when none
+        was saved: what `facebot threshold` and the bot's /threshold show."""
+        saved = self.saved_rule()
+        return (saved, "saved") if saved is not None else (self.default_rule, "default")
+
     @property
     def rule(self) -> DecisionRule:
         """Who is known: the --threshold flag (a plain threshold), else the saved rule, else the default."""
         if self._explicit_threshold is not None:
             return DecisionRule.from_threshold(self._explicit_threshold)
-        return self.saved_rule() or self.default_rule
+        return self.stored_rule()[0]
 
     def matcher(self) -> Matcher:
         """The in-memory search matrix, rebuilt only when the gallery changed on disk."""

@@ -287,6 +287,12 @@ EN.update({
     "cmd_export": "everything stored about a person, as JSON: /export NAME",
     "export_usage": "Usage: /export NAME",
     "export_caption": "Everything facebot stores about {name}: {samples} sample(s) and {entries} audit entries (no photos).",
+    # the decision rule in words (recognition/decision.py), for /threshold
+    "rule_threshold": "threshold {low:.3f}",
+    "rule_close": "known at distance <= {low:.3f}",
+    "rule_band": ("known at distance <= {low:.3f}, or <= {high:.3f} when the distance is at most {ratio:.3f} "
+                  "times the next person's"),
+    "rule_background": "; never beyond {cohort:.3f} x the distance to the nearest background face",
 })
 ES.update({
     "consent_ask": (
@@ -312,6 +318,11 @@ ES.update({
     "cmd_export": "todo lo guardado sobre una persona, en JSON: /export NOMBRE",
     "export_usage": "Uso: /export NOMBRE",
     "export_caption": "Todo lo que facebot guarda sobre {name}: {samples} muestra(s) y {entries} entradas de auditoría (ninguna foto).",
+    "rule_threshold": "umbral {low:.3f}",
+    "rule_close": "conocido a distancia <= {low:.3f}",
+    "rule_band": ("conocido a distancia <= {low:.3f}, o <= {high:.3f} cuando la distancia es como mucho {ratio:.3f} "
+                  "veces la de la siguiente persona"),
+    "rule_background": "; nunca más allá de {cohort:.3f} x la distancia a la cara de fondo más cercana",
 })
 
 TEXTS: dict[str, dict[str, str]] = {"en": EN, "es": ES}
