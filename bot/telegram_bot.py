@@ -657,12 +657,8 @@ def _run_bot(args: argparse.Namespace, config: BotConfig, limits: Limits) -> int
         logging.getLogger("bot").setLevel(logging.INFO)
     try:  # before the models load: a wrong token should not take a minute to find out
         asyncio.run(check_token(config, limits.retry))
-    except InvalidToken:
-        print(REJECTED_TOKEN, file=sys.stderr)
-        return 2
     except TelegramError as exc:
-        print(f"facebot: cannot reach the Telegram Bot API at {config.api_url}: {exc}", file=sys.stderr)
-        return 1
+        return _telegram_failure(exc, config)
 
     from facebot.service import open_service, service_options
 
@@ -676,13 +672,20 @@ def _run_bot(args: argparse.Namespace, config: BotConfig, limits: Limits) -> int
         # PTB retries its own start-up calls once a second, for as long as a reply would.
         retries = int(limits.retry.total_s) if limits.retry.total_s is not None else -1
         application.run_polling(allowed_updates=["message", "callback_query"], bootstrap_retries=retries)
-    except InvalidToken:
+    except (InvalidToken, NetworkError) as exc:
+        return _telegram_failure(exc, config)
+    return 0
+
+
+def _telegram_failure(exc: TelegramError, config: BotConfig) -> int:
+    """Say why the bot cannot run, in one line on stderr, and return its exit code: 2 for a
+    token Telegram rejects (never printed: the exception's own message holds it), 1 when
+    Telegram cannot be reached."""
+    if isinstance(exc, InvalidToken):
         print(REJECTED_TOKEN, file=sys.stderr)
         return 2
-    except NetworkError as exc:
-        print(f"facebot: cannot reach the Telegram Bot API at {config.api_url}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    print(f"facebot: cannot reach the Telegram Bot API at {config.api_url}: {exc}", file=sys.stderr)
+    return 1
 
 
 def add_command(subparsers) -> None:

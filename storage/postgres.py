@@ -373,15 +373,13 @@ class PostgresGallery:
 
         def work(conn: psycopg.Connection) -> int:
             with self._changing(conn) as version:
-                row = conn.execute("SELECT name FROM people WHERE key = %s FOR UPDATE", (key,)).fetchone()
-                if row is None:
-                    raise UnknownPerson(name)  # rolls back the counter too
+                stored = _lock_person(conn, key, name)
                 # Readers drop these rows by id; the deletion keeps no trace of who it was.
                 ids = [i for (i,) in conn.execute("DELETE FROM samples WHERE person_key = %s RETURNING id", (key,))]
                 conn.execute("DELETE FROM people WHERE key = %s", (key,))
                 conn.execute("INSERT INTO deletions (version, sample_ids) VALUES (%s, %s)", (version, ids))
                 pseudonym = new_pseudonym()
-                erasure = Erasure(row[0], len(ids), pseudonym, self._pseudonymise(conn, row[0], pseudonym))
+                erasure = Erasure(stored, len(ids), pseudonym, self._pseudonymise(conn, stored, pseudonym))
                 if audit is not None:
                     self._insert_audit(conn, actor, *audit(erasure))
             return erasure.samples
@@ -398,17 +396,15 @@ class PostgresGallery:
 
         def work(conn: psycopg.Connection) -> SampleRemoval:
             with self._changing(conn) as version:
-                person = conn.execute("SELECT name FROM people WHERE key = %s FOR UPDATE", (key,)).fetchone()
-                if person is None:
-                    raise UnknownPerson(name)  # rolls back the counter too
+                stored = _lock_person(conn, key, name)
                 row = conn.execute("DELETE FROM samples WHERE id = %s AND person_key = %s "
                                    "RETURNING id, created, created_by, consent, features", (int(sample_id), key)).fetchone()
                 if row is None:
-                    raise UnknownSample(person[0], sample_id)
+                    raise UnknownSample(stored, sample_id)
                 # Open readers drop the row by its id, as after an erasure.
                 conn.execute("INSERT INTO deletions (version, sample_ids) VALUES (%s, %s)", (version, [row[0]]))
                 left = conn.execute("SELECT count(*) FROM samples WHERE person_key = %s", (key,)).fetchone()[0]
-                removal = SampleRemoval(person[0], SampleInfo(row[0], _iso(row[1]), row[2], row[3], row[4]), left)
+                removal = SampleRemoval(stored, SampleInfo(row[0], _iso(row[1]), row[2], row[3], row[4]), left)
                 if audit is not None:
                     self._insert_audit(conn, actor, *audit(removal))
             return removal
@@ -563,6 +559,16 @@ class PostgresGallery:
                         copy.write_row((when, entry.pop("action"), entry.pop("actor"), Jsonb(entry)))
 
         self._run(work)
+
+
+def _lock_person(conn: psycopg.Connection, key: str, name: str) -> str:
+    """The stored name of the person with `key`, their row locked until the transaction ends
+    (no other change to them in between); UnknownPerson, which rolls the transaction and its
+    change counter back, when nobody has it."""
+    row = conn.execute("SELECT name FROM people WHERE key = %s FOR UPDATE", (key,)).fetchone()
+    if row is None:
+        raise UnknownPerson(name)
+    return row[0]
 
 
 def _retention_days(value: float | None) -> float:
