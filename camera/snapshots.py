@@ -8,6 +8,8 @@
 - `none`: never a photo.
 
 One decision per processed frame: every alert raised by that frame gets the same snapshot.
+Frames written by `facebot webcam --record` follow the setting too (`recorded_frame`): with
+anything but `all`, unknown faces are hidden on disk as in a `blur` alert.
 Only the faces the detector found in that frame are known to exist: a face it missed (turned
 away, too small) is neither counted nor blurred.
 """
@@ -93,3 +95,11 @@ def take_snapshot(mode: str, rgb: np.ndarray, results: Sequence, unknown_label: 
         log.error("unknown snapshot setting %r: the alert goes out without a photo", mode)
         return Snapshot(None)
     return Snapshot(encode_jpeg(annotate(rgb, face_labels(results, unknown=unknown_label))))
+
+
+def recorded_frame(mode: str, rgb: np.ndarray, results: Sequence, unknown_label: str) -> np.ndarray:
+    """The annotated RGB frame `--record` writes: every face's box and label, with the unknown
+    faces hidden (`obscure`) unless `mode` is "all": a setting that keeps unknown faces out of
+    the alert chat keeps them out of the recording on disk as well."""
+    shown = rgb if mode == "all" else blurred_unknowns(rgb, results)
+    return annotate(shown, face_labels(results, unknown=unknown_label))

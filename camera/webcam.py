@@ -28,7 +28,8 @@ def add_command(sub) -> None:
     p.add_argument("--source", default=setting("FACEBOT_CAMERA_SOURCE", "0") or "0",
                    help="camera index, video file, or rtsp/http URL (default: $FACEBOT_CAMERA_SOURCE or 0)")
     p.add_argument("--camera-name", default="camera", help="name used in alerts")
-    p.add_argument("--record", metavar="OUT.mp4", help="write the annotated stream to a video file")
+    p.add_argument("--record", metavar="OUT.mp4", help="write the annotated stream to a video file "
+                   "(unknown faces hidden unless --snapshots is all)")
     p.add_argument("--no-unknown-alerts", action="store_true", help="do not alert on unknown faces")
     # No default here: load_bot_config reads FACEBOT_ALERT_SNAPSHOTS (checked at start-up);
     # the option, when given, wins.
@@ -86,8 +87,7 @@ def _watch(args, config) -> int:
     from facebot.camera.source import FrameSource, parse_source, redact_url
     from facebot.service import open_service, service_options
     from facebot.camera.watcher import Watcher
-    from facebot.camera.snapshots import take_snapshot
-    from facebot.recognition.draw import annotate, face_labels
+    from facebot.camera.snapshots import recorded_frame, take_snapshot
 
     # Started first: it checks the token with Telegram while the models load.
     sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
@@ -156,7 +156,7 @@ def _watch(args, config) -> int:
             results = service.identify(frame, audit=False)
             events = watcher.update(results, now)
             if args.record:
-                annotated = annotate(frame, face_labels(results, unknown=text(config.lang, "unknown_label")))
+                annotated = recorded_frame(snapshots, frame, results, text(config.lang, "unknown_label"))
             if events:  # one snapshot for every alert of this frame, as FACEBOT_ALERT_SNAPSHOTS allows
                 snapshot = take_snapshot(snapshots, frame, results, text(config.lang, "unknown_label"),
                                          text(config.lang, "snapshot_withheld"))

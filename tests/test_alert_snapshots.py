@@ -167,3 +167,25 @@ def test_obscure_averages_the_face_and_a_margin_around_it():
     assert detail(photo[25:175, 80:200]) < 0.01 * detail(before[25:175, 80:200])
     assert np.array_equal(photo[:, :80], before[:, :80]) and np.array_equal(photo[:, 200:], before[:, 200:])
     obscure(photo, (290, 190, 40, 40))  # partly outside the picture: clipped, no error
+
+
+@pytest.mark.parametrize("setting", ["blur", "none"])
+def test_a_recording_hides_unknown_faces_unless_every_face_may_be_shown(front_door, monkeypatch, tmp_path, setting):
+    """--record writes frames to disk: with any setting but `all` an unknown face is hidden
+    there as in a `blur` alert (the alert chat and the disk must not disagree)."""
+    monkeypatch.setenv("FACEBOT_ALERT_SNAPSHOTS", setting)
+    video = tmp_path / f"recorded-{setting}.mp4"
+    front_door("--record", str(video))
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    assert frames
+    last, original = frames[-1], front_door.frames[1]  # s2 and the stranger side by side
+    s2, s5 = front_door.where["s2"], front_door.where["s5"]
+    assert detail(middle(last, s5)) < 0.1 * detail(middle(original, s5))
+    assert detail(middle(last, s2)) > 0.3 * detail(middle(original, s2))  # the named face stays
