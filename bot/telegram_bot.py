@@ -29,7 +29,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from facebot.config import BotConfig, ConfigError, load_bot_config, setting
+from facebot.config import BotConfig, ConfigError, load_bot_config
 from facebot.recognition.draw import face_labels
 from facebot.service import (EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
@@ -605,20 +605,12 @@ def warm_up(service: FaceService) -> None:
         log.warning("model warm-up failed", exc_info=True)
 
 
-def limits_from_env() -> Limits:
-    """The bot's Limits, with FACEBOT_TELEGRAM_RETRY_S (how many seconds a reply, a download or
-    the start-up keeps retrying through a Telegram outage; default 60) from the environment or
-    `.env`. Raises ConfigError for a value that is not a positive number."""
-    raw = (setting("FACEBOT_TELEGRAM_RETRY_S") or "").strip()
-    if not raw:
+def limits_for(config: BotConfig) -> Limits:
+    """The bot's Limits, with config.telegram_retry_s (FACEBOT_TELEGRAM_RETRY_S) as how long a
+    reply, a download or the start-up keeps retrying through a Telegram outage."""
+    if config.telegram_retry_s is None:
         return Limits()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < 86400:
-        raise ConfigError(f"FACEBOT_TELEGRAM_RETRY_S: {raw!r} is not a number of seconds")
-    return Limits(retry=replace(REPLIES, total_s=seconds))
+    return Limits(retry=replace(REPLIES, total_s=config.telegram_retry_s))
 
 
 async def check_token(config: BotConfig, policy: RetryPolicy = REPLIES) -> None:
@@ -642,12 +634,11 @@ def run_bot(args: argparse.Namespace) -> int:
     interrupted. Exit 2 for a bad setting or a rejected token, 1 when Telegram cannot be reached."""
     try:
         config = load_bot_config()
-        limits = limits_from_env()
     except ConfigError as exc:
         print(f"facebot: {exc}", file=sys.stderr)
         return 2
     with token_kept_out(config.token):  # logs, tracebacks, stdout/stderr, escaping exceptions
-        return _run_bot(args, config, limits)
+        return _run_bot(args, config, limits_for(config))
 
 
 def _run_bot(args: argparse.Namespace, config: BotConfig, limits: Limits) -> int:

@@ -74,6 +74,7 @@ class BotConfig:
     summary_at: time | None = None  # when the bot posts the day's attendance (FACEBOT_SUMMARY_AT), in `tz`
     tz: tzinfo | None = None  # FACEBOT_TZ; None: the machine's zone
     alert_snapshots: str = "all"  # FACEBOT_ALERT_SNAPSHOTS: which camera alerts carry a photo (ALERT_SNAPSHOTS)
+    telegram_retry_s: float | None = None  # FACEBOT_TELEGRAM_RETRY_S; None: the bot's default (60 s)
 
 
 def parse_zone(raw: str | None) -> tzinfo | None:
@@ -119,6 +120,21 @@ def parse_alert_snapshots(raw: str | None) -> str:
     return value
 
 
+def parse_retry_seconds(raw: str | None) -> float | None:
+    """FACEBOT_TELEGRAM_RETRY_S: how many seconds a reply, a download or the start-up keeps
+    retrying through a Telegram outage, above 0 and below a day; None when empty."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86400:
+        raise ConfigError(f"FACEBOT_TELEGRAM_RETRY_S: {raw!r} is not a number of seconds")
+    return seconds
+
+
 def load_bot_config(env: dict[str, str] | None = None, require_token: bool = True) -> BotConfig:
     """Read the bot's settings; raise ConfigError naming the variable that is wrong."""
     token = (setting("TELEGRAM_BOT_TOKEN", env=env) or "").strip()
@@ -151,4 +167,5 @@ def load_bot_config(env: dict[str, str] | None = None, require_token: bool = Tru
         summary_at=summary_at,
         tz=parse_zone(setting("FACEBOT_TZ", env=env)),
         alert_snapshots=parse_alert_snapshots(setting("FACEBOT_ALERT_SNAPSHOTS", env=env)),
+        telegram_retry_s=parse_retry_seconds(setting("FACEBOT_TELEGRAM_RETRY_S", env=env)),
     )
