@@ -42,7 +42,7 @@ from uuid import uuid4
 
 import numpy as np
 from tinydb import TinyDB
-from tinydb.table import Table
+from tinydb.table import Document, Table
 
 from facebot.storage.atomic import FILE_MODE, AtomicJSONStorage, make_private
 from facebot.storage.audit import (AuditFor, Erasure, cutoff_iso, expired, make_entry, mentions, new_pseudonym,
@@ -337,7 +337,8 @@ class Gallery:
                 new_samples.append({"key": key, "embedding": encode_embedding(vec), "model": self.features,
                                     "created": now, "created_by": actor, "consent": consent})
             self._table("people").insert_multiple(new_people)
-            self._table("samples").insert_multiple(new_samples)
+            first = self._reserve_sample_ids(len(new_samples))
+            self._table("samples").insert_multiple(Document(doc, doc_id=first + i) for i, doc in enumerate(new_samples))
             counts: dict[str, int] = {}
             for doc in self._table("samples").all():
                 counts[doc["key"]] = counts.get(doc["key"], 0) + 1
@@ -345,6 +346,18 @@ class Gallery:
             return {people[k]["name"]: counts[k] for k in touched}
 
         return self._change(actor, apply, audit)
+
+    def _reserve_sample_ids(self, count: int) -> int:
+        """Under the lock: the first of `count` new sample ids, never used before in this
+        gallery. TinyDB would hand a deleted newest sample's id to the next one, and an id may
+        still sit in a /samples question or a script (`samples NAME --delete ID`) that must
+        never hit a newer sample; so the highest id ever given is kept ("counters" table)."""
+        counters = self._table("counters")
+        found = counters.get(lambda d: d.get("name") == "samples")
+        last = max([int(found["last"]) if found else 0] + [d.doc_id for d in self._table("samples").all()])
+        counters.remove(lambda d: d.get("name") == "samples")
+        counters.insert({"name": "samples", "last": last + count})
+        return last + 1
 
     def delete(self, name: str, actor: str = "cli", audit: AuditFor[Erasure] | None = None) -> int:
         """Erase a person: remove them and every sample of theirs, and replace their name in

@@ -73,6 +73,21 @@ def test_enroll_list_and_delete(store):
         g.delete("Ana María")
 
 
+def test_a_deleted_samples_id_is_never_given_to_a_new_sample(store):
+    """A /samples button or a script holds a sample's id for a while: after that sample is
+    deleted, a sample enrolled later must not take its id (deleting "#2" must never hit a
+    newer sample)."""
+    g = store.open()
+    g.add_samples([("Ana", unit(1)), ("Ana", unit(2))], consent="Ana, form HR-7")
+    newest = g.samples_of("Ana")[-1]
+    g.delete_sample("Ana", newest.id)
+    g.add_samples([("Ana", unit(3))], consent="Ana, form HR-8")
+    assert newest.id not in [s.id for s in g.samples_of("Ana")]
+    g.delete("Ana")  # the same after an erasure of everyone's samples
+    g.add_samples([("Bob", unit(4))], consent="Bob, form HR-9")
+    assert g.samples_of("Bob")[0].id > newest.id
+
+
 def test_one_sample_is_deleted_with_its_audit_entry(store):
     """HR deletes one sample (say, one enrolled without consent): that sample goes, from this
     store and from another one already open, with its audit entry in the same transaction;
