@@ -390,7 +390,7 @@ def test_a_daily_job_deletes_audit_entries_past_their_retention_even_when_nothin
     from facebot.service import FaceService
     from facebot.storage import Gallery
 
-    service = FaceService(Gallery(tmp_path / "g", retention_days=0.5 / 86400), recognizer)  # half a second
+    service = FaceService(Gallery(tmp_path / "g", retention_days=1 / 86400), recognizer)  # one second
     service.gallery.audit("identify", "tg:1", name="Ana")
 
     async def main():
@@ -400,7 +400,7 @@ def test_a_daily_job_deletes_audit_entries_past_their_retention_even_when_nothin
         try:
             async with polling(application):
                 assert "daily-retention" in [job.name for job in application.job_queue.jobs()]
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(2.5)  # audit times are whole seconds: past the cutoff for sure
                 await application.bot_data["facebot"].enforce_retention(None)  # what the job runs
         finally:
             server.stop()
