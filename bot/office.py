@@ -46,7 +46,7 @@ from contextvars import ContextVar
 from datetime import date, datetime
 
 import numpy as np
-from telegram import (BotCommand, BotCommandScopeChat, BotCommandScopeDefault, ForceReply, InlineKeyboardButton,
+from telegram import (BotCommand, BotCommandScopeChat, BotCommandScopeChatMember, BotCommandScopeDefault, ForceReply, InlineKeyboardButton,
                       InlineKeyboardMarkup, Message)
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
@@ -111,6 +111,9 @@ class OfficeHandlers:
         self._access_generation = 0  # bumped by this bot's own changes: an older read is stale
         self._access_task: asyncio.Task | None = None
         self._menu_task: asyncio.Task | None = None
+        # HR person -> the groups where this bot gave them the HR menu (this run; see hr_menu_in_group)
+        self._group_menus: dict[int, set[int]] = {}
+        self._group_menu_tasks: set[asyncio.Task] = set()
         self.faces: OrderedDict[str, RememberedFace] = OrderedDict()  # button key -> face, oldest first
         self.waiting_name: dict[tuple[int, int], tuple[str, str, float]] = {}  # (chat, user) -> kind, key, since
 
@@ -257,14 +260,35 @@ class OfficeHandlers:
         return True
 
     def stop_menus(self) -> None:
-        if self._menu_task is not None and not self._menu_task.done():
-            self._menu_task.cancel()
+        """The bot is stopping: menu calls still under way are dropped (they are a convenience)."""
+        for task in [self._menu_task, *self._group_menu_tasks]:
+            if task is not None and not task.done():
+                task.cancel()
 
     async def hr_menu_changed(self, bot, user_id: int) -> None:
         """Someone became HR or stopped being HR: their private chat gets the HR menu, or loses
-        it (and shows the users' menu again). Groups are never HR."""
-        if user_id > 0:
-            await self._set_menu(bot, BotCommandScopeChat(user_id), HR_COMMANDS if self.is_hr(user_id) else None)
+        it (and shows the users' menu again), and so do the groups where they had it. Groups
+        are never HR."""
+        if user_id <= 0:
+            return
+        hr = self.is_hr(user_id)
+        await self._set_menu(bot, BotCommandScopeChat(user_id), HR_COMMANDS if hr else None)
+        if not hr:
+            for chat_id in sorted(self._group_menus.pop(user_id, ())):
+                await self._set_menu(bot, BotCommandScopeChatMember(chat_id, user_id), None)
+
+    def hr_menu_in_group(self, bot, chat_id: int, user_id: int) -> None:
+        """An HR person wrote in the group `chat_id`: give them the HR menu there (the group's
+        own menu, for everyone, is the users'), once per group and run, in the background so
+        that their message does not wait. Telegram keeps it across restarts; a later run
+        only sets it again."""
+        if chat_id >= 0 or not self.is_hr(user_id) or chat_id in self._group_menus.get(user_id, ()):
+            return
+        self._group_menus.setdefault(user_id, set()).add(chat_id)
+        task = asyncio.get_running_loop().create_task(
+            self._set_menu(bot, BotCommandScopeChatMember(chat_id, user_id), HR_COMMANDS))
+        self._group_menu_tasks.add(task)  # a reference until it is done, or the loop may drop it
+        task.add_done_callback(self._group_menu_tasks.discard)
 
     # -- attendance -------------------------------------------------------------------------
     @property

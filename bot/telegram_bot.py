@@ -173,6 +173,7 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
             if message is None or user is None:
                 return
             allowed = self.may_identify(user.id, message.chat_id)
+            self.hr_menu_in_group(context.bot, message.chat_id, user.id)
             if need == "hr" and not self.is_hr(user.id):
                 await (self.reply(message, self.t("only_hr")) if allowed else self.refuse(message, user.id))
             elif need == "user" and not allowed:

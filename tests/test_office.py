@@ -154,6 +154,33 @@ def test_menus_per_scope_and_language_follow_hr_changes(service, tmp_path):
     run_bots(service, tmp_path, scenario)
 
 
+
+def test_hr_gets_the_hr_menu_in_the_groups_they_write_in(service, tmp_path):
+    """A group shows everyone the users' menu; an HR person who writes there gets the HR menu
+    for that group (BotCommandScopeChatMember), once, and loses it with their HR role."""
+    member = lambda user_id: {"type": "chat_member", "chat_id": GROUP, "user_id": user_id}  # noqa: E731
+
+    async def scenario(server):
+        await wait_for(lambda: len(server.menus()) >= 6)  # default and HR's private chat
+        start = len(server.menus())
+        await ask(server, HR, GROUP, "/whoami")
+        await wait_for(lambda: len(server.menus()) >= start + 3)
+        added = server.menus()[start:]
+        assert [(scope, lang) for scope, lang, _ in added] == [(member(HR), "en"), (member(HR), "es"), (member(HR), None)]
+        assert {"enroll", "samples", "export"} <= {command for command, _ in added[0][2]}
+        await ask(server, HR, GROUP, "/whoami")  # already there: not set again
+        await ask(server, USER, GROUP, "/whoami")  # not HR: the group's menu stays the users'
+        await ask(server, HR, HR, f"/allow {HR2} hr")
+        await ask(server, HR2, GROUP, "/whoami")
+        await wait_for(lambda: any(scope == member(HR2) for scope, _, _ in server.menus()))
+        await ask(server, HR, HR, f"/revoke {HR2}")
+        await wait_for(lambda: len([1 for scope, _, _ in server.menus() if scope == member(HR2)]) >= 6)
+        assert [c is None for scope, _, c in server.menus() if scope == member(HR2)] == [False] * 3 + [True] * 3
+        assert len([1 for scope, _, _ in server.menus() if scope == member(HR)]) == 3
+
+    run_bots(service, tmp_path, scenario, users=(USER, GROUP))
+
+
 def test_each_person_is_answered_in_their_language(service, tmp_path, samples):
     async def scenario(server):
         server.languages.update({USER: "es-419", NEWBIE: "es", HR: "fr"})
