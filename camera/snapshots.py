@@ -8,7 +8,7 @@
 - `none`: never a photo.
 
 One decision per processed frame: every alert raised by that frame gets the same snapshot.
-Frames written by `facebot webcam --record` follow the setting too (`recorded_frame`): with
+Frames written by `facebot webcam --record` follow the setting too (`shown_frame`): with
 anything but `all`, unknown faces are hidden on disk as in a `blur` alert.
 Only the faces the detector found in that frame are known to exist: a face it missed (turned
 away, too small) is neither counted nor blurred.
@@ -75,13 +75,22 @@ def blurred_unknowns(rgb: np.ndarray, results: Sequence) -> np.ndarray:
     return out
 
 
-def take_snapshot(mode: str, rgb: np.ndarray, results: Sequence, unknown_label: str,
-                  withheld_note: str | None = None) -> Snapshot:
+def shown_frame(mode: str, rgb: np.ndarray, results: Sequence, unknown_label: str) -> np.ndarray:
+    """The RGB frame as the camera may show it under `mode`: every face's box and label, with
+    the unknown faces hidden (`obscure`, before the labels, which must stay readable) unless
+    `mode` is "all". What `--record` writes, and the photo of an alert when it has one: a
+    setting that keeps unknown faces out of the alert chat keeps them out of the recording on
+    disk as well."""
+    shown = rgb if mode == "all" else blurred_unknowns(rgb, results)
+    return annotate(shown, face_labels(results, unknown=unknown_label))
+
+
+def take_snapshot(mode: str, shown: np.ndarray, results: Sequence, withheld_note: str | None = None) -> Snapshot:
     """The snapshot for the alerts of one frame under `mode` (one of config.ALERT_SNAPSHOTS).
 
-    `rgb` is the frame as read, `results` its identifications, `unknown_label` the word drawn
-    on unknown faces. `withheld_note` is a template with {unknown} and {total}: under `known`,
-    when a photo is withheld, it becomes the note that explains why.
+    `shown` is the frame from `shown_frame` (same mode), `results` its identifications.
+    `withheld_note` is a template with {unknown} and {total}: under `known`, when a photo is
+    withheld, it becomes the note that explains why.
     """
     unknown = sum(1 for r in results if not r.known)
     if mode == "none":
@@ -89,17 +98,7 @@ def take_snapshot(mode: str, rgb: np.ndarray, results: Sequence, unknown_label: 
     if mode == "known" and unknown:
         note = withheld_note.format(unknown=unknown, total=len(results)) if withheld_note else None
         return Snapshot(None, note)
-    if mode == "blur" and unknown:
-        rgb = blurred_unknowns(rgb, results)  # before the labels: they must stay readable
-    elif mode not in ("all", "known", "blur"):  # config refuses these; never fall back to showing faces
+    if mode not in ("all", "known", "blur"):  # config refuses these; never fall back to showing faces
         log.error("unknown snapshot setting %r: the alert goes out without a photo", mode)
         return Snapshot(None)
-    return Snapshot(encode_jpeg(annotate(rgb, face_labels(results, unknown=unknown_label))))
-
-
-def recorded_frame(mode: str, rgb: np.ndarray, results: Sequence, unknown_label: str) -> np.ndarray:
-    """The annotated RGB frame `--record` writes: every face's box and label, with the unknown
-    faces hidden (`obscure`) unless `mode` is "all": a setting that keeps unknown faces out of
-    the alert chat keeps them out of the recording on disk as well."""
-    shown = rgb if mode == "all" else blurred_unknowns(rgb, results)
-    return annotate(shown, face_labels(results, unknown=unknown_label))
+    return Snapshot(encode_jpeg(shown))  # under known, every face is named: nothing was hidden

@@ -87,7 +87,7 @@ def _watch(args, config) -> int:
     from facebot.camera.source import FrameSource, parse_source, redact_url
     from facebot.service import open_service, service_options
     from facebot.camera.watcher import Watcher
-    from facebot.camera.snapshots import recorded_frame, take_snapshot
+    from facebot.camera.snapshots import shown_frame, take_snapshot
 
     # Started first: it checks the token with Telegram while the models load.
     sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
@@ -155,11 +155,10 @@ def _watch(args, config) -> int:
             now = datetime.now().astimezone()
             results = service.identify(frame, audit=False)
             events = watcher.update(results, now)
-            if args.record:
-                annotated = recorded_frame(snapshots, frame, results, text(config.lang, "unknown_label"))
+            if events or args.record:  # drawn once, for the recording and every alert of this frame
+                shown = shown_frame(snapshots, frame, results, text(config.lang, "unknown_label"))
             if events:  # one snapshot for every alert of this frame, as FACEBOT_ALERT_SNAPSHOTS allows
-                snapshot = take_snapshot(snapshots, frame, results, text(config.lang, "unknown_label"),
-                                         text(config.lang, "snapshot_withheld"))
+                snapshot = take_snapshot(snapshots, shown, results, text(config.lang, "snapshot_withheld"))
             for event in events:
                 key = "camera_known" if event.name else "camera_unknown"
                 message = text(config.lang, key, name=event.name, camera=args.camera_name, time=f"{event.when:%Y-%m-%d %H:%M:%S}")
@@ -170,7 +169,7 @@ def _watch(args, config) -> int:
                 service.record_sighting(args.camera_name, name)
             if args.record:
                 writer = writer or _open_writer(args.record, frame.shape)
-                writer.write(annotated[:, :, ::-1])
+                writer.write(shown[:, :, ::-1])
             processed += 1
             window_count += 1
             if time.monotonic() - window_start >= 10:
