@@ -77,7 +77,8 @@ def consent_note(user_id: int, now: datetime | None = None) -> str:
 
 
 class PrivacyHandlers:
-    """Consent before enrollment, and /samples; FaceBot provides the helpers it uses."""
+    """Consent before enrollment, /samples, /export and the daily retention check; FaceBot
+    provides the helpers it uses."""
 
     # -- consent ------------------------------------------------------------------------------
     async def ask_consent(self, message: Message, pending: Pending, clash: ConflictingPerson | None = None) -> None:

@@ -392,26 +392,11 @@ def test_camera_urls_are_shown_without_their_password(url, shown):
     assert redact_url(url) == shown
 
 
-class DeadThenAlive:
-    """Stands in for cv2.VideoCapture: `frames` frames per connection, or a failed connection (None)."""
+def connection(frames: int | None):
+    """A stand-in camera connection: `frames` frames, then nothing; None: it fails to open."""
+    from tests.test_webcam import FlakyCamera
 
-    def __init__(self, frames):
-        self.left = frames
-
-    def isOpened(self):
-        return self.left is not None
-
-    def get(self, prop):
-        return 25.0
-
-    def read(self):
-        if not self.left:
-            return False, None
-        self.left -= 1
-        return True, np.zeros((48, 64, 3), np.uint8)
-
-    def release(self):
-        pass
+    return FlakyCamera(frames is not None, frames or 0)
 
 
 def test_an_outage_is_reported_once_and_the_password_never_logged(caplog):
@@ -424,7 +409,7 @@ def test_an_outage_is_reported_once_and_the_password_never_logged(caplog):
     # a second outage; 4 frames.
     plan = iter([5, None, None, 0, None, None, 3, None, None, 4])
     events = []
-    source = FrameSource(url, opener=lambda _: DeadThenAlive(next(plan, None)), max_backoff=0.02,
+    source = FrameSource(url, opener=lambda _: connection(next(plan, None)), max_backoff=0.02,
                          on_status=lambda online, seconds: events.append(online), offline_after_s=0.0).start()
     deadline = time.monotonic() + 10
     while source.frames_read < 12 and time.monotonic() < deadline:

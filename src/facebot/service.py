@@ -19,7 +19,7 @@ from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
-from facebot.recognition.align import BOX, SQUARE
+from facebot.recognition.align import BOX, SQUARE, CropStyle
 from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
 from facebot.storage import (Erasure, GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, SampleInfo,
                              SampleRemoval, Store, UnknownPerson, UnknownSample, copy_gallery, gallery_status,
@@ -151,7 +151,7 @@ class FaceService(OfficeRules):
         # thread never pairs one version with another version's matcher.
         self._search: tuple[Hashable, Matcher, frozenset[str]] | None = None
 
-    def _setting_key(self, base: str, crop=None) -> str:
+    def _setting_key(self, base: str, crop: CropStyle | None = None) -> str:
         """One setting per way of comparing faces: a Siamese network's distances, and
         FaceNet's on faces cut another way (recognition/align.py), are on other scales.
         The SQUARE crop of facebot 0.1 keeps the plain key its galleries were saved with."""
