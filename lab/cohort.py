@@ -76,11 +76,12 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from facebot.recognition import Recognizer
+    from facebot.recognition.decision import DERIVED_ON_EMBEDDER
     from facebot.recognition.evaluate import embed_tree
 
     excluded = set(parse_people(args.exclude)) if args.exclude else set()
     people = [p for p in parse_people(args.people) if p not in excluded]
-    data = embed_tree(args.data, Recognizer(detector=args.detector), identities=people)
+    data = embed_tree(args.data, Recognizer(detector=args.detector, embedder=DERIVED_ON_EMBEDDER), identities=people)
     for path, reason in data.failures:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     matrix = build_cohort(data, people)

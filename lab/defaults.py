@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from facebot.recognition import Recognizer
+    from facebot.recognition.decision import DERIVED_ON_EMBEDDER
     from facebot.recognition.evaluate import embed_tree, evaluate
 
-    recognizer = Recognizer()
+    recognizer = Recognizer(embedder=DERIVED_ON_EMBEDDER)
     rule = derive_rule(embed_tree(args.data, recognizer))
     print(f"low {rule.low:.2f}, high {rule.high:.2f}, ratio {rule.ratio:.2f}, cohort ratio {rule.cohort_ratio:.2f}")
     for folder in args.check:

@@ -19,27 +19,29 @@ def normalise(crops: np.ndarray) -> np.ndarray:
     return (crops.astype(np.float32) - 127.5) / 128.0
 
 
-BACKENDS = ("tflite", "tflite-int8", "tf")
+BACKENDS = ("tflite-int8", "tflite", "tf")
+DEFAULT_BACKEND = "tflite-int8"
 
 
 class Embedder:
     """FaceNet Inception-ResNet-v1, loaded once; embeds crops in batches.
 
-    backend "tflite" (default; $FACEBOT_EMBEDDER overrides) runs the graph converted to
-    TFLite with XNNPACK, "tf" the frozen graph through TensorFlow: same numbers (within
-    1e-6), TFLite is faster for the one-face-at-a-time work of the bot and the camera.
-    "tflite-int8" stores the weights as int8 (dynamic-range quantization, models/facenet.py):
-    about 4x faster again, embeddings within 0.025 of the float ones. The default rule was
-    derived on float embeddings (README, "Decision rule", says what int8 changes). The
-    features id is the same for all three: one face's embeddings lie far closer together
-    than the rule's thresholds.
+    Backends ($FACEBOT_EMBEDDER overrides the default), all from the same SHA-checked graph:
+    "tflite-int8" (default) stores the weights as int8 (TFLite dynamic-range quantization,
+    models/facenet.py) and runs with XNNPACK: about 3x faster than "tflite", the graph with
+    float32 weights, whose embeddings it matches within 0.025. "tf" runs the frozen graph
+    through TensorFlow (equal to "tflite" within 1e-6). The default rule and the cohort
+    were derived on float embeddings ("tflite"; lab/defaults.py); on Georgia Tech int8
+    gives the same open-set figures within 0.1 point at five seeds (README, "Decision
+    rule"). The features id is the same for all three: one face's embeddings lie far
+    closer together than the rule's thresholds.
     """
 
     features_id = MODEL_ID
     dim = EMBEDDING_DIM
 
     def __init__(self, batch_size: int = 16, backend: str | None = None):
-        backend = backend or os.environ.get("FACEBOT_EMBEDDER", "tflite")
+        backend = backend or os.environ.get("FACEBOT_EMBEDDER", DEFAULT_BACKEND)
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self._net = None

@@ -75,13 +75,14 @@ class Recognizer:
     `model` chooses how faces are compared: None or "facenet" (the default) is the L2
     distance between FaceNet embeddings; the path of a `facebot siamese train` file (.npz)
     compares them with that network instead (its features become the embeddings, its
-    distance the metric, its calibrated threshold the default).
+    distance the metric, its calibrated threshold the default). `embedder` picks FaceNet's
+    backend (recognition/embed.py; None: $FACEBOT_EMBEDDER, else int8).
     """
 
     def __init__(self, detector: str = "mtcnn", max_faces: int = MAX_FACES, model: str | Path | None = None,
-                 crop: CropStyle | None = None):
+                 crop: CropStyle | None = None, embedder: str | None = None):
         self.detector = make_detector(detector)
-        self.embedder = Embedder()
+        self.embedder = Embedder(backend=embedder)
         self.max_faces = max_faces
         self.scorer = load_scorer(model)
         self._crop = crop

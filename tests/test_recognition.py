@@ -163,13 +163,18 @@ def test_the_crop_is_part_of_the_features_id(recognizer):
     assert Recognizer.crop.__doc__
 
 
-def test_int8_facenet_embeds_as_the_float_one_within_a_small_distance(recognizer, samples):
+def test_the_default_int8_facenet_embeds_as_the_float_one_within_a_small_distance(recognizer, samples, monkeypatch):
+    from facebot.recognition.decision import DERIVED_ON_EMBEDDER
     from facebot.recognition.embed import Embedder
 
     crops = np.stack([f.crop for p in ("s2", "s5", "s11") for f in recognizer.faces(photo(samples, p, 1))])
-    fast = Embedder(backend="tflite-int8")
-    assert fast.backend == "tflite-int8"
-    drift = np.linalg.norm(fast.embed(crops) - recognizer.embedder.embed(crops), axis=1)
+    monkeypatch.delenv("FACEBOT_EMBEDDER", raising=False)
+    assert Embedder().backend == "tflite-int8"
+    assert recognizer.embedder.backend == "tflite-int8"
+    monkeypatch.setenv("FACEBOT_EMBEDDER", "tflite")
+    float_net = Embedder()  # the float graph the default rule was derived on
+    assert float_net.backend == DERIVED_ON_EMBEDDER == "tflite"
+    drift = np.linalg.norm(recognizer.embedder.embed(crops) - float_net.embed(crops), axis=1)
     assert drift.max() < 0.05  # the rule's thresholds are above 0.8
     with pytest.raises(ValueError, match="tflite-int8"):
         Embedder(backend="int4")
