@@ -41,6 +41,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from facebot.lab.demo import SAMPLES  # noqa: E402  (the samples shipped in the package)
+from facebot.recognition.embed import DEFAULT_BACKEND  # noqa: E402
 PEOPLE = ("s2", "s5", "s11", "s23", "s37")
 NUMBERS = (1, 5, 9, 13)
 BACKGROUND = 200  # grey level of the canvas the faces are pasted on
@@ -887,7 +888,7 @@ def targets(r: dict) -> list[dict]:
             value = value[key]
         return value
 
-    default_backend = os.environ.get("FACEBOT_EMBEDDER", "tflite")
+    default_backend = os.environ.get("FACEBOT_EMBEDDER", DEFAULT_BACKEND)
     default_faces, package_faces = get("detection", "mtcnn_default", "faces_found"), get("detection", "mtcnn_package", "faces_found")
     rows = [
         ("embedding, batch 1, default backend", get("embedding", default_backend, "batch1_ms_per_face", "median"), "<=", 20, "ms/face"),
