@@ -236,8 +236,11 @@ class LiteMTCNN:
             parts.append([out[: len(chunk)] for out in net.run(padded)])
         return [np.concatenate(outs) for outs in zip(*parts)]
 
-    def detect(self, rgb: np.ndarray, min_face: float = 20) -> np.ndarray:
-        """Faces in an RGB uint8 image as rows [x1, y1, x2, y2, score, lx1..lx5, ly1..ly5]."""
+    def detect(self, rgb: np.ndarray, min_face: float = 20, max_face: float | None = None) -> np.ndarray:
+        """Faces in an RGB uint8 image as rows [x1, y1, x2, y2, score, lx1..lx5, ly1..ly5].
+
+        `max_face` (px) leaves out the pyramid levels that look only for faces bigger than
+        it (a level at scale s looks for faces of about 12 / s px); None: all of them."""
         from mtcnn.utils.bboxes import adjust_bboxes, pick_matches, resize_to_square, smart_nms_from_bboxes
 
         t = self.thresholds
@@ -246,6 +249,8 @@ class LiteMTCNN:
         height, width = image.shape[:2]
         levels = []
         for scale in self.scales(width, height, min_face, t.scale_factor):
+            if max_face is not None and 12 / scale > max_face:
+                break  # the levels only get smaller from here
             size = (int(width * scale), int(height * scale))
             if min(size) < 1:
                 continue

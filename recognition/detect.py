@@ -220,24 +220,26 @@ class MTCNNDetector:
         for stage, shape in zip(stages, shapes):
             stage._model = tf.function(stage._model, input_signature=[tf.TensorSpec(shape, tf.float32)])
 
-    def _raw(self, rgb: np.ndarray) -> np.ndarray:
+    def _raw(self, rgb: np.ndarray, max_face: float | None = None) -> np.ndarray:
         """The engine's faces in `rgb`: rows [x1, y1, x2, y2, score, 5 landmark x, 5 landmark y]
-        in its pixels, not clipped to it."""
+        in its pixels, not clipped to it. `max_face`: bigger faces need not be looked for (the
+        lite engine then skips those pyramid levels; the package's looks anyway)."""
         if self._lite is not None:
-            return self._lite.detect(rgb, self.min_face)
+            return self._lite.detect(rgb, self.min_face, max_face)
         rows = self._mtcnn.detect_faces(np.ascontiguousarray(rgb), min_face_size=self.min_face, fit_to_image=False,
                                         output_type="numpy", box_format="xyxy")
         return np.asarray(rows, np.float64).reshape(-1, 16)[:, 1:]
 
-    def _pass(self, rgb: np.ndarray, side: int) -> _Pass:
-        """Detect in `rgb` shrunk to `side` px and padded; boxes in `rgb`'s pixels."""
+    def _pass(self, rgb: np.ndarray, side: int, max_face: float | None = None) -> _Pass:
+        """Detect in `rgb` shrunk to `side` px and padded; boxes in `rgb`'s pixels. Faces
+        bigger than `max_face` px at that size need not be found (None: any size)."""
         height, width = rgb.shape[:2]
         small, sx, sy = shrink(rgb, side)
         pad = int(round(self.pad * max(small.shape[:2])))
         if pad:
             small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(PAD_GREY,) * 3)
         faces, smallest = [], float("inf")
-        for row in self._raw(np.ascontiguousarray(small)):
+        for row in self._raw(np.ascontiguousarray(small), max_face):
             if float(row[4]) < self.min_confidence:
                 continue
             x1, x2 = (row[0] - pad) * sx, (row[2] - pad) * sx
@@ -272,14 +274,20 @@ class MTCNNDetector:
         side = top if self.first_side is None else min(self.first_side, top)
         enough = self.escalate_below * self.min_face
         found: list[Face] = []
+        trusted = None  # faces bigger than this (px at `side`) an earlier pass already sees well
         while True:
-            result = self._pass(rgb, side)
+            result = self._pass(rgb, side, trusted)
             found = result.faces + [f for f in found if not any(overlaps(f.box, g.box) for g in result.faces)]
             if side >= top or (result.faces and result.smallest >= 0.9 * enough):
                 break
             wanted = max(side * enough / result.smallest, 1.5 * side) if result.faces else top
             # a multiple of 64: photos of the same shape reuse the networks' planned input sizes
-            side = int(min(top, -(-wanted // 64) * 64))
+            closer = int(min(top, -(-wanted // 64) * 64))
+            # a face this pass saw at `enough` px or more it would have given as the answer
+            # alone; the closer pass looks only for smaller ones (its biggest pyramid levels
+            # are skipped), and a face it does not find again is kept from this pass
+            trusted = 0.9 * enough * closer / side if result.faces else None
+            side = closer
         if not found and self.turns:
             # every turn: a head lying 90 degrees one way is sometimes also found, less surely,
             # upside down in the turn the other way; the turn whose best face is surest wins

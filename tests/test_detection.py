@@ -152,9 +152,9 @@ def test_small_faces_in_a_large_group_photo(recognizer, samples):
     detector = recognizer.detector
     original = detector._pass
 
-    def counting(rgb, side):
+    def counting(rgb, side, *bound):
         sides.append(side)
-        return original(rgb, side)
+        return original(rgb, side, *bound)
 
     detector._pass = counting
     try:
@@ -165,13 +165,38 @@ def test_small_faces_in_a_large_group_photo(recognizer, samples):
     assert len(sides) >= 2 and sides[0] == detector.first_side
 
 
+def test_a_closer_pass_looks_only_for_faces_smaller_than_the_first_pass_saw(recognizer, samples):
+    """One big face in front, ten small ones behind: the closer pass skips the pyramid levels
+    of big faces, and the big face, found by the first pass only, is still given once."""
+    frame = np.full((1500, 3000, 3), GREY, np.uint8)
+    big = cv2.resize(photo(samples, "s23", 5), None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC)  # face ~400 px
+    frame[: big.shape[0], 2000 : 2000 + big.shape[1]] = big[:1500, :1000]
+    group = cv2.resize(mosaic([photo(samples, p, n) for p in PEOPLE for n in (1, 9)], columns=10), None, fx=0.6, fy=0.6,
+                       interpolation=cv2.INTER_AREA)
+    frame[900 : 900 + group.shape[0], 100 : 100 + group.shape[1]] = group[:, :1850]
+    calls = []
+    detector = recognizer.detector
+    original = detector._pass
+    detector._pass = lambda rgb, side, bound=None: calls.append((side, bound)) or original(rgb, side, bound)
+    try:
+        faces = detector.detect(frame)
+    finally:
+        del detector._pass
+    assert len(calls) >= 2 and calls[0] == (detector.first_side, None)
+    assert all(bound is not None and bound < side for side, bound in calls[1:])
+    biggest = faces[0]
+    assert biggest.box[0] >= 2000 and biggest.box[2] > 300
+    assert sum(1 for f in faces if f.box[0] >= 2000) == 1
+    assert sum(1 for f in faces if f.box[1] >= 900 and f.box[0] < 1950) == 10
+
+
 def test_a_portrait_takes_one_small_pass(recognizer, samples):
     """One big face: the first, small pass finds it and no other pass runs."""
     frame = cv2.resize(photo(samples, "s23", 5), None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)  # 1128 x 1688
     sides = []
     detector = recognizer.detector
     original = detector._pass
-    detector._pass = lambda rgb, side: sides.append(side) or original(rgb, side)
+    detector._pass = lambda rgb, side, *bound: sides.append(side) or original(rgb, side, *bound)
     try:
         faces = detector.detect(frame)
     finally:
