@@ -54,7 +54,7 @@ from telegram.ext import ApplicationHandlerStop
 from facebot.bot.privacy import Pending
 from facebot.bot.telegram_util import command_argument
 from facebot.office import Access, AccessRefused, AttendanceRow, FixedAccess, NotListed, local_zone
-from facebot.service import InvalidName, validate_name
+from facebot.service import InvalidName
 from facebot.texts import text
 
 log = logging.getLogger(__name__)
@@ -439,12 +439,11 @@ class OfficeHandlers:
             await self.reply(message, self.t("face_expired"))
             raise ApplicationHandlerStop
         try:
-            name = validate_name(message.text)
+            name, clash = await self._core(self.service.check_face_enrollment, message.text, embedding)
         except InvalidName as exc:  # ask again
             self.waiting_name[key] = waiting
             await self.reply(message, self.explain(exc))
             raise ApplicationHandlerStop
-        clash = await self._core(self.service.conflict, name, embedding)
         if clash is not None:
             await self.reply(message, self.t("face_conflict", other=clash.name, distance=clash.distance))
             raise ApplicationHandlerStop

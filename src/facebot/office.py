@@ -137,7 +137,7 @@ def local_zone() -> tzinfo:
 
 
 class OfficeRules:
-    """Mixed into FaceService: uses its `gallery`, `conflict`, `_audit_read`."""
+    """Mixed into FaceService: uses its `gallery`, `conflict`, `_audit_read`, `_save_enrollment`."""
 
     # -- access ------------------------------------------------------------------------------
     def access(self) -> Access:
@@ -293,15 +293,7 @@ class OfficeRules:
         embedding = np.asarray(embedding, dtype=np.float32)
         if not force and (clash := self.conflict(name, embedding)):
             raise clash
-        details = {"added": 1, "forced": bool(force), "source": source, "consent": consent}
-
-        def entry(counts: dict[str, int]) -> tuple[str, dict]:
-            shown, samples = next(iter(counts.items()))
-            return "enroll", {"name": shown, "samples": samples, **details}
-
-        # The entry is stored in the same transaction as the sample: both or neither.
-        counts = self.gallery.add_samples([(name, embedding)], actor=actor, consent=consent, audit=entry)
-        shown, samples = next(iter(counts.items()))
+        shown, samples = self._save_enrollment(name, [embedding], actor, consent, force, source=source)
         log.info("enrolled a face from %s as %s (%d sample(s))", source or "an earlier reply", shown, samples)
         return shown, samples
 

@@ -308,17 +308,21 @@ class FaceService(OfficeRules):
                 exc.photo = index
                 raise
             faces.append(face)
-        def entry(counts: dict[str, int]) -> tuple[str, dict]:
-            shown, samples = next(iter(counts.items()))
-            return "enroll", {"name": shown, "samples": samples, "added": len(faces), "forced": bool(force),
-                              "consent": consent}
-
-        # The entry is stored in the same transaction as the samples: both or neither.
-        counts = self.gallery.add_samples([(name, f.embedding) for f in faces], actor=actor, consent=consent,
-                                          audit=entry)
-        shown, samples = next(iter(counts.items()))
+        shown, samples = self._save_enrollment(name, [f.embedding for f in faces], actor, consent, force)
         log.info("enrolled %d sample(s) for %s (%d in all)", len(faces), shown, samples)
         return Enrolled(shown, samples, faces[0], added=len(faces))
+
+    def _save_enrollment(self, name: str, embeddings: list[np.ndarray], actor: str, consent: str | None,
+                         force: bool, **details) -> tuple[str, int]:
+        """Store checked samples for `name` with their "enroll" audit entry (plus `details`)
+        in one transaction, both or neither; returns (the stored name, its sample count)."""
+        def entry(counts: dict[str, int]) -> tuple[str, dict]:
+            shown, samples = next(iter(counts.items()))
+            return "enroll", {"name": shown, "samples": samples, "added": len(embeddings), "forced": bool(force),
+                              **details, "consent": consent}
+
+        counts = self.gallery.add_samples([(name, e) for e in embeddings], actor=actor, consent=consent, audit=entry)
+        return next(iter(counts.items()))
 
     def check_enrollment(self, name: str, rgb: np.ndarray) -> tuple[str, DetectedFace, ConflictingPerson | None]:
         """What enrolling the photo `rgb` as `name` would do, writing nothing: (the name
@@ -328,6 +332,12 @@ class FaceService(OfficeRules):
         name = validate_name(name)
         face = self.single_face(rgb)
         return name, face, self.conflict(name, face.embedding)
+
+    def check_face_enrollment(self, name: str, embedding: np.ndarray) -> tuple[str, ConflictingPerson | None]:
+        """The same for a face already embedded (an unknown face of an earlier reply or a
+        camera alert): (the name cleaned, the ConflictingPerson or None). Raises InvalidName."""
+        name = validate_name(name)
+        return name, self.conflict(name, embedding)
 
     def identify(self, rgb: np.ndarray, actor: str = "cli", audit: bool = True) -> list[Identification]:
         """Name every face in the photo `rgb` (or mark it unknown) and record the request
