@@ -48,7 +48,8 @@ class DetectedFace:
 @dataclass(frozen=True)
 class Identification:
     """Who a face is: nearest person's name (None when the gallery is empty), distance, known,
-    and the decision rule's score (d1 / d2, see recognition/decision.py)."""
+    and what else the decision rule used (recognition/decision.py): the score d1 / d2 and
+    `background`, the distance to the nearest background person (inf: the rule used none)."""
 
     box: tuple[int, int, int, int]
     name: str | None
@@ -56,17 +57,20 @@ class Identification:
     known: bool
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # the face's, for tracking
     score: float = float("nan")
+    background: float = float("inf")
 
     @property
     def label(self) -> str:
         return self.name if self.known and self.name else "unknown"
 
     def to_dict(self) -> dict:
-        distance = self.distance if np.isfinite(self.distance) else None
-        score = self.score if np.isfinite(self.score) else None
-        return {"box": list(self.box), "name": self.name if self.known else None,
-                "distance": None if distance is None else round(distance, 4), "known": self.known,
-                "score": None if score is None else round(score, 4)}
+        """The report `identify --json` prints per face (numbers rounded; None where there is
+        no such number: nobody enrolled, or no background)."""
+        def number(value: float) -> float | None:
+            return round(float(value), 4) if np.isfinite(value) else None
+
+        return {"box": list(self.box), "name": self.name if self.known else None, "distance": number(self.distance),
+                "known": self.known, "score": number(self.score), "background": number(self.background)}
 
 
 class Recognizer:
@@ -178,4 +182,5 @@ class Recognizer:
         if self.metric is not None and not rule.is_threshold:
             rule = fallback
         matches = matcher.nearest(np.stack([f.embedding for f in faces]), rule)
-        return [Identification(f.box, m.name, m.distance, m.known, f.embedding, m.score) for f, m in zip(faces, matches)]
+        return [Identification(f.box, m.name, m.distance, m.known, f.embedding, m.score, m.background)
+                for f, m in zip(faces, matches)]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from facebot.recognition import DEFAULT_RULE, DEFAULT_THRESHOLD, DecisionRule, Identification, Matcher
+from facebot.recognition.decision import DEFAULT_COHORT_RATIO
 from facebot.recognition.decision import (COHORT_IDENTITIES, COHORT_SHA256, Cohort, CohortMismatch, default_cohort,
                                           load_cohort, nearest_people, ratio_score)
 from facebot.recognition.evaluate import (EmbeddedSet, calibrate_rule, cohort_members, cohort_overlap, evaluate, open_set,
@@ -213,6 +214,22 @@ def test_identification_reports_the_score():
     ident = Identification((0, 0, 1, 1), "ana", 0.9, True, None, 0.7)
     assert ident.to_dict()["score"] == 0.7 and ident.to_dict()["distance"] == 0.9
     assert Identification((0, 0, 1, 1), None, float("inf"), False).to_dict()["score"] is None
+
+
+def test_identification_reports_the_background_distance_the_rule_checked(recognizer, samples):
+    """The default rule also compares the face with the background cohort: its distance is
+    in the report (None where a plain threshold used no background)."""
+    from facebot.recognition import load_image
+
+    gallery = recognizer.faces(load_image(samples / "s2" / "1.jpg"))[0].embedding[None]
+    matcher = recognizer.matcher(["ana"], gallery)
+    probe = load_image(samples / "s2" / "9.jpg")
+    [face] = recognizer.identify(probe, matcher)
+    report = face.to_dict()
+    assert report["name"] == "ana" and report["background"] > report["distance"] / DEFAULT_COHORT_RATIO
+    assert report["background"] == round(float(default_cohort().nearest(face.embedding[None])[0]), 4)
+    [plain] = recognizer.identify(probe, matcher, 0.9)
+    assert plain.to_dict()["background"] is None
 
 
 def synthetic(identities=30, per=6, spread=0.8, common=0.0, seed=0) -> EmbeddedSet:
