@@ -280,6 +280,8 @@ class MTCNNDetector:
             found = result.faces + [f for f in found if not any(overlaps(f.box, g.box) for g in result.faces)]
             if side >= top or (result.faces and result.smallest >= 0.9 * enough):
                 break
+            if trusted is not None and not result.faces:
+                break  # a closer pass found no smaller face: the earlier passes' faces stand
             wanted = max(side * enough / result.smallest, 1.5 * side) if result.faces else top
             # a multiple of 64: photos of the same shape reuse the networks' planned input sizes
             closer = int(min(top, -(-wanted // 64) * 64))

@@ -190,6 +190,25 @@ def test_a_closer_pass_looks_only_for_faces_smaller_than_the_first_pass_saw(reco
     assert sum(1 for f in faces if f.box[1] >= 900 and f.box[0] < 1950) == 10
 
 
+def test_a_small_face_the_closer_pass_misses_is_kept_and_the_search_stops():
+    """The first pass sees one small face (say a poster's); the closer pass does not find it
+    again: the face stands, and no third, full-size pass runs."""
+    from facebot.recognition.detect import _Pass
+
+    detector = MTCNNDetector.__new__(MTCNNDetector)  # the pass logic alone, no networks
+    detector.first_side, detector.max_side, detector.min_face, detector.escalate_below, detector.turns = 320, 1024, 20, 2.5, ()
+    small = Face((1000, 500, 60, 60), 0.9)
+    calls = []
+
+    def fake_pass(rgb, side, bound=None):
+        calls.append((side, bound))
+        return _Pass([small], 20.0) if bound is None else _Pass([], float("inf"))
+
+    detector._pass = fake_pass
+    assert detector.detect(np.zeros((1500, 3000, 3), np.uint8)) == [small]
+    assert len(calls) == 2 and calls[1][1] is not None
+
+
 def test_a_portrait_takes_one_small_pass(recognizer, samples):
     """One big face: the first, small pass finds it and no other pass runs."""
     frame = cv2.resize(photo(samples, "s23", 5), None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)  # 1128 x 1688
