@@ -59,7 +59,7 @@ def _consent(args) -> str | None:
 def cmd_enroll(args) -> int:
     """All photos are checked first; the samples are then saved together or not at all."""
     from facebot.recognition import ImageError, load_image
-    from facebot.service import InvalidName, validate_name
+    from facebot.service import InvalidName, SeveralFaces, validate_name
 
     consent = _consent(args)
     if consent is None:
@@ -68,6 +68,9 @@ def cmd_enroll(args) -> int:
         name = validate_name(args.name)
     except InvalidName as exc:
         return _fail(f"invalid name: {exc}")
+    if args.face is not None and len(args.images) != 1:
+        print("facebot: --face chooses a face in one photo; give one photo with it", file=sys.stderr)
+        return EXIT_USAGE
     photos = []
     for path in args.images:
         try:
@@ -75,7 +78,11 @@ def cmd_enroll(args) -> int:
         except ImageError as exc:
             return _fail(f"{path}: {exc}; nothing was enrolled")
     try:
-        enrolled = _service(args).enroll(name, photos, force=args.force, actor=_actor(), consent=consent)
+        enrolled = _service(args).enroll(name, photos, force=args.force, actor=_actor(), consent=consent,
+                                         face=args.face)
+    except SeveralFaces as exc:
+        return _fail(f"{args.images[getattr(exc, 'photo', 0)]}: {exc}: --face 1..{exc.count} "
+                     "(`facebot identify` lists them in that order); nothing was enrolled")
     except ValueError as exc:  # EnrollRefused, TooManyFaces: `photo` says which one
         return _fail(f"{args.images[getattr(exc, 'photo', 0)]}: {exc}; nothing was enrolled")
     print(f"enrolled {enrolled.name}: {enrolled.added} new sample(s), {enrolled.samples} in all")
@@ -131,8 +138,8 @@ def cmd_identify(args) -> int:
             print(json.dumps({"image": path, "faces": [r.to_dict() for r in results]}), flush=True)
         else:
             print(f"{path}: {len(results)} face(s)" if results else f"{path}: no face found")
-            for r in results:
-                print(f"  {r.label:<24} distance {r.distance:.3f}  score {r.score:.3f}  box {list(r.box)}")
+            for i, r in enumerate(results, 1):  # biggest first: the numbers `enroll --face` takes
+                print(f"  {i}. {r.label:<21} distance {r.distance:.3f}  score {r.score:.3f}  box {list(r.box)}")
         if args.annotate:
             out = Path(args.annotate) / (Path(path).stem + ".annotated.jpg")
             out.write_bytes(encode_jpeg(annotate(rgb, face_labels(results))))
@@ -311,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--force", action="store_true", help="enroll even if the face matches someone else")
+    p.add_argument("--face", type=int, metavar="N",
+                   help="in a photo of several people, enroll face N (1 = the biggest, as `identify` numbers them)")
     p.add_argument("--consent", metavar="NOTE", help=CONSENT_HELP)
     p.set_defaults(func=cmd_enroll)
 

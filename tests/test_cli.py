@@ -65,6 +65,30 @@ def test_enroll_needs_exactly_one_face(cli, samples, tmp_path, make, reason):
     assert gallery_bytes(cli.data) == before
 
 
+def test_enroll_takes_the_chosen_face_of_a_group_photo(cli, samples, tmp_path):
+    """A photo of two people: refused with a hint, then `--face N` (biggest first, as
+    `identify` numbers them) enrolls that one face only."""
+    group = tmp_path / "group.jpg"
+    big, small = load_image(samples / "s2" / "1.jpg"), load_image(samples / "s5" / "1.jpg")
+    small = small[::2, ::2]  # s5 at half size: face 2
+    canvas = np.full((big.shape[0] + 40, big.shape[1] + small.shape[1] + 80, 3), 180, np.uint8)
+    canvas[20 : 20 + big.shape[0], 20 : 20 + big.shape[1]] = big
+    canvas[60 : 60 + small.shape[0], big.shape[1] + 60 : big.shape[1] + 60 + small.shape[1]] = small
+    group.write_bytes(jpeg_bytes(canvas))
+    code, _, err = cli("enroll", "Bea", group, *CONSENT)
+    assert code == 1 and "2 faces" in err and "--face 1..2" in err
+    code, out, err = cli("enroll", "Bea", group, "--face", "2", *CONSENT)
+    assert code == 0 and "enrolled Bea" in out, err
+    code, out, _ = cli("identify", samples / "s5" / "9.jpg")
+    assert "Bea" in out
+    code, out, _ = cli("identify", samples / "s2" / "9.jpg")
+    assert "Bea" not in out
+    code, _, err = cli("enroll", "Cid", group, "--face", "3", *CONSENT)
+    assert code == 1 and "no face 3" in err and "2 faces" in err
+    code, _, err = cli("enroll", "Cid", group, samples / "s2" / "1.jpg", "--face", "1", *CONSENT)
+    assert code == 2 and "one photo" in err
+
+
 def test_one_bad_photo_enrolls_nothing(cli, samples, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes((samples / "s5" / "1.jpg").read_bytes()[:3000])

@@ -28,7 +28,7 @@ from facebot.storage import (Erasure, GalleryBusy, GalleryCorrupt, GalleryWriteE
 # The gallery's errors the faces catch, so that they need not import storage themselves.
 # The gallery's errors and moving tools pass through here, so the faces need not import storage.
 __all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "GalleryCorrupt", "GalleryWriteError",
-           "InvalidConsent", "InvalidName", "NoFace", "SampleInfo", "SampleRemoval", "validate_consent",
+           "InvalidConsent", "InvalidName", "NoFace", "NoSuchFace", "SampleInfo", "SampleRemoval", "validate_consent",
            "SeveralFaces", "UnknownPerson", "UnknownSample", "copy_gallery", "gallery_status", "init_database", "open_service",
            "parse_threshold", "service_options", "validate_name"]
 from facebot.storage.names import clean_text, name_key
@@ -69,8 +69,17 @@ class NoFace(EnrollRefused):
 
 class SeveralFaces(EnrollRefused):
     def __init__(self, count: int):
-        super().__init__(f"{count} faces found; an enrollment photo must show exactly one face")
+        super().__init__(f"{count} faces found; an enrollment photo must show exactly one face, "
+                         "or say which one (biggest first)")
         self.count = count
+
+
+class NoSuchFace(EnrollRefused):
+    """The face chosen by number is not in the photo."""
+
+    def __init__(self, number: int, count: int):
+        super().__init__(f"no face {number}: {count} face{'s' if count != 1 else ''} found (numbered biggest first)")
+        self.number, self.count = number, count
 
 
 class ConflictingPerson(EnrollRefused):
@@ -266,11 +275,17 @@ class FaceService(OfficeRules):
         does not split a track, while two strangers are far apart)."""
         return float(self.recognizer.matcher([""], b[None]).distances(a)[0, 0]) <= self.rule.low * slack
 
-    def single_face(self, rgb: np.ndarray) -> DetectedFace:
-        """The one face of an enrollment photo; NoFace or SeveralFaces otherwise."""
+    def single_face(self, rgb: np.ndarray, number: int | None = None) -> DetectedFace:
+        """The one face of an enrollment photo, or face `number` (1 = the biggest, as
+        `identify` numbers them) of a photo of several people. Raises NoFace, SeveralFaces
+        (several and no number) or NoSuchFace."""
         faces = self.recognizer.faces(rgb)
         if not faces:
             raise NoFace()
+        if number is not None:
+            if not 1 <= number <= len(faces):
+                raise NoSuchFace(number, len(faces))
+            return faces[number - 1]
         if len(faces) > 1:
             raise SeveralFaces(len(faces))
         return faces[0]
@@ -282,8 +297,9 @@ class FaceService(OfficeRules):
         return ConflictingPerson(match.name, match.distance) if match.known else None
 
     def enroll(self, name: str, photos: np.ndarray | Sequence[np.ndarray], force: bool = False,
-               actor: str = "cli", consent: str | None = None) -> Enrolled:
-        """Add one sample for `name` per photo, each photo showing exactly one face.
+               actor: str = "cli", consent: str | None = None, face: int | None = None) -> Enrolled:
+        """Add one sample for `name` per photo, each photo showing exactly one face (or
+        taking face number `face` of each, biggest first: a group photo).
 
         `consent` (who consented, when, for what) is stored with the samples and in the
         audit entry; the command line requires it (the bot asks HR to confirm it and
@@ -301,13 +317,13 @@ class FaceService(OfficeRules):
         faces = []
         for index, rgb in enumerate(photos):
             try:
-                face = self.single_face(rgb)
-                if not force and (clash := self.conflict(name, face.embedding)):
+                found = self.single_face(rgb, face)
+                if not force and (clash := self.conflict(name, found.embedding)):
                     raise clash
             except ValueError as exc:  # EnrollRefused, TooManyFaces
                 exc.photo = index
                 raise
-            faces.append(face)
+            faces.append(found)
         shown, samples = self._save_enrollment(name, [f.embedding for f in faces], actor, consent, force)
         log.info("enrolled %d sample(s) for %s (%d in all)", len(faces), shown, samples)
         return Enrolled(shown, samples, faces[0], added=len(faces))
