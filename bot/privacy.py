@@ -36,6 +36,7 @@ import numpy as np
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 
 from facebot.bot.telegram_util import command_argument
+from facebot.recognition.images import encode_jpeg
 from facebot.service import ConflictingPerson, GalleryBusy, InvalidConsent, InvalidName, UnknownPerson, UnknownSample
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,11 @@ class Pending:
     """A question asked with buttons (FaceBot.ask), or a /samples list whose buttons pick a sample.
 
     kind "enroll": enroll `embedding` as `name` once HR confirms consent; "delete": erase
-    `name`; "sample": delete sample `sample_id` of `name`; "samples": the ids a list numbered.
+    `name`; "sample": delete sample `sample_id` of `name`; "samples": the ids a list numbered;
+    "pick": the faces of an enrollment photo of several people, one of which is `name`.
     """
 
-    kind: str  # "enroll" | "delete" | "sample" | "samples"
+    kind: str  # "enroll" | "delete" | "sample" | "samples" | "pick"
     name: str
     chat_id: int
     created: float = 0.0
@@ -67,6 +69,7 @@ class Pending:
     date: str = ""
     by: str = ""
     samples: list[int] = field(default_factory=list)  # samples: the ids, as numbered from 1
+    choices: list[tuple[np.ndarray, bytes]] = field(default_factory=list)  # pick: (embedding, cropped face), biggest first
 
 
 def consent_note(user_id: int, now: datetime | None = None) -> str:
@@ -95,6 +98,45 @@ class PrivacyHandlers:
             await self.reply_photo(message, pending.face_jpeg, question, markup)
         else:
             await self.reply(message, question, markup)
+
+    async def ask_which_face(self, message: Message, name: str, faces: list, picture: bytes) -> None:
+        """An enrollment photo shows several people: reply with `picture` (their faces boxed and
+        numbered, biggest first) and one button per face; the chosen face goes on to the
+        consent question (on_pick_button). Only the faces' embeddings and crops are kept."""
+        crops = [await self._cpu(encode_jpeg, f.crop) for f in faces]
+        key = self.keep(Pending("pick", name, message.chat_id,
+                                choices=[(np.array(f.embedding, np.float32), c) for f, c in zip(faces, crops)]))
+        markup = InlineKeyboardMarkup([
+            [InlineKeyboardButton(self.t("button_face_number", index=i), callback_data=f"pick:{key}:{i}")
+             for i in range(1, len(faces) + 1)],
+            [InlineKeyboardButton(self.t("button_cancel"), callback_data=f"pick:{key}:no")]])
+        await self.reply_photo(message, picture, self.t("pick_face", count=len(faces), name=name), markup)
+
+    async def on_pick_button(self, update, context) -> None:
+        """A press on "Face N" (pick:KEY:N) under a photo of several people sent to /enroll:
+        ask HR to confirm consent for that face; the other faces are forgotten."""
+        query = update.callback_query
+        if not self.is_hr(query.from_user.id):
+            await self.send(lambda: query.answer(self.t("only_hr"), show_alert=True))
+            return
+        _, key, number = ((query.data or "").split(":") + ["", "", ""])[:3]
+        pending = self.recall(key, "pick")
+        if pending is not None and number == "no":
+            await self.send(query.answer)
+            await self.edit(query, self.t("cancelled"))
+            return
+        if pending is None or not number.isdigit() or not 1 <= int(number) <= len(pending.choices):
+            await self.send(lambda: query.answer(self.t("expired"), show_alert=True))
+            return
+        await self.send(query.answer)
+        embedding, crop = pending.choices[int(number) - 1]
+        try:
+            name, clash = await self._core(self.service.check_face_enrollment, pending.name, embedding)
+        except (InvalidName, GalleryBusy) as exc:
+            await self.reply(query.message, self.explain(exc))
+            return
+        await self.ask_consent(query.message, Pending("enroll", name, pending.chat_id, embedding=embedding,
+                                                      face_jpeg=crop), clash)
 
     async def confirm_enroll(self, query, pending: Pending, user_id: int) -> None:
         """HR `user_id` pressed "Consent given": enroll the question's face with a note of who

@@ -33,7 +33,7 @@ from facebot.config import BotConfig, ConfigError, load_bot_config
 from facebot.recognition.draw import face_labels
 from facebot.service import (EnrollRefused, FaceService, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
-from facebot.bot.office import REPLY_LANGUAGE, OfficeHandlers, language_of
+from facebot.bot.office import MAX_FACE_BUTTONS, REPLY_LANGUAGE, OfficeHandlers, language_of
 from facebot.bot.privacy import Pending, PrivacyHandlers
 from facebot.bot.telegram_util import (FairGate, GateClosed, JournalQueue, RateLimit, UpdateJournal, annotated_jpeg,
                                        command_argument, image_attachment, labels_in_decoded_pixels)
@@ -256,10 +256,21 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
                     return
                 rgb = await self._cpu(decode_image, data)
                 del data  # the photo is not kept: the question holds the face only
-                name, face, clash = await self._core(self.service.check_enrollment, name, rgb)
+                try:
+                    name, face, clash = await self._core(self.service.check_enrollment, name, rgb)
+                except SeveralFaces as several:  # HR chooses which face (up to a row of buttons)
+                    if len(several.faces) > MAX_FACE_BUTTONS:
+                        raise
+                    faces = several.faces  # `several` itself is gone after this block
+                    numbered = [(f.box, str(i), False) for i, f in enumerate(faces, 1)]
+                    picture = await self._cpu(annotated_jpeg, rgb, numbered)
+                    face = None
                 del rgb
         except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
             await self.reply(message, self.explain(exc))
+            return
+        if face is None:
+            await self.ask_which_face(message, name, faces, picture)
             return
         crop = await self._cpu(encode_jpeg, face.crop)
         pending = Pending("enroll", name, message.chat_id, embedding=np.array(face.embedding, np.float32), face_jpeg=crop)
@@ -583,6 +594,7 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
     # (enroll:, delete:, sample:).
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_face_button), pattern=r"^(wrong|face|cam):"))
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_sample_button), pattern=r"^samples:"))
+    application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_pick_button), pattern=r"^pick:"))
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_button)))
     # The name of a face HR asked to enroll; any other text goes on to group 0 as before.
     application.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, bot.on_name_reply), group=-1)

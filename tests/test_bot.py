@@ -9,6 +9,7 @@ import struct
 import time
 import zlib
 
+import numpy as np
 import pytest
 
 from facebot.config import BotConfig
@@ -98,6 +99,40 @@ def test_enroll_by_caption_then_identify(run_bot, service, samples):
     [sample] = service.gallery.samples_of("Ana María")
     assert re.fullmatch(CONSENT_NOTE.format(HR), sample.consent) and sample.created_by == f"tg:{HR}"
     assert service.gallery.audit_log(10)[0]["consent"] == sample.consent
+
+
+def test_enroll_with_a_photo_of_two_people_asks_which_face(run_bot, service, samples):
+    big, small = load_image(samples / "s2" / "1.jpg"), load_image(samples / "s5" / "1.jpg")[::2, ::2]
+    two = np.full((big.shape[0] + 40, big.shape[1] + small.shape[1] + 80, 3), 180, np.uint8)
+    two[20 : 20 + big.shape[0], 20 : 20 + big.shape[1]] = big
+    two[60 : 60 + small.shape[0], big.shape[1] + 60 : big.shape[1] + 60 + small.shape[1]] = small
+
+    async def scenario(server):
+        server.push_photo(HR, HR, encode_jpeg(two), caption="/enroll Bea")
+        [choice] = await server.wait_for_messages(HR, 1)  # the photo, its faces numbered biggest first
+        assert choice.method == "sendPhoto" and decode_image(choice.photo).shape == two.shape
+        assert "2 faces" in choice.text and "Which one is Bea" in choice.text
+        assert [b["text"] for b in choice.buttons] == ["Face 1", "Face 2", "Cancel"]
+        server.push_callback(USER, choice.result, choice.buttons[1]["callback_data"])  # not HR: refused
+        server.push_callback(HR, choice.result, choice.buttons[1]["callback_data"])
+        question = (await server.wait_for_messages(HR, 2))[1]
+        assert question.method == "sendPhoto" and decode_image(question.photo).shape == (160, 160, 3)
+        assert "Did Bea consent" in question.text and names(service) == {}
+        assert "Bea: 1 sample" in (await consent(server, HR, question)).text
+        server.push_callback(HR, choice.result, choice.buttons[0]["callback_data"])  # used up
+        for _ in range(100):
+            if any(c.method == "answerCallbackQuery" and "expired" in c.text for c in server.calls):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("a second face was offered from a used-up choice")
+        refusals = [c.text for c in server.calls if c.method == "answerCallbackQuery" and c.text]
+        assert refusals[0] == "Sorry, only HR may do that."
+
+    run_bot(scenario)
+    assert names(service) == {"Bea": 1}
+    assert [r.name for r in service.identify(load_image(samples / "s5" / "9.jpg"), audit=False) if r.known] == ["Bea"]
+    assert not any(r.known for r in service.identify(load_image(samples / "s2" / "9.jpg"), audit=False))
 
 
 def test_enroll_by_reply_and_by_following_photo(run_bot, service, samples):

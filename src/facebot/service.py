@@ -68,10 +68,13 @@ class NoFace(EnrollRefused):
 
 
 class SeveralFaces(EnrollRefused):
-    def __init__(self, count: int):
+    """More than one face in an enrollment photo; `faces` are the DetectedFaces, biggest
+    first, for a caller that lets the user choose one (held in memory only)."""
+
+    def __init__(self, count: int, faces: Sequence[DetectedFace] = ()):
         super().__init__(f"{count} faces found; an enrollment photo must show exactly one face, "
                          "or say which one (biggest first)")
-        self.count = count
+        self.count, self.faces = count, list(faces)
 
 
 class NoSuchFace(EnrollRefused):
@@ -287,7 +290,7 @@ class FaceService(OfficeRules):
                 raise NoSuchFace(number, len(faces))
             return faces[number - 1]
         if len(faces) > 1:
-            raise SeveralFaces(len(faces))
+            raise SeveralFaces(len(faces), faces)
         return faces[0]
 
     def conflict(self, name: str, embedding: np.ndarray) -> ConflictingPerson | None:
