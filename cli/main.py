@@ -400,6 +400,9 @@ def _extra_commands():
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow start-up chatter
+    # TensorFlow prints a line about its oneDNN kernels at import whatever the log level; it
+    # only converts the networks by default (FaceNet and MTCNN then run on TFLite): not needed
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     load_dotenv_into_environment()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
