@@ -31,6 +31,14 @@ def _service(args):
     return open_service(**service_options(args))
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be 1 or more")
+    return value
+
+
 def _fail(message: str) -> int:
     print(f"facebot: {message}", file=sys.stderr)
     return EXIT_FAILED
@@ -377,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trials", type=int, default=1000, help="N-way trials (default 1000)")
     p.add_argument("--repeats", type=int, default=10, help="repeats of the one-shot and open-set draws")
+    p.add_argument("--shots", type=positive_int, default=1, metavar="K",
+                   help="photos enrolled per person in the open-set draws (default 1: one-shot)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="enroll and identify the sample faces shipped with facebot")

@@ -36,7 +36,8 @@ def run_eval(args, progress) -> int:
     if len(data.identities) < 2 or len(data.paths) < 3:
         print("facebot: need at least two identities with faces to evaluate")
         return 1
-    report = evaluate(data, choose_rule(args, recognizer), seed=args.seed, trials=args.trials, repeats=args.repeats)
+    report = evaluate(data, choose_rule(args, recognizer), seed=args.seed, trials=args.trials, repeats=args.repeats,
+                      shots=args.shots)
     report["detector"] = args.detector
     report["model"] = recognizer.scorer.name
     # A network scored on people it trained on reports an optimistic figure: say so.
@@ -49,6 +50,11 @@ def run_eval(args, progress) -> int:
     else:
         print(format_report(report))
     return 0
+
+
+def enrolled_photos(shots: int) -> str:
+    """'one photo enrolled', 'K photos enrolled': how many samples each member had."""
+    return "one photo enrolled" if shots == 1 else f"{shots} photos enrolled"
 
 
 def format_report(r: dict) -> str:
@@ -73,7 +79,7 @@ def format_report(r: dict) -> str:
         lines.append("")
     overlap = r.get("cohort_overlap") or []
     lines += [
-        f"open set, {r['repeats']} draws (30% of identities held out as strangers, one photo enrolled per other person):",
+        f"open set, {r['repeats']} draws (30% of identities held out as strangers, {enrolled_photos(r.get('shots', 1))} per other person):",
         f"  {rule.describe()}",
     ]
     if overlap:  # the background cohort's own people would flatter the figures: they are left out

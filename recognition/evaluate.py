@@ -274,20 +274,29 @@ class _Background:
         return d.min(axis=1)
 
 
+def _enrolled_rows(rng: np.random.Generator, rows: np.ndarray, shots: int) -> list[int]:
+    """`shots` random rows of one person (fewer where they have fewer photos, always leaving
+    one to probe with when they have two or more)."""
+    if shots == 1:  # one draw from the generator, as the protocol always made
+        return [int(rng.choice(rows))]
+    count = max(1, min(shots, len(rows) - 1))
+    return [int(r) for r in rng.choice(rows, size=count, replace=False)]
+
+
 def _draws(data: EmbeddedSet, split: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]], repeats: int,
-           seed: int, background: _Background) -> OpenSetDraws:
+           seed: int, background: _Background, shots: int = 1) -> OpenSetDraws:
     """`repeats` seeded draws: each splits the identities into (strangers, members) and
-    enrolls one random image per member; probes are the members' other images and all the
-    strangers' images."""
+    enrolls `shots` random images per member; probes are the members' other images and all
+    the strangers' images."""
     rng = np.random.default_rng(seed)
     groups = _by_identity(data.labels)
     parts = []
     for _ in range(repeats):
         strangers, members = split(rng)
-        enrolled = {int(c): int(rng.choice(groups[int(c)])) for c in members}
-        labels = [str(c) for c in enrolled]
-        matcher = data.matcher(labels, list(enrolled.values()))
-        genuine = [r for c in enrolled for r in groups[c] if r != enrolled[c]]
+        enrolled = {int(c): _enrolled_rows(rng, groups[int(c)], shots) for c in members}
+        labels = [str(c) for c, rows in enrolled.items() for _ in rows]
+        matcher = data.matcher(labels, [r for rows in enrolled.values() for r in rows])
+        genuine = [r for c in enrolled for r in groups[c] if r not in enrolled[c]]
         impostor = [r for c in strangers for r in groups[int(c)]]
         for rows, is_genuine in ((genuine, True), (impostor, False)):
             if not rows:
@@ -306,8 +315,9 @@ def _draws(data: EmbeddedSet, split: Callable[[np.random.Generator], tuple[np.nd
 
 
 def open_set_draws(data: EmbeddedSet, stranger_fraction: float = 0.3, repeats: int = 10, seed: int = 0,
-                   cohort: "Cohort | str | None" = "default") -> OpenSetDraws:
-    """Hold out some identities as strangers; enroll one random image for each of the others.
+                   cohort: "Cohort | str | None" = "default", shots: int = 1) -> OpenSetDraws:
+    """Hold out some identities as strangers; enroll `shots` random images (one by default)
+    for each of the others.
 
     Each of the `repeats` seeded draws probes with every other image of the enrolled people
     and every image of the strangers; the nearest people come from the same search the
@@ -322,12 +332,12 @@ def open_set_draws(data: EmbeddedSet, stranger_fraction: float = 0.3, repeats: i
         shuffled = rng.permutation(classes)
         return shuffled[:n_strangers], shuffled[n_strangers:]
 
-    return _draws(data, split, repeats, seed, _Background(data, cohort))
+    return _draws(data, split, repeats, seed, _Background(data, cohort), shots)
 
 
 def small_gallery_draws(data: EmbeddedSet, size: int, repeats: int = SMALL_GALLERY_DRAWS, seed: int = 0,
-                        cohort: "Cohort | str | None" = "default") -> OpenSetDraws:
-    """`size` random people enrolled (one random photo each), every other identity a
+                        cohort: "Cohort | str | None" = "default", shots: int = 1) -> OpenSetDraws:
+    """`size` random people enrolled (`shots` random photos each), every other identity a
     stranger; `repeats` seeded draws, probed as in open_set_draws."""
     if not 1 <= size < len(set(data.labels.tolist())):
         raise ValueError(f"a small gallery of {size} needs more than {size} identities")
@@ -337,26 +347,27 @@ def small_gallery_draws(data: EmbeddedSet, size: int, repeats: int = SMALL_GALLE
         shuffled = rng.permutation(classes)
         return shuffled[size:], shuffled[:size]
 
-    return _draws(data, split, repeats, seed, _Background(data, cohort))
+    return _draws(data, split, repeats, seed, _Background(data, cohort), shots)
 
 
 def open_set(data: EmbeddedSet, rule: DecisionRule | float, stranger_fraction: float = 0.3, repeats: int = 10,
-             seed: int = 0, cohort: "Cohort | str | None" = "default") -> dict:
+             seed: int = 0, cohort: "Cohort | str | None" = "default", shots: int = 1) -> dict:
     """Open-set rates of a decision rule (or a plain distance threshold) over seeded draws.
 
     Returns {"false_accept_rate": strangers' images accepted as anyone,
     "true_accept_rate": enrolled people's other images given their own name}.
     """
-    return open_set_draws(data, stranger_fraction, repeats, seed, cohort).rates(as_rule(rule))
+    return open_set_draws(data, stranger_fraction, repeats, seed, cohort, shots).rates(as_rule(rule))
 
 
 def small_galleries(data: EmbeddedSet, rule: DecisionRule | float, sizes=SMALL_GALLERIES,
-                    repeats: int = SMALL_GALLERY_DRAWS, seed: int = 0, cohort: "Cohort | str | None" = "default") -> dict:
+                    repeats: int = SMALL_GALLERY_DRAWS, seed: int = 0, cohort: "Cohort | str | None" = "default",
+                    shots: int = 1) -> dict:
     """{str(size): open-set rates} with `size` people enrolled and every other identity a
     stranger, for each size smaller than the number of identities."""
     rule = as_rule(rule)
     identities = len(set(data.labels.tolist()))
-    return {str(k): small_gallery_draws(data, k, repeats, seed, cohort).rates(rule) for k in sizes if k < identities}
+    return {str(k): small_gallery_draws(data, k, repeats, seed, cohort, shots).rates(rule) for k in sizes if k < identities}
 
 
 def calibrate_rule(datasets: list[EmbeddedSet], far: float = 0.005, stranger_fraction: float = 0.3, repeats: int = 10,
@@ -453,7 +464,7 @@ def _grid_rates(draws: OpenSetDraws, lows, highs, ratios) -> tuple[np.ndarray, n
 
 
 def evaluate(data: EmbeddedSet, rule: DecisionRule | float, seed: int = 0, trials: int = 1000, repeats: int = 10,
-             cohort: "Cohort | str | None" = "default") -> dict:
+             cohort: "Cohort | str | None" = "default", shots: int = 1) -> dict:
     """Run every protocol and return the report dictionary (fractions, not percentages).
 
     `rule` is a DecisionRule or a plain distance threshold. "threshold" is the largest
@@ -461,7 +472,8 @@ def evaluate(data: EmbeddedSet, rule: DecisionRule | float, seed: int = 0, trial
     N-way columns appear only for N <= the number of identities.
 
     The rule's own figures, the open set and "small_galleries" ({size: rates} with 1, 2, 3
-    and 5 people enrolled and every other identity a stranger, 50 draws), are measured on
+    and 5 people enrolled and every other identity a stranger, 50 draws), with `shots` photos
+    enrolled per person (1: one-shot, the product's usual case), are measured on
     the identities that did not build the background cohort when the rule uses it: those
     that did are named in "cohort_overlap" and left out ("open_set_identities" counts the
     rest), so that the figures stay independent of the cohort. One-shot rank-1, N-way and
@@ -481,8 +493,9 @@ def evaluate(data: EmbeddedSet, rule: DecisionRule | float, seed: int = 0, trial
         "rule": rule.to_dict(),
         "open_set_identities": len(ruled.identities),
         "cohort_overlap": overlap,
-        **open_set(ruled, rule, repeats=repeats, seed=seed, cohort=cohort),
-        "small_galleries": small_galleries(ruled, rule, seed=seed, cohort=cohort),
+        "shots": shots,
+        **open_set(ruled, rule, repeats=repeats, seed=seed, cohort=cohort, shots=shots),
+        "small_galleries": small_galleries(ruled, rule, seed=seed, cohort=cohort, shots=shots),
         "pair_false_accept_rate": float(np.mean(impostor <= threshold)) if len(impostor) else float("nan"),
         "pair_true_accept_rate": float(np.mean(genuine <= threshold)) if len(genuine) else float("nan"),
         "calibrated_threshold": calibrate_threshold(data) if len(impostor) else float("nan"),

@@ -4,8 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from facebot.recognition.decision import DEFAULT_RULE
-from facebot.recognition.evaluate import EmbeddedSet, calibrate_threshold, n_way_trials, one_shot_rank1, open_set
+from facebot.recognition.decision import DEFAULT_RULE, DecisionRule
+from facebot.recognition.evaluate import (EmbeddedSet, calibrate_threshold, n_way_trials, one_shot_rank1, open_set,
+                                          open_set_draws)
 
 KEYS = {"identities", "images", "rank1", "n_way", "threshold", "rule", "false_accept_rate", "true_accept_rate",
         "pair_false_accept_rate", "pair_true_accept_rate", "calibrated_threshold", "detection_failures",
@@ -61,6 +62,32 @@ def test_protocols_separate_easy_from_hard_data():
     assert result["false_accept_rate"] < 0.05 and result["true_accept_rate"] > 0.95
 
 
+def test_more_photos_enrolled_per_person_name_more_of_the_others():
+    """--shots K: K photos of each member enrolled, their other photos probed. With faces
+    that vary (spread 1.2), the nearest of K samples accepts more of a person's other photos,
+    and, with more samples to fall near, more strangers too."""
+    data = synthetic(identities=30, per=8, spread=1.2)
+    one = open_set_draws(data, seed=3, cohort=None)
+    three = open_set_draws(data, seed=3, cohort=None, shots=3)
+    members = np.sum(one.genuine) / 7  # probes per enrolled person: 7 with one shot, 5 with three
+    assert np.sum(three.genuine) == members * 5 and np.sum(~three.genuine) == np.sum(~one.genuine)
+    rule = DecisionRule.from_threshold(calibrate_threshold(data, 0.01))
+    assert three.rates(rule)["true_accept_rate"] > one.rates(rule)["true_accept_rate"] + 0.05
+    assert three.rates(rule)["false_accept_rate"] > one.rates(rule)["false_accept_rate"]
+    assert open_set_draws(data, seed=3, cohort=None, shots=1).rates(rule) == one.rates(rule)  # the default
+
+
+def test_eval_shots_flag(cli, samples, capsys):
+    code, out, _ = cli("eval", samples, "--json", "--trials", "50", "--repeats", "2", "--shots", "2")
+    report = json.loads(out)
+    assert code == 0 and report["shots"] == 2 and 0 < report["true_accept_rate"] <= 1
+    code, out, _ = cli("eval", samples, "--trials", "50", "--repeats", "2", "--shots", "3")
+    assert "3 photos enrolled per other person" in out
+    with pytest.raises(SystemExit) as refused:
+        cli("eval", samples, "--shots", "0")
+    assert refused.value.code == 2 and "--shots: 0: must be 1 or more" in capsys.readouterr().err
+
+
 def test_n_way_trials_put_the_true_match_first_and_never_the_probe():
     labels = np.repeat(np.arange(15), 4)
     for probe, support in n_way_trials(labels, 20, 200, seed=1):
@@ -88,14 +115,14 @@ def test_georgia_tech_meets_the_targets(cli, georgia_tech):
 
 @pytest.mark.slow
 def test_lfw_subset_with_the_default_rule(cli, georgia_tech):
-    """The default rule on press photos it was not chosen on: measured FAR 0.67% (2 of 300
-    stranger probes), TAR 93.8% (94.8% before the background cohort), short of the 0.5% / 95%
-    targets (README, "Decision rule"); small galleries of 1-5 people: FAR 0.3-0.6%, TAR 91-95%."""
+    """The default rule on press photos it was not chosen on (seed 0): measured FAR 0.33% (1
+    of 300 stranger probes), TAR 95.56%; small galleries of 1-5 people: FAR 0.00-0.07%, TAR
+    90.4-93.3% (README, "Decision rule"; other seeds give 90.3-94.6%)."""
     lfw = georgia_tech.parent.parent / "lfw_subset"
     if not lfw.is_dir():
         pytest.skip("../shared/datasets/lfw_subset is not present")
     code, out, _ = cli("eval", lfw, "--json")
     r = json.loads(out)
     assert code == 0 and r["identities"] == 10 and set(r["n_way"]) == {"10", "4"}
-    assert r["false_accept_rate"] <= 0.0067 and r["true_accept_rate"] >= 0.93 and r["cohort_overlap"] == []
-    assert all(g["false_accept_rate"] <= 0.007 and g["true_accept_rate"] >= 0.9 for g in r["small_galleries"].values())
+    assert r["false_accept_rate"] <= 0.005 and r["true_accept_rate"] >= 0.95 and r["cohort_overlap"] == []
+    assert all(g["false_accept_rate"] <= 0.002 and g["true_accept_rate"] >= 0.9 for g in r["small_galleries"].values())
