@@ -592,7 +592,7 @@ def build_application(config: BotConfig, service: FaceService, workers: int = 2,
                 "export": (bot.on_export, "hr")}
     # Faces' buttons (wrong:, face:, cam:) and a /samples list's (samples:) before the questions'
     # (enroll:, delete:, sample:).
-    application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_face_button), pattern=r"^(wrong|face|cam):"))
+    application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_face_button), pattern=r"^(wrong|face|same|cam):"))
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_sample_button), pattern=r"^samples:"))
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_pick_button), pattern=r"^pick:"))
     application.add_handler(CallbackQueryHandler(bot.kept_if_stopped(bot.on_button)))

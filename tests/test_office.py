@@ -306,6 +306,29 @@ def test_attendance_from_a_camera_in_the_cli_the_bot_and_the_daily_summary(servi
 
 
 # -- 4. closing the loop ------------------------------------------------------------------------
+def test_an_unknown_face_near_someone_can_be_added_to_them_in_two_taps(service, tmp_path, samples):
+    """A strict threshold leaves Ana's second photo unknown, though she is its nearest person:
+    HR is offered "This is Ana: add a sample…" (users are not told whom it resembles); one
+    tap, then consent, and Ana has two samples. A face far from everyone gets no offer."""
+    service.enroll("Ana", load_image(samples / "s2" / "1.jpg"), actor="test", consent="form HR-1")
+    service.set_threshold(0.3, actor="test")
+
+    async def scenario(server):
+        reply = await send_photo(server, HR, HR, jpeg(samples, "s2", 9))
+        assert reply.text.splitlines()[1] == "1. unknown" and "Ana" not in reply.text
+        assert [b["text"] for b in reply.buttons] == ["This is Ana: add a sample…", "Enroll this face…"]
+        seen_by_user = await send_photo(server, USER, USER, jpeg(samples, "s2", 9))
+        assert "Ana" not in str(seen_by_user.params.get("reply_markup")) and "Ana" not in seen_by_user.text
+        question = await press(server, HR, HR, reply)  # tap 1
+        assert question.text.startswith("Did Ana consent") and question.buttons[0]["text"] == "Consent given"
+        assert (await press(server, HR, HR, question)).text == "Enrolled Ana: 2 sample(s) now."  # tap 2
+        stranger = await send_photo(server, HR, HR, jpeg(samples, "s37", 1))
+        assert [b["text"] for b in stranger.buttons] == ["Enroll this face…"]
+
+    run_bots(service, tmp_path, scenario)
+    assert [s.created_by for s in service.samples("Ana")[1]] == ["test", f"tg:{HR}"]
+
+
 def test_an_unknown_face_is_enrolled_from_its_button_and_named_in_the_next_photo(service, tmp_path, samples):
     async def scenario(server):
         reply = await send_photo(server, HR, HR, jpeg(samples, "s5", 1))
