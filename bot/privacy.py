@@ -81,7 +81,7 @@ def consent_note(user_id: int, now: datetime | None = None) -> str:
 
 class PrivacyHandlers:
     """Consent before enrollment, /samples, /export and the daily retention check; FaceBot
-    provides the helpers it uses."""
+    provides the helpers it uses (hr_press, keep, recall, ask, reply, send...)."""
 
     # -- consent ------------------------------------------------------------------------------
     async def ask_consent(self, message: Message, pending: Pending, clash: ConflictingPerson | None = None) -> None:
@@ -116,10 +116,10 @@ class PrivacyHandlers:
         """A press on "Face N" (pick:KEY:N) under a photo of several people sent to /enroll:
         ask HR to confirm consent for that face; the other faces are forgotten."""
         query = update.callback_query
-        if not self.is_hr(query.from_user.id):
-            await self.send(lambda: query.answer(self.t("only_hr"), show_alert=True))
+        press = await self.hr_press(query)
+        if press is None:
             return
-        _, key, number = ((query.data or "").split(":") + ["", "", ""])[:3]
+        _, key, number = press
         pending = self.recall(key, "pick")
         if pending is not None and number == "no":
             await self.send(query.answer)
@@ -232,10 +232,10 @@ class PrivacyHandlers:
         """A press on "Delete sample N (date)" under a /samples list (samples:KEY:N): ask HR to
         confirm with Delete / Cancel. The list stays, its buttons usable again."""
         query = update.callback_query
-        if not self.is_hr(query.from_user.id):
-            await self.send(lambda: query.answer(self.t("only_hr"), show_alert=True))
+        press = await self.hr_press(query)
+        if press is None:
             return
-        _, key, number = ((query.data or "").split(":") + ["", "", ""])[:3]
+        _, key, number = press
         listing = self.recall(key, "samples", forget=False)
         if listing is None or not number.isdigit() or not 1 <= int(number) <= len(listing.samples):
             await self.send(lambda: query.answer(self.t("expired"), show_alert=True))

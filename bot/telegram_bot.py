@@ -216,6 +216,15 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
             return None
         return pending
 
+    async def hr_press(self, query) -> tuple[str, str, str] | None:
+        """The (kind, key, choice) a press on an HR-only button carries ('kind:key:choice'), or
+        None after telling someone who is not HR that only HR may do that."""
+        if not self.is_hr(query.from_user.id):
+            await self.send(lambda: query.answer(self.t("only_hr"), show_alert=True))
+            return None
+        kind, key, choice = ((query.data or "").split(":") + ["", "", ""])[:3]
+        return kind, key, choice
+
     def ask(self, pending: Pending, yes_label: str) -> InlineKeyboardMarkup:
         """Remember a question and return its buttons (callback data 'kind:key:yes|no')."""
         key = self.keep(pending)
@@ -441,10 +450,10 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """'Consent given' / 'Delete' / 'Cancel' under a question asked by `ask`."""
         query = update.callback_query
-        if not self.is_hr(query.from_user.id):
-            await self.send(lambda: query.answer(self.t("only_hr"), show_alert=True))
+        press = await self.hr_press(query)
+        if press is None:
             return
-        kind, key, choice = ((query.data or "").split(":") + ["", "", ""])[:3]
+        kind, key, choice = press
         pending = self.recall(key, kind)
         await self.send(query.answer)
         if pending is None:
