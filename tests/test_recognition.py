@@ -178,3 +178,25 @@ def test_the_default_int8_facenet_embeds_as_the_float_one_within_a_small_distanc
     assert drift.max() < 0.05  # the rule's thresholds are above 0.8
     with pytest.raises(ValueError, match="tflite-int8"):
         Embedder(backend="int4")
+
+
+def test_a_reinstalled_facenet_reuses_its_converted_model_and_old_conversions_are_removed(tmp_path, monkeypatch):
+    """Every reinstall gives the graph file a new mtime; a cache keyed by it grew by 117 MB per
+    install (2.2 GB on the CI machine). The same checked graph must map to the same file."""
+    import os
+    import shutil
+
+    from facebot.models.facenet import graph_path, tflite_path
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FACEBOT_CACHE_DIR", str(cache))
+    cache.mkdir()
+    legacy = cache / "facenet-20180408-102900-dynamic-range-94022009-1795616326.tflite"
+    legacy.write_bytes(b"a conversion keyed by an old install's mtime")
+    first = tflite_path(quantized=True)
+    reinstalled = tmp_path / "site-packages" / "graph_final.pb"
+    reinstalled.parent.mkdir()
+    shutil.copyfile(graph_path(), reinstalled)
+    os.utime(reinstalled, (1_900_000_000, 1_900_000_000))
+    assert tflite_path(reinstalled, quantized=True) == first
+    assert sorted(p.name for p in cache.iterdir()) == [first.name]
