@@ -122,9 +122,8 @@ def tflite_path(path: Path | None = None, quantized: bool = False) -> Path:
 
     The file is named after the graph's pinned SHA-256 (every accepted graph is the same
     bytes) and TensorFlow's version (the converter's output depends on it), so a reinstall
-    reuses it. Conversions of this kind under other names (older TensorFlow versions, or
-    facebot releases that keyed the file by the graph's mtime and left one per install) are
-    removed once the new one is written.
+    reuses it. Once a new one is written, older conversions of the same kind are removed
+    (see _remove_other_conversions).
     """
     import os
 
@@ -135,6 +134,7 @@ def tflite_path(path: Path | None = None, quantized: bool = False) -> Path:
     kind = "dynamic-range-" if quantized else ""
     target = cache_dir() / f"facenet-20180408-102900-{kind}{GRAPH_SHA256[:16]}-tf{tf.__version__}.tflite"
     if target.is_file():
+        _mark_used(target)
         return target
     graph_def = load_graph_def(source)
 
@@ -158,18 +158,37 @@ def tflite_path(path: Path | None = None, quantized: bool = False) -> Path:
     return target
 
 
-def _remove_other_conversions(keep: Path, kind: str) -> None:
-    """Delete the cached conversions of the same kind (float, or int8 weights) other than `keep`.
+# A conversion for another TensorFlow version (another virtual environment) is removed once
+# unused this long: removing it at once would make two environments convert again in turn.
+STALE_CONVERSION_DAYS = 30
 
-    A process still running on a deleted file keeps its open copy (POSIX), and one that
-    needs it again converts again; without this a cache kept 117 MB per reinstall.
-    """
+
+def _mark_used(path: Path) -> None:
+    """Set the file's mtime to now: the cache's record of when a conversion was last used
+    (access times are often not kept)."""
+    try:
+        path.touch()
+    except OSError:  # a read-only cache still serves
+        pass
+
+
+def _remove_other_conversions(keep: Path, kind: str) -> None:
+    """Delete the cached conversions of the same kind (float, or int8 weights) other than
+    `keep`: those keyed by a graph's mtime (facebot releases before this one left one per
+    install, 117 MB each) at once, those of another TensorFlow version once unused for
+    STALE_CONVERSION_DAYS. A process still running on a deleted file keeps its open copy."""
+    import re
+    import time
+
+    legacy = re.compile(r"facenet-20180408-102900-(dynamic-range-)?\d+-\d+\.tflite")
     for path in keep.parent.glob("facenet-20180408-102900-*.tflite"):
-        if path != keep and ("dynamic-range-" in path.name) == bool(kind):
-            try:
+        if path == keep or ("dynamic-range-" in path.name) != bool(kind):
+            continue
+        try:
+            if legacy.fullmatch(path.name) or time.time() - path.stat().st_mtime > STALE_CONVERSION_DAYS * 86400:
                 path.unlink()
-            except OSError as exc:  # another process removed it first, or the folder is read-only
-                log.debug("could not remove the old conversion %s: %s", path.name, exc)
+        except OSError as exc:  # another process removed it first, or the folder is read-only
+            log.debug("could not remove the old conversion %s: %s", path.name, exc)
 
 
 def load_facenet_tflite(path: Path | None = None, threads: int | None = None,

@@ -185,6 +185,7 @@ def test_a_reinstalled_facenet_reuses_its_converted_model_and_old_conversions_ar
     install (2.2 GB on the CI machine). The same checked graph must map to the same file."""
     import os
     import shutil
+    import time
 
     from facebot.models.facenet import graph_path, tflite_path
 
@@ -193,10 +194,18 @@ def test_a_reinstalled_facenet_reuses_its_converted_model_and_old_conversions_ar
     cache.mkdir()
     legacy = cache / "facenet-20180408-102900-dynamic-range-94022009-1795616326.tflite"
     legacy.write_bytes(b"a conversion keyed by an old install's mtime")
+    # another virtual environment's TensorFlow, in use: converting again at each start of
+    # either would cost 5-20 s; one not used for two months is gone
+    in_use = cache / "facenet-20180408-102900-dynamic-range-704afe26766ce621-tf2.99.0.tflite"
+    stale = cache / "facenet-20180408-102900-dynamic-range-704afe26766ce621-tf2.98.0.tflite"
+    for path in (in_use, stale):
+        path.write_bytes(b"another TensorFlow's conversion")
+    two_months_ago = time.time() - 60 * 86400
+    os.utime(stale, (two_months_ago, two_months_ago))
     first = tflite_path(quantized=True)
     reinstalled = tmp_path / "site-packages" / "graph_final.pb"
     reinstalled.parent.mkdir()
     shutil.copyfile(graph_path(), reinstalled)
     os.utime(reinstalled, (1_900_000_000, 1_900_000_000))
     assert tflite_path(reinstalled, quantized=True) == first
-    assert sorted(p.name for p in cache.iterdir()) == [first.name]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([first.name, in_use.name])
