@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -119,6 +120,9 @@ def cmd_enroll_dir(args) -> int:
     print(f"enrolled {report.enrolled} photos of {report.people} people; skipped {len(report.skipped)}")
     for path, reason in report.skipped:
         print(f"  skipped {path}: {reason}")
+    for name, path, count in report.several_faces:
+        print(f"  to enroll one face of {path}: facebot enroll {shlex.quote(name)} {shlex.quote(path)} --face N "
+              f"--consent NOTE (N: 1..{count}, biggest first, as `facebot identify` lists them)")
     return EXIT_OK if report.enrolled else EXIT_FAILED
 
 

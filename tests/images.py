@@ -60,3 +60,13 @@ def exif_rotated_jpeg(rgb: np.ndarray) -> bytes:
     out = io.BytesIO()
     Image.fromarray(stored).save(out, format="JPEG", quality=95, exif=exif.tobytes())
     return out.getvalue()
+
+
+def two_people(big: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """A photo of two people side by side on grey: `big` at its size, `small` at half its
+    size (face 2, as `identify` numbers them biggest first)."""
+    small = small[::2, ::2]
+    canvas = np.full((big.shape[0] + 40, big.shape[1] + small.shape[1] + 80, 3), 180, np.uint8)
+    canvas[20 : 20 + big.shape[0], 20 : 20 + big.shape[1]] = big
+    canvas[60 : 60 + small.shape[0], big.shape[1] + 60 : big.shape[1] + 60 + small.shape[1]] = small
+    return canvas

@@ -18,6 +18,7 @@ from facebot.texts import EN, ES, text
 from facebot.recognition import DEFAULT_RULE, DecisionRule, decode_image, load_image
 from facebot.recognition.images import encode_jpeg
 from tests.fake_telegram import FakeTelegram, polling
+from tests.images import two_people
 
 HR, USER, STRANGER, GROUP = 1001, 2002, 3003, -5005
 
@@ -102,10 +103,7 @@ def test_enroll_by_caption_then_identify(run_bot, service, samples):
 
 
 def test_enroll_with_a_photo_of_two_people_asks_which_face(run_bot, service, samples):
-    big, small = load_image(samples / "s2" / "1.jpg"), load_image(samples / "s5" / "1.jpg")[::2, ::2]
-    two = np.full((big.shape[0] + 40, big.shape[1] + small.shape[1] + 80, 3), 180, np.uint8)
-    two[20 : 20 + big.shape[0], 20 : 20 + big.shape[1]] = big
-    two[60 : 60 + small.shape[0], big.shape[1] + 60 : big.shape[1] + 60 + small.shape[1]] = small
+    two = two_people(load_image(samples / "s2" / "1.jpg"), load_image(samples / "s5" / "1.jpg"))
 
     async def scenario(server):
         server.push_photo(HR, HR, encode_jpeg(two), caption="/enroll Bea")

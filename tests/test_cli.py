@@ -15,7 +15,7 @@ from facebot.cli.main import main
 from facebot.lab.demo import mosaic
 from facebot.recognition import load_image
 from facebot.storage import Gallery
-from tests.images import jpeg_bytes, png_bomb
+from tests.images import jpeg_bytes, png_bomb, two_people
 
 REPO = Path(__file__).resolve().parent.parent
 CONSENT = ("--consent", "test photos of the Georgia Tech face database, research licence")  # required by enroll
@@ -69,12 +69,7 @@ def test_enroll_takes_the_chosen_face_of_a_group_photo(cli, samples, tmp_path):
     """A photo of two people: refused with a hint, then `--face N` (biggest first, as
     `identify` numbers them) enrolls that one face only."""
     group = tmp_path / "group.jpg"
-    big, small = load_image(samples / "s2" / "1.jpg"), load_image(samples / "s5" / "1.jpg")
-    small = small[::2, ::2]  # s5 at half size: face 2
-    canvas = np.full((big.shape[0] + 40, big.shape[1] + small.shape[1] + 80, 3), 180, np.uint8)
-    canvas[20 : 20 + big.shape[0], 20 : 20 + big.shape[1]] = big
-    canvas[60 : 60 + small.shape[0], big.shape[1] + 60 : big.shape[1] + 60 + small.shape[1]] = small
-    group.write_bytes(jpeg_bytes(canvas))
+    group.write_bytes(jpeg_bytes(two_people(load_image(samples / "s2" / "1.jpg"), load_image(samples / "s5" / "1.jpg"))))
     code, _, err = cli("enroll", "Bea", group, *CONSENT)
     assert code == 1 and "2 faces" in err and "--face 1..2" in err
     code, out, err = cli("enroll", "Bea", group, "--face", "2", *CONSENT)
@@ -187,6 +182,20 @@ def test_enroll_dir_batches_writes_and_reports_skips(cli, samples, tmp_path, mon
     assert "notes.jpg" in out and "longer than 64" in out
     assert writes.count("gallery.json") == 1  # 20 photos, one database write
     assert sorted((p.name, p.samples) for p in Gallery(cli.data).people()) == [(p, 4) for p in ("s11", "s2", "s23", "s37", "s5")]
+
+
+def test_enroll_dir_says_how_to_enroll_a_skipped_photo_of_several_people(cli, samples, tmp_path):
+    """A press photo often shows a bystander: enroll-dir skips it (it cannot guess whose
+    folder it is) and prints the command that enrolls the right face."""
+    people = tmp_path / "people"
+    (people / "Bea").mkdir(parents=True)
+    group = people / "Bea" / "1.jpg"
+    group.write_bytes(jpeg_bytes(two_people(load_image(samples / "s2" / "1.jpg"), load_image(samples / "s5" / "1.jpg"))))
+    shutil.copytree(samples / "s11", people / "Cid")
+    code, out, _ = cli("enroll-dir", people, *CONSENT)
+    assert code == 0 and "skipped 1" in out and "2 faces found" in out
+    assert f"facebot enroll Bea {group} --face N" in out and "N: 1..2" in out
+    assert [p.name for p in Gallery(cli.data).people()] == ["Cid"]
 
 
 def test_killed_bulk_enrollment_keeps_every_acknowledged_sample(tmp_path, samples):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Hashable, Iterable, Sequence
@@ -108,6 +108,7 @@ class BulkReport:
     enrolled: int = 0
     people: int = 0
     skipped: list[tuple[str, str]] | None = None  # (path, reason)
+    several_faces: list[tuple[str, str, int]] = field(default_factory=list)  # skipped (name, path, faces found)
 
 
 def service_options(args) -> dict:
@@ -539,6 +540,8 @@ class FaceService(OfficeRules):
                     self._check_pending_conflict(name, face.embedding, pending)
             except (ValueError, ImageError) as exc:  # InvalidName, EnrollRefused, TooManyFaces, ImageError
                 report.skipped.append((str(path), str(exc)))
+                if isinstance(exc, SeveralFaces):  # the caller may offer to choose the face
+                    report.several_faces.append((name, str(path), exc.count))
                 continue
             pending.append((name, face.embedding))
             touched.add(name)
