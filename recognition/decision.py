@@ -11,7 +11,7 @@ are never enrolled (models/weights/cohort-gt.npy, see Cohort). For a face whose 
 person is at distance d1 (the minimum over that person's samples), the next enrolled person
 at d2 and the nearest background person at c:
 
-    unknown  when d1 > high                                  (beyond high: nobody)
+    unknown  when d1 > high (+ small_slack for a face under small_face px)   (beyond: nobody)
     unknown  when d1 > cohort_ratio * c                      (not clearly nearer than the background)
     known    when d1 <= low, or d1 / d2 <= ratio             (close, or clearly the nearest enrolled)
     unknown  otherwise
@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib.resources import files
 from pathlib import Path
 from typing import Sequence
@@ -48,6 +48,14 @@ DEFAULT_LOW = 0.82
 DEFAULT_HIGH = 0.95
 DEFAULT_RATIO = 0.83
 DEFAULT_COHORT_RATIO = 0.84
+# Small faces: a face under DEFAULT_SMALL_FACE px wide (in the pixels it was cut from) may lie
+# up to high + DEFAULT_SMALL_SLACK from its person. FaceNet sees less of a small face, so the
+# owner's distance grows, while strangers' small faces lie no nearer to enrolled people than
+# big ones. Chosen on Georgia Tech photos degraded as real photos are (shrunk, compressed,
+# relit), probed against one clean photo per person: `python -m facebot.lab.small_faces`,
+# which prints the figures; LFW chose nothing (README, "Small faces").
+DEFAULT_SMALL_FACE = 64
+DEFAULT_SMALL_SLACK = 0.10
 # The FaceNet backend whose embeddings the rule above and the cohort below were derived on:
 # the float graph. The default backend (int8 weights, recognition/embed.py) runs them as
 # they are; lab/defaults.py and lab/cohort.py keep deriving on this one, so rebuilding
@@ -138,27 +146,40 @@ def default_cohort() -> Cohort:
 @dataclass(frozen=True)
 class DecisionRule:
     """Known up to `low`, or up to `high` when d1 / d2 <= `ratio`; and never unless
-    d1 <= `cohort_ratio` x the distance to the nearest background person (0: no such test)."""
+    d1 <= `cohort_ratio` x the distance to the nearest background person (0: no such test).
+    For a face under `small_face` px wide, `high` is `high` + `small_slack` (0: no slack)."""
 
     low: float = DEFAULT_LOW
     high: float = DEFAULT_HIGH
     ratio: float = DEFAULT_RATIO
     cohort_ratio: float = DEFAULT_COHORT_RATIO
+    small_face: float = DEFAULT_SMALL_FACE
+    small_slack: float = DEFAULT_SMALL_SLACK
 
     def __post_init__(self):
         if (not (0.0 <= self.low <= self.high) or not (0.0 <= self.ratio <= 1.0)
-                or not (0.0 <= self.cohort_ratio <= 1.0)):
-            raise ValueError(f"need 0 <= low <= high and ratios in [0, 1], got {self}")
+                or not (0.0 <= self.cohort_ratio <= 1.0) or self.small_face < 0 or self.small_slack < 0):
+            raise ValueError(f"need 0 <= low <= high, ratios in [0, 1] and no negative small-face values, got {self}")
 
     @classmethod
     def from_threshold(cls, threshold: float) -> "DecisionRule":
-        """The plain rule 'known when d1 <= threshold' (no band, no background)."""
-        return cls(low=float(threshold), high=float(threshold), ratio=0.0, cohort_ratio=0.0)
+        """The plain rule 'known when d1 <= threshold' (no band, no background, no slack)."""
+        return cls(low=float(threshold), high=float(threshold), ratio=0.0, cohort_ratio=0.0, small_face=0.0,
+                   small_slack=0.0)
 
     @property
     def is_threshold(self) -> bool:
-        """True for a plain distance threshold (no band, no background test)."""
-        return self.low == self.high and not self.uses_cohort
+        """True for a plain distance threshold (no band, no background test, no slack)."""
+        return self.low == self.high and not self.uses_cohort and not self.small_slack
+
+    def highs(self, widths: np.ndarray | None, count: int) -> np.ndarray:
+        """(count,) the `high` each face gets: with the slack where its width (px, nan when
+        unknown) is under `small_face`; None: every width unknown."""
+        if widths is None or not self.small_slack:
+            return np.full(count, self.high)
+        with np.errstate(invalid="ignore"):
+            small = np.asarray(widths, dtype=np.float64) < self.small_face  # nan compares False
+        return self.high + self.small_slack * small
 
     @property
     def uses_cohort(self) -> bool:
@@ -166,7 +187,8 @@ class DecisionRule:
         return self.cohort_ratio > 0
 
     def to_dict(self) -> dict:
-        """{"low", "high", "ratio", "cohort_ratio"} as plain floats, for the gallery settings or JSON."""
+        """Every field ({"low", "high", "ratio", "cohort_ratio", "small_face", "small_slack"}) as
+        plain floats, for the gallery settings or JSON."""
         return {k: float(v) for k, v in asdict(self).items()}
 
     @classmethod
@@ -175,9 +197,10 @@ class DecisionRule:
 
         A rule saved before the cohort existed has no "cohort_ratio": a plain threshold
         (low == high) stays a plain threshold (0, no background), a two-level rule gains the
-        default background test.
+        default background test. Likewise one saved before the small-face slack existed: a
+        plain threshold stays plain, another rule gains the default slack.
         """
-        unknown = set(values) - {"low", "high", "ratio", "cohort_ratio"}
+        unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown decision rule field(s): {', '.join(sorted(unknown))}")
         try:
@@ -186,31 +209,37 @@ class DecisionRule:
             raise ValueError(f"decision rule values must be numbers: {values}") from exc
         if "cohort_ratio" not in numbers and "low" in numbers and numbers["low"] == numbers.get("high", DEFAULT_HIGH):
             numbers["cohort_ratio"] = 0.0
+        plain = numbers.get("low", DEFAULT_LOW) == numbers.get("high", DEFAULT_HIGH) and not numbers.get("cohort_ratio", 1)
+        if "small_slack" not in numbers and plain:  # saved before the slack existed: still a plain threshold
+            numbers.update(small_face=0.0, small_slack=0.0)
         return cls(**numbers)
 
-    def accepts(self, nearest: np.ndarray, score: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
-        """Known or not, elementwise, from the nearest person's distance d1, the score d1 / d2
-        and the distance to the nearest background person (None or inf: no background known,
-        the background test is skipped)."""
+    def accepts(self, nearest: np.ndarray, score: np.ndarray, background: np.ndarray | None = None,
+                widths: np.ndarray | None = None) -> np.ndarray:
+        """Known or not, elementwise, from the nearest person's distance d1, the score d1 / d2,
+        the distance to the nearest background person (None or inf: no background known,
+        the background test is skipped) and the face's width in px (None or nan: unknown, no
+        small-face slack)."""
         nearest, score = np.asarray(nearest, dtype=np.float64), np.asarray(score, dtype=np.float64)
-        known = (nearest <= self.high) & ((nearest <= self.low) | (score <= self.ratio))
+        known = (nearest <= self.highs(widths, len(nearest))) & ((nearest <= self.low) | (score <= self.ratio))
         if self.uses_cohort and background is not None:
             background = np.asarray(background, dtype=np.float64)
             known &= np.isinf(background) | (nearest <= self.cohort_ratio * background)
         return known
 
     def decide(self, distances: np.ndarray, labels: "Sequence[str] | PersonCodes",
-               background: np.ndarray | None = None) -> "Decisions":
+               background: np.ndarray | None = None, widths: np.ndarray | None = None) -> "Decisions":
         """Decide for each query from its (M, N) distances to N enrolled samples and their
         labels (or the PersonCodes of those labels, which a Matcher keeps to save the work),
-        and its (M,) distance to the nearest background person (None: no background)."""
+        its (M,) distance to the nearest background person (None: no background) and its
+        face's width in px (None: unknown)."""
         people = nearest_people(distances, labels)
-        known = self.accepts(people.distance, people.score, background) & np.isfinite(people.distance)
+        known = self.accepts(people.distance, people.score, background, widths) & np.isfinite(people.distance)
         return Decisions(people.names, people.distance, people.score, known)
 
     def describe(self) -> str:
         """One line for reports: the plain threshold, or the numbers in words."""
-        if self.low == self.high and not self.uses_cohort:
+        if self.is_threshold:
             return f"threshold {self.low:.3f}"
         if self.low == self.high:
             text = f"rule: known at distance <= {self.low:.3f}"
@@ -219,6 +248,8 @@ class DecisionRule:
                     f"(distance / next person's distance) <= {self.ratio:.3f}")
         if self.uses_cohort:
             text += f"; never beyond {self.cohort_ratio:.3f} x the distance to the nearest background face"
+        if self.small_slack:
+            text += f"; up to {self.high + self.small_slack:.3f} for faces under {self.small_face:.0f} px"
         return text
 
 

@@ -56,6 +56,7 @@ class EmbeddedSet:
     paths: list[str]
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     metric: Metric | None = None  # how rows are compared (None: L2 distance)
+    widths: np.ndarray | None = None  # each row's face width in px (DetectedFace.pixels); None: unknown
 
     def matcher(self, labels: list[str], rows) -> Matcher:
         """A Matcher over some rows of this set, with the set's metric."""
@@ -92,7 +93,7 @@ def embed_tree(root: str | Path, recognizer, progress: Callable[[Iterable], Iter
         items = [(name, path) for name, path in items if name in wanted]
     identities = sorted({name for name, _ in items})
     index = {name: i for i, name in enumerate(identities)}
-    labels, rows, paths, failures = [], [], [], []
+    labels, rows, paths, failures, widths = [], [], [], [], []
     for name, path in progress(items):
         try:
             faces = recognizer.faces(load_image(path))
@@ -105,8 +106,10 @@ def embed_tree(root: str | Path, recognizer, progress: Callable[[Iterable], Iter
         labels.append(index[name])
         rows.append(faces[0].embedding)
         paths.append(str(path))
+        widths.append(faces[0].pixels)
     emb = np.stack(rows).astype(np.float32) if rows else np.zeros((0, recognizer.dim), np.float32)
-    return EmbeddedSet(identities, np.asarray(labels, dtype=int), emb, paths, failures, recognizer.metric)
+    return EmbeddedSet(identities, np.asarray(labels, dtype=int), emb, paths, failures, recognizer.metric,
+                       np.asarray(widths, dtype=np.float64))
 
 
 def _by_identity(labels: np.ndarray) -> dict[int, np.ndarray]:
@@ -191,6 +194,7 @@ class OpenSetDraws:
     genuine: np.ndarray  # True: an enrolled person's other image; False: a stranger's image
     weight: np.ndarray
     background: np.ndarray | None = None  # distance to the nearest background person (None: no cohort)
+    widths: np.ndarray | None = None  # the probe's face width in px (None: unknown, no small-face slack)
 
     @property
     def score(self) -> np.ndarray:
@@ -199,7 +203,7 @@ class OpenSetDraws:
 
     def rates(self, rule: DecisionRule) -> dict:
         """{"false_accept_rate", "true_accept_rate"} of the rule over these draws."""
-        return self._rates(rule.accepts(self.nearest, self.score, self.background))
+        return self._rates(rule.accepts(self.nearest, self.score, self.background, self.widths))
 
     def _rates(self, known: np.ndarray) -> dict:
         return {"false_accept_rate": float(np.sum(self.weight[~self.genuine] * known[~self.genuine])),
@@ -248,7 +252,7 @@ def without_identities(data: EmbeddedSet, names: Iterable[str]) -> EmbeddedSet:
     remap = np.full(len(data.identities), -1)
     remap[old] = np.arange(len(old))
     return EmbeddedSet(keep, remap[data.labels[rows]], data.embeddings[rows], [p for p, r in zip(data.paths, rows) if r],
-                       list(data.failures), data.metric)
+                       list(data.failures), data.metric, None if data.widths is None else data.widths[rows])
 
 
 class _Background:
@@ -306,12 +310,14 @@ def _draws(data: EmbeddedSet, split: Callable[[np.random.Generator], tuple[np.nd
             bg = background.nearest(rows, enrolled)
             parts.append((people.distance, people.second, is_genuine & (names == data.labels[rows]),
                           np.full(len(rows), is_genuine), np.full(len(rows), 1.0 / len(rows) / repeats),
-                          np.full(len(rows), np.inf) if bg is None else bg))
+                          np.full(len(rows), np.inf) if bg is None else bg,
+                          np.full(len(rows), np.nan) if data.widths is None else data.widths[rows]))
     if not parts:
         empty = np.zeros(0)
         return OpenSetDraws(empty, empty, empty.astype(bool), empty.astype(bool), empty, None)
     columns = [np.concatenate(column) for column in zip(*parts)]
-    return OpenSetDraws(*columns[:5], background=columns[5] if background.cohort is not None else None)
+    return OpenSetDraws(*columns[:5], background=columns[5] if background.cohort is not None else None,
+                        widths=columns[6] if data.widths is not None else None)
 
 
 def open_set_draws(data: EmbeddedSet, stranger_fraction: float = 0.3, repeats: int = 10, seed: int = 0,
@@ -446,8 +452,11 @@ def _fit_cohort_ratio(rule: DecisionRule, draws: list[OpenSetDraws], small_far: 
 
 
 def _grid_rates(draws: OpenSetDraws, lows, highs, ratios) -> tuple[np.ndarray, np.ndarray]:
-    """FAR and TAR of every (low, high, ratio) rule over the draws, as (L, H, R) arrays."""
+    """FAR and TAR of every (low, high, ratio) rule over the draws, as (L, H, R) arrays; each
+    rule keeps the default small-face slack (a small probe may lie that much beyond high)."""
     lows, highs, ratios = (np.asarray(v, dtype=np.float64) for v in (lows, highs, ratios))
+    template = DecisionRule()
+    beyond_high = draws.nearest - (template.highs(draws.widths, len(draws.nearest)) - template.high)
     in_ratio = draws.score[None, :] <= ratios[:, None]  # (R, probes)
     impostor, genuine = ~draws.genuine, draws.genuine
     w_far = draws.weight * impostor
@@ -457,7 +466,7 @@ def _grid_rates(draws: OpenSetDraws, lows, highs, ratios) -> tuple[np.ndarray, n
     for i, low in enumerate(lows):
         below = draws.nearest <= low
         for j, high in enumerate(highs):
-            known = below[None, :] | ((draws.nearest <= high)[None, :] & in_ratio)
+            known = below[None, :] | ((beyond_high <= high)[None, :] & in_ratio)
             far[i, j] = known @ w_far
             tar[i, j] = known @ w_tar
     return far, tar

@@ -94,14 +94,15 @@ class Matcher:
         return DEFAULT_RULE if self.metric is None else DecisionRule.from_threshold(DEFAULT_THRESHOLD)
 
     def nearest(self, queries: np.ndarray, rule: DecisionRule | float | None = None, exclude: str | None = None,
-                *, threshold: float | None = None) -> list[Match]:
+                *, threshold: float | None = None, widths: "np.ndarray | list[float] | None" = None) -> list[Match]:
         """Return the nearest enrolled person for each query embedding, known or not by `rule`.
 
         A rule with a background test (DEFAULT_RULE's) also measures each query against this
         matcher's cohort. `rule` is a DecisionRule, a float (a plain distance threshold, as before the rule
         existed; `threshold=` is the same), or None for default_rule(). A face the rule
         refuses still reports its nearest person and distance, with known=False. `exclude`
-        skips one person (used to look for conflicts).
+        skips one person (used to look for conflicts). `widths`: each query's face width in
+        px (DetectedFace.pixels), for the rule's small-face slack; None: unknown, no slack.
         """
         rule = as_rule(threshold if rule is None else rule, self.default_rule())
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
@@ -114,7 +115,7 @@ class Matcher:
             dist = dist[:, rows]
             codes = PersonCodes.of([self.labels[i] for i in rows])
         background = self.background(queries) if rule.uses_cohort else None
-        decided = rule.decide(dist, codes, background)
+        decided = rule.decide(dist, codes, background, widths)
         far = np.full(len(queries), np.inf) if background is None else background
         return [Match(name, float(d), bool(k), float(s), float(b))
                 for name, d, s, k, b in zip(decided.names, decided.distance, decided.score, decided.known, far)]

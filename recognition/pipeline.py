@@ -37,19 +37,23 @@ class TooManyFaces(ValueError):
 
 @dataclass(frozen=True)
 class DetectedFace:
-    """A face found in a photo: box (x, y, w, h), detector confidence, 160x160 crop, embedding."""
+    """A face found in a photo: box (x, y, w, h), detector confidence, 160x160 crop, embedding,
+    and `pixels`: the face's width in the pixels the crop was cut from (fewer than the box's
+    where the photo was decoded at reduced size; nan: not measured)."""
 
     box: tuple[int, int, int, int]
     score: float
     crop: np.ndarray
     embedding: np.ndarray
+    pixels: float = float("nan")
 
 
 @dataclass(frozen=True)
 class Identification:
     """Who a face is: nearest person's name (None when the gallery is empty), distance, known,
-    and what else the decision rule used (recognition/decision.py): the score d1 / d2 and
-    `background`, the distance to the nearest background person (inf: the rule used none)."""
+    and what else the decision rule used (recognition/decision.py): the score d1 / d2,
+    `background`, the distance to the nearest background person (inf: the rule used none),
+    and `pixels`, the face's width as FaceNet saw it (small faces get the rule's slack)."""
 
     box: tuple[int, int, int, int]
     name: str | None
@@ -58,6 +62,7 @@ class Identification:
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # the face's, for tracking
     score: float = float("nan")
     background: float = float("inf")
+    pixels: float = float("nan")
 
     @property
     def label(self) -> str:
@@ -70,7 +75,8 @@ class Identification:
             return round(float(value), 4) if np.isfinite(value) else None
 
         return {"box": list(self.box), "name": self.name if self.known else None, "distance": number(self.distance),
-                "known": self.known, "score": number(self.score), "background": number(self.background)}
+                "known": self.known, "score": number(self.score), "background": number(self.background),
+                "pixels": number(self.pixels)}
 
 
 class Recognizer:
@@ -164,7 +170,8 @@ class Recognizer:
         crops = (np.stack([crop_face(photo.rgb, f.whole_box, style=self.crop, angle=f.angle) for f in found]) if found
                  else np.zeros((0, 160, 160, 3), np.uint8))
         embeddings = self._embed(crops)
-        return [DetectedFace(_in_photo(f.box, photo), f.score, c, e) for f, c, e in zip(found, crops, embeddings)]
+        return [DetectedFace(_in_photo(f.box, photo), f.score, c, e, float(f.whole_box[2]))
+                for f, c, e in zip(found, crops, embeddings)]
 
     def identify(self, rgb: np.ndarray, matcher: Matcher, rule: DecisionRule | float | None = None) -> list[Identification]:
         """Return one Identification per face in the photo (nearest person or unknown).
@@ -181,6 +188,6 @@ class Recognizer:
         rule = as_rule(rule, fallback)
         if self.metric is not None and not rule.is_threshold:
             rule = fallback
-        matches = matcher.nearest(np.stack([f.embedding for f in faces]), rule)
-        return [Identification(f.box, m.name, m.distance, m.known, f.embedding, m.score, m.background)
+        matches = matcher.nearest(np.stack([f.embedding for f in faces]), rule, widths=[f.pixels for f in faces])
+        return [Identification(f.box, m.name, m.distance, m.known, f.embedding, m.score, m.background, f.pixels)
                 for f, m in zip(faces, matches)]

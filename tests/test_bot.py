@@ -489,7 +489,8 @@ def test_list_threshold_audit_whoami_help(run_bot, service, samples):
         (HR, HR, "/threshold", f"Decision (default): known at distance <= {DEFAULT_RULE.low:.3f}, or <= "
                                f"{DEFAULT_RULE.high:.3f} when the distance is at most {DEFAULT_RULE.ratio:.3f} times "
                                f"the next person's; never beyond {DEFAULT_RULE.cohort_ratio:.3f} x the distance to the "
-                               "nearest background face. Smaller is stricter."),
+                               f"nearest background face; up to {DEFAULT_RULE.high + DEFAULT_RULE.small_slack:.3f} for "
+                               f"faces under {DEFAULT_RULE.small_face:.0f} px. Smaller is stricter."),
         (HR, HR, "/threshold 0.6", "The distance threshold is now 0.600."),
         (HR, HR, "/threshold 3", "That is not a valid threshold: the threshold must be between 0 and 2."),
         (HR, HR, "/threshold abc", "That is not a valid threshold"),
@@ -548,6 +549,7 @@ def test_spanish_texts(run_bot):
     async def scenario(server):
         rule = await ask(server, HR, "/threshold")
         assert rule.text.startswith("Decisión (por defecto): conocido a distancia <=") and "known" not in rule.text
+        assert "para caras de menos de 64 px" in rule.text
         server.push_text(USER, USER, "/help")
         server.push_text(STRANGER, STRANGER, "/start")
         [help_reply] = await server.wait_for_messages(USER, 1)
@@ -560,7 +562,7 @@ def test_spanish_texts(run_bot):
                   index=1, value=0.7, source="s", rule="r", camera="door", time="09:00",
                   id=4, role="HR", fixed="HR", variable="FACEBOT_HR_IDS", hr="1", users="2", date="2026-01-02",
                   duration="5 min", by="cli:hr", consent="form HR-7", left=1, unknown=1, total=2, entries=3,
-                  low=0.8, high=0.9, ratio=0.8, cohort=0.8)
+                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64)
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

@@ -94,11 +94,44 @@ def test_rules_saved_before_the_cohort_existed():
 def test_a_float_is_a_plain_threshold():
     plain = DecisionRule.from_threshold(0.75)
     assert plain.is_threshold and not DEFAULT_RULE.is_threshold and not plain.uses_cohort
-    assert plain.to_dict() == {"low": 0.75, "high": 0.75, "ratio": 0.0, "cohort_ratio": 0.0}
+    assert plain.to_dict() == {"low": 0.75, "high": 0.75, "ratio": 0.0, "cohort_ratio": 0.0, "small_face": 0.0,
+                               "small_slack": 0.0}
     assert decide([0.74, 0.75], ["ana", "bob"], plain)[3] and not decide([0.76, 5.0], ["ana", "bob"], plain)[3]
     # A background never changes a plain threshold's answer.
     assert plain.accepts([0.7], [0.0], [0.1])[0] and plain.describe() == "threshold 0.750"
     assert not DecisionRule(0.75, 0.75, 0.0, cohort_ratio=0.8).is_threshold  # the background still counts
+
+
+def test_a_small_face_may_lie_further_from_its_person():
+    """A face few pixels wide embeds further from its person's photo (FaceNet sees less of
+    it) while strangers' small faces stay as far: under `small_face` px, `high` grows by
+    `small_slack`. The ratio and background tests still apply."""
+    rule = DecisionRule(low=0.6, high=1.0, ratio=0.8, cohort_ratio=0.9, small_face=56, small_slack=0.1)
+    nearest, score, background = [1.05, 1.05, 1.05, 1.05, 1.12], [0.5, 0.5, 0.5, 0.9, 0.5], [2.0, 2.0, 2.0, 2.0, 2.0]
+    widths = [40, 120, np.nan, 40, 40]  # nan: size unknown, as for an embedding alone
+    assert list(rule.accepts(nearest, score, background, widths)) == [True, False, False, False, False]
+    assert not rule.accepts(nearest, score, background)[0]  # no widths: no slack
+    assert not rule.accepts([1.05], [0.5], [1.1], [40])[0]  # the background test still refuses
+    assert DEFAULT_RULE.small_slack > 0 and DEFAULT_RULE.small_face > 0
+    assert "under 56 px" in rule.describe()
+
+
+def test_a_plain_threshold_has_no_slack_for_small_faces():
+    plain = DecisionRule.from_threshold(0.75)
+    assert plain.small_slack == 0 and plain.is_threshold and plain.describe() == "threshold 0.750"
+    assert not plain.accepts([0.8], [0.0], None, [20])[0]
+    assert not DecisionRule(0.75, 0.75, 0.0, 0.0, small_face=56, small_slack=0.1).is_threshold
+
+
+def test_rules_saved_before_the_small_face_slack_existed():
+    # A two-level rule gains the default slack; a plain threshold stays plain.
+    old = DecisionRule.from_dict({"low": 0.7, "high": 0.95, "ratio": 0.8, "cohort_ratio": 0.84})
+    assert (old.small_face, old.small_slack) == (DEFAULT_RULE.small_face, DEFAULT_RULE.small_slack)
+    assert DecisionRule.from_dict({"low": 0.75, "high": 0.75, "ratio": 0.0, "cohort_ratio": 0.0}).small_slack == 0
+    rule = DecisionRule(0.7, 0.95, 0.8, 0.84, small_face=48, small_slack=0.05)
+    assert DecisionRule.from_dict(rule.to_dict()) == rule
+    with pytest.raises(ValueError):
+        DecisionRule(small_slack=-0.1)
 
 
 def test_the_background_test_refuses_at_any_distance_and_is_skipped_without_a_background():
@@ -230,6 +263,29 @@ def test_identification_reports_the_background_distance_the_rule_checked(recogni
     assert report["background"] == round(float(default_cohort().nearest(face.embedding[None])[0]), 4)
     [plain] = recognizer.identify(probe, matcher, 0.9)
     assert plain.to_dict()["background"] is None
+
+
+def test_identify_gives_a_small_face_the_slack(recognizer, samples):
+    """identify measures each face in the pixels it was cut from and the rule gives a face
+    under `small_face` px the slack: the same distance is known at 40 px, not at 120."""
+    import cv2
+
+    from facebot.recognition import load_image
+
+    photo = load_image(samples / "s2" / "9.jpg")
+    width = recognizer.faces(photo)[0].box[2]
+    small_photo = cv2.resize(photo, None, fx=40 / width, fy=40 / width, interpolation=cv2.INTER_AREA)
+    rule = DecisionRule(low=0.82, high=0.95, ratio=0.83, cohort_ratio=0.0, small_face=56, small_slack=0.1)
+    for image, known in ((small_photo, True), (photo, False)):
+        embedding = recognizer.faces(image)[0].embedding.astype(np.float64)
+        other = np.random.default_rng(0).normal(size=embedding.shape)
+        other -= (other @ embedding) * embedding
+        other /= np.linalg.norm(other)
+        angle = 2 * np.arcsin(1.0 / 2)  # a unit vector 1.0 away: beyond high, within high + slack
+        matcher = recognizer.matcher(["ana"], (np.cos(angle) * embedding + np.sin(angle) * other)[None].astype(np.float32))
+        [face] = recognizer.identify(image, matcher, rule)
+        assert face.distance == pytest.approx(1.0, abs=1e-3) and face.known is known
+        assert (face.pixels < 56) is known and face.to_dict()["pixels"] == face.pixels
 
 
 def synthetic(identities=30, per=6, spread=0.8, common=0.0, seed=0) -> EmbeddedSet:

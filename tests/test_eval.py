@@ -32,7 +32,8 @@ def test_eval_threshold_flag_measures_a_plain_threshold(cli, samples):
     code, out, _ = cli("--threshold", "0.75", "eval", samples, "--json", "--trials", "50", "--repeats", "2")
     report = json.loads(out)
     assert code == 0 and report["threshold"] == 0.75
-    assert report["rule"] == {"low": 0.75, "high": 0.75, "ratio": 0.0, "cohort_ratio": 0.0}
+    assert report["rule"] == {"low": 0.75, "high": 0.75, "ratio": 0.0, "cohort_ratio": 0.0,
+                              "small_face": 0.0, "small_slack": 0.0}
 
 
 def test_eval_table_and_repeatability(cli, samples):
@@ -75,6 +76,20 @@ def test_more_photos_enrolled_per_person_name_more_of_the_others():
     assert three.rates(rule)["true_accept_rate"] > one.rates(rule)["true_accept_rate"] + 0.05
     assert three.rates(rule)["false_accept_rate"] > one.rates(rule)["false_accept_rate"]
     assert open_set_draws(data, seed=3, cohort=None, shots=1).rates(rule) == one.rates(rule)  # the default
+
+
+def test_the_open_set_protocol_gives_small_faces_the_rules_slack():
+    """The evaluation judges each probe as identify does: a probe whose face was small
+    (EmbeddedSet.widths) gets high + small_slack, so more of its own people are named."""
+    from dataclasses import replace
+
+    data = synthetic(identities=30, per=6, spread=1.0)
+    rule = DecisionRule(low=0.5, high=0.95, ratio=1.0, cohort_ratio=0.0, small_face=56, small_slack=0.1)
+    big = open_set_draws(replace(data, widths=np.full(len(data.labels), 120.0)), cohort=None).rates(rule)
+    small = open_set_draws(replace(data, widths=np.full(len(data.labels), 40.0)), cohort=None).rates(rule)
+    unknown = open_set_draws(data, cohort=None).rates(rule)  # no widths: no slack
+    assert big == unknown and small["true_accept_rate"] > big["true_accept_rate"] + 0.02
+    assert open_set_draws(replace(data, widths=np.full(len(data.labels), 40.0)), cohort=None).widths.min() == 40
 
 
 def test_eval_shots_flag(cli, samples, capsys):
@@ -126,3 +141,18 @@ def test_lfw_subset_with_the_default_rule(cli, georgia_tech):
     assert code == 0 and r["identities"] == 10 and set(r["n_way"]) == {"10", "4"}
     assert r["false_accept_rate"] <= 0.005 and r["true_accept_rate"] >= 0.95 and r["cohort_overlap"] == []
     assert all(g["false_accept_rate"] <= 0.002 and g["true_accept_rate"] >= 0.9 for g in r["small_galleries"].values())
+
+
+def test_the_small_face_slack_procedure_takes_the_least_that_names_the_small_faces():
+    """lab.small_faces.choose on hand-made draws: owners' 40-px faces at 1.0 need a slack of
+    0.05 on faces under 48 px (the smallest grid values that name them all); strangers at
+    1.3 stay unknown with any slack."""
+    from facebot.lab.small_faces import choose, degrade
+
+    count = 20
+    genuine = np.arange(count) < 10
+    draw = (np.where(genuine, 1.0, 1.3), np.full(count, 0.5), np.full(count, np.inf), np.full(count, 40.0), genuine, genuine)
+    size, slack, grid = choose([draw], DEFAULT_RULE)
+    assert (size, slack) == (48, 0.05) and grid[(size, slack)] == (0.0, 1.0) and grid[(size, 0.0)] == (0.0, 0.0)
+    photo = np.full((480, 640, 3), 128, np.uint8)
+    assert degrade(photo, 200.0, np.random.default_rng(0)).shape[1] < 640  # shrunk: a 200-px face to 140 px or less

@@ -299,6 +299,7 @@ EN.update({
     "rule_band": ("known at distance <= {low:.3f}, or <= {high:.3f} when the distance is at most {ratio:.3f} "
                   "times the next person's"),
     "rule_background": "; never beyond {cohort:.3f} x the distance to the nearest background face",
+    "rule_small_faces": "; up to {small_high:.3f} for faces under {small_face:.0f} px",
 })
 ES.update({
     "consent_ask": (
@@ -331,6 +332,7 @@ ES.update({
     "rule_band": ("conocido a distancia <= {low:.3f}, o <= {high:.3f} cuando la distancia es como mucho {ratio:.3f} "
                   "veces la de la siguiente persona"),
     "rule_background": "; nunca más allá de {cohort:.3f} x la distancia a la cara de fondo más cercana",
+    "rule_small_faces": "; hasta {small_high:.3f} para caras de menos de {small_face:.0f} px",
 })
 
 TEXTS: dict[str, dict[str, str]] = {"en": EN, "es": ES}
