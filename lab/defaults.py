@@ -34,17 +34,25 @@ def derive_rule(data):
     return _fit_cohort_ratio(rule, draws, SMALL_FAR, CALIBRATION_COHORT_RATIOS)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m facebot.lab.defaults", description=__doc__.split("\n\n")[0])
+def derivation_arguments(module: str, doc: str, check_help: str, argv: list[str] | None):
+    """The command line of a lab module that derives a default on Georgia Tech (`--data`)
+    and reports it on other folders (`--check`), and the Recognizer defaults are derived
+    with (float FaceNet, DERIVED_ON_EMBEDDER)."""
+    parser = argparse.ArgumentParser(prog=f"python -m facebot.lab.{module}", description=doc.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="the Georgia Tech faces tree (DIR/sN/*.jpg)")
-    parser.add_argument("--check", nargs="*", default=[], help="folders to report the derived rule on")
+    parser.add_argument("--check", nargs="*", default=[], help=check_help)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from facebot.recognition import Recognizer
     from facebot.recognition.decision import DERIVED_ON_EMBEDDER
+
+    return args, Recognizer(embedder=DERIVED_ON_EMBEDDER)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, recognizer = derivation_arguments("defaults", __doc__, "folders to report the derived rule on", argv)
     from facebot.recognition.evaluate import embed_tree, evaluate
 
-    recognizer = Recognizer(embedder=DERIVED_ON_EMBEDDER)
     rule = derive_rule(embed_tree(args.data, recognizer))
     print(f"low {rule.low:.2f}, high {rule.high:.2f}, ratio {rule.ratio:.2f}, cohort ratio {rule.cohort_ratio:.2f}")
     for folder in args.check:

@@ -18,8 +18,6 @@ slack and without.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from dataclasses import dataclass, replace
 
@@ -127,16 +125,13 @@ def choose(all_draws, base) -> tuple:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m facebot.lab.small_faces", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="the Georgia Tech faces tree (DIR/sN/*.jpg)")
-    parser.add_argument("--check", nargs="*", default=[], help="folders to report the chosen slack on (shrunk alike)")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from facebot.recognition import Recognizer
-    from facebot.recognition.decision import COHORT_IDENTITIES, DERIVED_ON_EMBEDDER, DecisionRule
+    from facebot.lab.defaults import derivation_arguments
+
+    args, recognizer = derivation_arguments("small_faces", __doc__, "folders to report the chosen slack on "
+                                            "(degraded alike)", argv)
+    from facebot.recognition.decision import COHORT_IDENTITIES, DecisionRule
     from facebot.recognition.evaluate import embed_tree
 
-    recognizer = Recognizer(embedder=DERIVED_ON_EMBEDDER)
     base = DecisionRule()
     gallery = embed_tree(args.data, recognizer)
     people = np.array([i for i, name in enumerate(gallery.identities) if name not in COHORT_IDENTITIES])
