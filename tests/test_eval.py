@@ -1,5 +1,6 @@
 """`facebot eval`: the report's shape on the shipped samples, and the targets on the full set."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +157,62 @@ def test_the_small_face_slack_procedure_takes_the_least_that_names_the_small_fac
     assert (size, slack) == (48, 0.05) and grid[(size, slack)] == (0.0, 1.0) and grid[(size, 0.0)] == (0.0, 0.0)
     photo = np.full((480, 640, 3), 128, np.uint8)
     assert degrade(photo, 200.0, np.random.default_rng(0)).shape[1] < 640  # shrunk: a 200-px face to 140 px or less
+
+
+@pytest.mark.slow
+def test_video_stills_and_png_photos_of_people_enrolled_from_one_press_photo(cli, georgia_tech, tmp_path):
+    """As a new user would: enroll-dir with each LFW person's first photo (one shows two
+    people and is skipped), then identify their other photos as video stills from 240p to
+    1080p (faces 40-140 px, JPEG quality 60) and as RGBA PNGs, and nine Georgia Tech
+    strangers. Nobody is misnamed, no stranger is named, and 44 of the 45 photos of
+    enrolled people are named (42 before small faces got their slack: two 360p stills)."""
+    import shutil
+
+    import cv2
+
+    lfw = georgia_tech.parent.parent / "lfw_subset"
+    if not lfw.is_dir():
+        pytest.skip("../shared/datasets/lfw_subset is not present")
+    rng = np.random.default_rng(1)
+
+    def still(bgr: np.ndarray, height: int, face: int, path) -> None:
+        width = round(height * 16 / 9)
+        frame = np.full((height, width, 3), 90, np.uint8)
+        person = cv2.resize(bgr, None, fx=face / (0.42 * bgr.shape[1]), fy=face / (0.42 * bgr.shape[1]),
+                            interpolation=cv2.INTER_AREA)
+        x, y = int(rng.integers(0, max(1, width - person.shape[1]))), int(rng.integers(0, max(1, height - person.shape[0])))
+        h, w = min(person.shape[0], height - y), min(person.shape[1], width - x)
+        frame[y : y + h, x : x + w] = person[:h, :w]
+        cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, 60])
+
+    people = sorted(p for p in lfw.iterdir() if p.is_dir())
+    expected = {}
+    for i, person in enumerate(people):
+        photos = sorted(person.glob("*.jpg"))
+        (tmp_path / "enroll" / person.name).mkdir(parents=True)
+        shutil.copy(photos[0], tmp_path / "enroll" / person.name)
+        for j, photo in enumerate(photos[1:5]):
+            height = (240, 360, 480, 720, 1080)[(i + j) % 5]
+            path = tmp_path / f"{person.name}_{j}_{height}p.jpg"
+            still(cv2.imread(str(photo)), height, {240: 40, 360: 55, 480: 70, 720: 100, 1080: 140}[height], path)
+            expected[path] = person.name
+        rgba = cv2.cvtColor(cv2.imread(str(photos[6])), cv2.COLOR_BGR2BGRA)
+        rgba[:20, :, 3] = 0
+        cv2.imwrite(str(tmp_path / f"{person.name}.png"), rgba)
+        expected[tmp_path / f"{person.name}.png"] = person.name
+    for k, photo in enumerate(sorted(georgia_tech.glob("s4*/3.jpg"))[:9]):
+        still(cv2.imread(str(photo)), 480, 90, tmp_path / f"stranger_{k}.jpg")
+        expected[tmp_path / f"stranger_{k}.jpg"] = None
+    code, out, _ = cli("enroll-dir", tmp_path / "enroll", "--consent", "LFW press photos, test data")
+    assert code == 0 and "skipped 1" in out and "Tony_Blair" in out  # two faces in his first photo
+    code, out, _ = cli("identify", "--json", *expected)
+    named = wrong = strangers_named = 0
+    for line in out.splitlines():
+        report = json.loads(line)
+        face = max(report["faces"], key=lambda f: f["box"][2])  # the photo's subject
+        want = expected[Path(report["image"])]
+        enrolled = want not in (None, "Tony_Blair")
+        named += bool(enrolled and face["name"] == want)
+        wrong += bool(enrolled and face["name"] and face["name"] != want)
+        strangers_named += bool(not enrolled and face["name"])
+    assert wrong == 0 and strangers_named == 0 and named >= 44
