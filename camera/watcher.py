@@ -38,6 +38,7 @@ class Event:
     distance: float
     when: datetime
     embedding: np.ndarray | None = None  # of an unknown face: HR may name it from the alert
+    pixels: float = float("nan")  # the face's width as FaceNet saw it (too small to enroll: no button)
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -108,7 +109,7 @@ class Watcher:
                 return Event(ident.name, ident.box, ident.distance, now)
         if not ident.known and self.unknown_alerts and not track.announced_unknown and votes.count(None) >= self.k:
             track.announced_unknown = True
-            return Event(None, ident.box, ident.distance, now, ident.embedding)
+            return Event(None, ident.box, ident.distance, now, ident.embedding, ident.pixels)
         return None
 
     def sightings(self, now: datetime) -> list[str]:

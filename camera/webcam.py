@@ -109,9 +109,11 @@ def _watch(args, config) -> int:
         if sender is None or event.name is not None or event.embedding is None:
             return ()
         try:
-            face_id = service.add_pending_face(event.embedding, args.camera_name)
+            face_id = service.add_pending_face(event.embedding, args.camera_name, pixels=event.pixels)
         except Exception as exc:  # a gallery that cannot be written: the alert still goes out
             log.error("could not keep the unknown face for HR to name: %s", exc)
+            return ()
+        if face_id is None:  # too small to enroll
             return ()
         return ((text(config.lang, "button_enroll_this"), f"cam:{face_id}"),)
 

@@ -70,3 +70,11 @@ def two_people(big: np.ndarray, small: np.ndarray) -> np.ndarray:
     canvas[20 : 20 + big.shape[0], 20 : 20 + big.shape[1]] = big
     canvas[60 : 60 + small.shape[0], big.shape[1] + 60 : big.shape[1] + 60 + small.shape[1]] = small
     return canvas
+
+
+def face_shrunk_to(rgb: np.ndarray, face_width: float, pixels: float) -> np.ndarray:
+    """The photo scaled so that its face, now `face_width` px wide, is `pixels` px wide."""
+    import cv2
+
+    scale = pixels / face_width
+    return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

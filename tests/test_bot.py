@@ -18,7 +18,7 @@ from facebot.texts import EN, ES, text
 from facebot.recognition import DEFAULT_RULE, DecisionRule, decode_image, load_image
 from facebot.recognition.images import encode_jpeg
 from tests.fake_telegram import FakeTelegram, polling
-from tests.images import two_people
+from tests.images import face_shrunk_to, two_people
 
 HR, USER, STRANGER, GROUP = 1001, 2002, 3003, -5005
 
@@ -100,6 +100,35 @@ def test_enroll_by_caption_then_identify(run_bot, service, samples):
     [sample] = service.gallery.samples_of("Ana María")
     assert re.fullmatch(CONSENT_NOTE.format(HR), sample.consent) and sample.created_by == f"tg:{HR}"
     assert service.gallery.audit_log(10)[0]["consent"] == sample.consent
+
+
+def test_enroll_refuses_a_face_too_small_to_be_known_again(run_bot, service, samples, recognizer):
+    photo = load_image(samples / "s2" / "1.jpg")
+    far = face_shrunk_to(photo, recognizer.faces(photo)[0].pixels, 36)
+
+    async def scenario(server):
+        server.push_photo(HR, HR, encode_jpeg(far), caption="/enroll Ana")
+        [reply] = await server.wait_for_messages(HR, 1)
+        assert "too small" in reply.text and "closer photo" in reply.text
+
+    run_bot(scenario)
+    assert names(service) == {}
+
+
+def test_a_face_chosen_in_a_group_photo_must_be_big_enough(run_bot, service, samples, recognizer):
+    small = load_image(samples / "s5" / "1.jpg")
+    small = face_shrunk_to(small, recognizer.faces(small)[0].pixels, 72)  # 36 px once two_people halves it
+    two = two_people(load_image(samples / "s2" / "1.jpg"), small)
+
+    async def scenario(server):
+        server.push_photo(HR, HR, encode_jpeg(two), caption="/enroll Bea")
+        [choice] = await server.wait_for_messages(HR, 1)
+        server.push_callback(HR, choice.result, choice.buttons[1]["callback_data"])
+        refusal = (await server.wait_for_messages(HR, 2))[1]
+        assert "too small" in refusal.text
+
+    run_bot(scenario)
+    assert names(service) == {}
 
 
 def test_enroll_with_a_photo_of_two_people_asks_which_face(run_bot, service, samples):
@@ -562,7 +591,7 @@ def test_spanish_texts(run_bot):
                   index=1, value=0.7, source="s", rule="r", camera="door", time="09:00",
                   id=4, role="HR", fixed="HR", variable="FACEBOT_HR_IDS", hr="1", users="2", date="2026-01-02",
                   duration="5 min", by="cli:hr", consent="form HR-7", left=1, unknown=1, total=2, entries=3,
-                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64)
+                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64, pixels=30, minimum=48)
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

@@ -15,7 +15,7 @@ from facebot.cli.main import main
 from facebot.lab.demo import mosaic
 from facebot.recognition import load_image
 from facebot.storage import Gallery
-from tests.images import jpeg_bytes, png_bomb, two_people
+from tests.images import face_shrunk_to, jpeg_bytes, png_bomb, two_people
 
 REPO = Path(__file__).resolve().parent.parent
 CONSENT = ("--consent", "test photos of the Georgia Tech face database, research licence")  # required by enroll
@@ -49,6 +49,24 @@ def test_enroll_refuses_a_face_that_belongs_to_someone_else(cli, samples):
     assert gallery_bytes(cli.data) == before
     code, out, _ = cli("enroll", "Bea", samples / "s2" / "5.jpg", "--force", *CONSENT)
     assert code == 0 and "enrolled Bea" in out
+
+
+def test_enroll_refuses_a_face_too_small_to_be_known_again(cli, samples, recognizer, tmp_path):
+    """A face a few dozen pixels wide makes a sample that names its owner in about two
+    of three photos (Georgia Tech, README): refused, with how to fix it; --force enrolls."""
+    photo = load_image(samples / "s2" / "1.jpg")
+    small = tmp_path / "far.jpg"
+    small.write_bytes(jpeg_bytes(face_shrunk_to(photo, recognizer.faces(photo)[0].pixels, 36)))
+    code, _, err = cli("enroll", "Ana", small, *CONSENT)
+    assert code == 1 and "too small" in err and "px wide" in err and "nothing was enrolled" in err
+    assert Gallery(cli.data).people() == []
+    code, out, err = cli("enroll", "Ana", small, "--force", *CONSENT)
+    assert code == 0 and "enrolled Ana" in out, err
+    people = tmp_path / "people"
+    (people / "Bea").mkdir(parents=True)
+    small.rename(people / "Bea" / "1.jpg")
+    code, out, _ = cli("enroll-dir", people, *CONSENT)
+    assert code == 1 and "skipped 1" in out and "too small" in out
 
 
 @pytest.mark.parametrize("make, reason", [

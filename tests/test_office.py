@@ -329,6 +329,25 @@ def test_an_unknown_face_near_someone_can_be_added_to_them_in_two_taps(service, 
     assert [s.created_by for s in service.samples("Ana")[1]] == ["test", f"tg:{HR}"]
 
 
+def test_a_face_too_small_to_enroll_is_offered_no_enrollment(service, tmp_path, samples, recognizer):
+    """A face under 48 px wide would be refused (service.MIN_ENROLL_FACE): HR gets no
+    "Enroll this face…" under it in a reply, and a camera keeps no such face to be named."""
+    from facebot.recognition.images import encode_jpeg
+    from tests.images import face_shrunk_to
+
+    photo = load_image(samples / "s37" / "1.jpg")
+    far = face_shrunk_to(photo, recognizer.faces(photo)[0].pixels, 36)
+
+    async def scenario(server):
+        reply = await send_photo(server, HR, HR, encode_jpeg(far))
+        assert reply.text.splitlines()[1] == "1. unknown" and reply.buttons == []
+
+    run_bots(service, tmp_path, scenario)
+    embedding = recognizer.faces(far)[0].embedding
+    assert service.add_pending_face(embedding, "door", pixels=36) is None
+    assert service.add_pending_face(embedding, "door", pixels=120) is not None
+
+
 def test_an_unknown_face_is_enrolled_from_its_button_and_named_in_the_next_photo(service, tmp_path, samples):
     async def scenario(server):
         reply = await send_photo(server, HR, HR, jpeg(samples, "s5", 1))

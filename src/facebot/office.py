@@ -238,10 +238,16 @@ class OfficeRules:
         self._save_setting(SUMMARY_SETTING, day.isoformat(), actor, "summary", {"date": day.isoformat(), "people": people})
 
     # -- faces waiting for a name ------------------------------------------------------------
-    def add_pending_face(self, embedding: np.ndarray, camera: str, now: datetime | None = None) -> str:
+    def add_pending_face(self, embedding: np.ndarray, camera: str, now: datetime | None = None,
+                         pixels: float = float("nan")) -> str | None:
         """Keep an unknown face's embedding (never the photo) for 24 h, so that HR can name it
-        from the camera's alert; returns its id (for the alert's button). Older ones are
-        dropped, and the oldest beyond MAX_PENDING_FACES."""
+        from the camera's alert; returns its id (for the alert's button), or None for a face
+        under MIN_ENROLL_FACE px wide (`pixels`; nan: not measured), which enrollment would
+        refuse. Older ones are dropped, and the oldest beyond MAX_PENDING_FACES."""
+        from facebot.service import MIN_ENROLL_FACE  # service.py imports this module
+
+        if pixels < MIN_ENROLL_FACE:
+            return None
         now = now or datetime.now(timezone.utc)
         face_id = secrets.token_hex(6)
         vector = base64.b64encode(np.asarray(embedding, dtype="<f4").tobytes()).decode("ascii")

@@ -54,6 +54,8 @@ EN = {
     "invalid_name": "That name cannot be used: {reason}.",
     "enrolled": "Enrolled {name}: {samples} sample(s) now.",
     "no_face": "I found no face in this photo.",
+    "face_too_small": ("The face is only {pixels} px wide: too small to be recognised again. Please send a closer "
+                       "photo, with the face at least {minimum} px wide."),
     "several_faces": "I found {count} faces; an enrollment photo must show exactly one face.",
     "too_many_faces": "There are too many faces in this photo: {reason}.",
     "conflict": (
@@ -132,6 +134,8 @@ ES = {
     "invalid_name": "Ese nombre no se puede usar: {reason}.",
     "enrolled": "Registrado {name}: ahora tiene {samples} muestra(s).",
     "no_face": "No encontré ninguna cara en esta foto.",
+    "face_too_small": ("La cara mide solo {pixels} px de ancho: demasiado pequeña para reconocerla después. Envía "
+                       "una foto más cercana, con la cara de al menos {minimum} px de ancho."),
     "several_faces": "Encontré {count} caras; una foto de registro debe mostrar exactamente una.",
     "too_many_faces": "Hay demasiadas caras en esta foto: {reason}.",
     "conflict": (
