@@ -15,6 +15,9 @@ slack and then the smallest size whose true-accept rate is within 0.1 point of t
 (so that no single probe decides). --check folders (e.g. the LFW subset) chose nothing:
 their photos are degraded the same way (faces 28-64 px) and reported with the chosen
 slack and without.
+
+It also prints what a small face makes as a sample (service.MIN_ENROLL_FACE): each member
+enrolled from one degraded photo of a given face width, probed with the clean photos.
 """
 from __future__ import annotations
 
@@ -101,6 +104,32 @@ def draws(gallery, probes: Probes, people: np.ndarray, seed: int):
             genuine & (names == probes.person[keep]))
 
 
+def enrolled_small(gallery, probes: Probes, people: np.ndarray, low: float, high: float, seed: int):
+    """The reverse draw: each member enrolled from one degraded photo whose face is `low` to
+    `high` px wide (members without one are left out), probed with the clean photos (not
+    the enrolled one's source); returns the same columns as `draws`."""
+    from facebot.recognition.decision import default_cohort, nearest_people
+    from facebot.recognition.match import Matcher
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(people)
+    strangers = set(order[: max(1, round(len(people) * STRANGERS))].tolist())
+    enrolled = {}
+    for p in order:
+        rows = np.flatnonzero((probes.person == p) & (probes.widths >= low) & (probes.widths < high))
+        if p not in strangers and len(rows):
+            enrolled[int(p)] = int(rng.choice(rows))
+    labels = [str(p) for p in enrolled]
+    matcher = Matcher(labels, probes.embeddings[list(enrolled.values())], cohort=None)
+    keep = np.array([p in strangers or (p in enrolled and i != probes.source[enrolled[p]])
+                     for i, p in enumerate(gallery.labels)])
+    found = nearest_people(matcher.distances(gallery.embeddings[keep]), labels)
+    names = np.array([int(n) for n in found.names])
+    genuine = np.array([p not in strangers for p in gallery.labels[keep]])
+    return (found.distance, found.score, default_cohort().nearest(gallery.embeddings[keep]), gallery.widths[keep],
+            genuine, genuine & (names == gallery.labels[keep]))
+
+
 def rates(rule, draw) -> tuple[float, float]:
     """(FAR, TAR) of a rule over one draw."""
     nearest, score, background, widths, genuine, correct = draw
@@ -150,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chosen: small_face {size}, small_slack {slack:.2f} (FAR/TAR {grid[(size, slack)][0]:.2%}/{grid[(size, slack)][1]:.2%}; "
           f"no slack {grid[(size, 0.0)][0]:.2%}/{grid[(size, 0.0)][1]:.2%})")
     chosen = replace(base, small_face=float(size), small_slack=float(slack))
+    # What a small face makes as a sample (service.MIN_ENROLL_FACE): enrolled from one
+    # degraded photo, probed with clean ones.
+    for low, high in ((0, 48), (48, 64), (64, 96), (96, 10_000)):
+        far, tar = mean_rates(chosen, [enrolled_small(gallery, probes, people, low, high, seed) for seed in range(DRAWS)])
+        print(f"  enrolled from a {low}-{high} px face, clean probes: FAR {far:.2%} TAR {tar:.2%}")
     for folder in args.check:
         data = embed_tree(folder, recognizer)
         shrunk = degraded_probes(data, recognizer, seed=1, smallest=28, largest=64)

@@ -86,9 +86,10 @@ class NoSuchFace(EnrollRefused):
 
 
 # The narrowest face an enrollment takes (px, as FaceNet's crop was cut; `force` takes any).
-# Georgia Tech photos degraded as real ones are (lab/small_faces.py), one enrolled per person
-# and probed with the others' clean photos: a sample from a face under 48 px named its owner
-# in 68.8% of them, one from 48-64 px in 93.1%, 64-96 px 97.1%, larger 99.3% (FAR 0-0.11%).
+# Georgia Tech photos degraded as real ones are, one enrolled per person and probed with the
+# clean photos (`python -m facebot.lab.small_faces`): a sample from a face under 48 px named
+# its owner in 59.2% of them, one from 48-64 px in 93.0%, 64-96 px 98.9%, larger 99.4%
+# (false accepts 0-0.22% in every band).
 MIN_ENROLL_FACE = 48
 
 
