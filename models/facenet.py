@@ -204,7 +204,13 @@ def load_facenet_tflite(path: Path | None = None, threads: int | None = None,
 
     from facebot.models.litert import make_interpreter
 
-    interpreter = make_interpreter(model_path=str(tflite_path(path, quantized)), threads=threads)
+    cached = tflite_path(path, quantized)
+    try:
+        interpreter = make_interpreter(model_path=str(cached), threads=threads)
+    except ValueError as exc:  # cut short or overwritten: convert again rather than fall back for good
+        log.warning("the cached FaceNet model %s is unreadable (%s); converting it again", cached.name, exc)
+        cached.unlink(missing_ok=True)
+        interpreter = make_interpreter(model_path=str(tflite_path(path, quantized)), threads=threads)
     inp = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
     lock = threading.Lock()

@@ -209,3 +209,19 @@ def test_a_reinstalled_facenet_reuses_its_converted_model_and_old_conversions_ar
     os.utime(reinstalled, (1_900_000_000, 1_900_000_000))
     assert tflite_path(reinstalled, quantized=True) == first
     assert sorted(p.name for p in cache.iterdir()) == sorted([first.name, in_use.name])
+
+
+def test_an_unreadable_cached_conversion_is_converted_again(tmp_path, monkeypatch, recognizer, samples):
+    """A cached model cut short or overwritten (a full disk, a copy gone wrong) must not
+    leave every later start on the 4x slower TensorFlow fallback: it is converted again."""
+    from facebot.models.facenet import tflite_path
+    from facebot.recognition.embed import Embedder
+
+    monkeypatch.setenv("FACEBOT_CACHE_DIR", str(tmp_path))
+    good = tflite_path(quantized=True)
+    good.write_bytes(good.read_bytes()[:5_000_000])  # cut short
+    embedder = Embedder(backend="tflite-int8")
+    assert embedder.backend == "tflite-int8"
+    crop = recognizer.faces(photo(samples, "s2", 1))[0].crop[None]
+    assert np.linalg.norm(embedder.embed(crop) - recognizer.embedder.embed(crop)) < 1e-4
+    assert good.stat().st_size > 20_000_000
