@@ -81,9 +81,9 @@ def load_graph_def(path: Path | None = None):
     return graph_def
 
 
-def load_facenet(path: Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """Return a function mapping float32 NHWC batches (N,160,160,3), already normalised
-    as (pixel - 127.5) / 128, to L2-normalised float32 embeddings (N, 512)."""
+def graph_function(path: Path | None = None):
+    """The checked, batch-freed graph as a TensorFlow function from the input batch to the
+    embeddings."""
     import tensorflow as tf
 
     graph_def = load_graph_def(path)
@@ -92,7 +92,15 @@ def load_facenet(path: Path | None = None) -> Callable[[np.ndarray], np.ndarray]
         tf.compat.v1.import_graph_def(graph_def, name="")
 
     wrapped = tf.compat.v1.wrap_function(_import, [])
-    fn = wrapped.prune(wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT))
+    return wrapped.prune(wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT))
+
+
+def load_facenet(path: Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Return a function mapping float32 NHWC batches (N,160,160,3), already normalised
+    as (pixel - 127.5) / 128, to L2-normalised float32 embeddings (N, 512)."""
+    import tensorflow as tf
+
+    fn = graph_function(path)
     log.info("FaceNet graph loaded from %s", path or graph_path())
 
     def embed(batch: np.ndarray) -> np.ndarray:
@@ -136,23 +144,15 @@ def tflite_path(path: Path | None = None, quantized: bool = False) -> Path:
     if target.is_file():
         _mark_used(target)
         return target
-    graph_def = load_graph_def(source)
-
-    def _import():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-
-    wrapped = tf.compat.v1.wrap_function(_import, [])
-    pruned = wrapped.prune(wrapped.graph.get_tensor_by_name(_INPUT), wrapped.graph.get_tensor_by_name(_OUTPUT))
-    spec = tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.float32)
-    concrete = tf.function(lambda x: pruned(x), input_signature=[spec]).get_concrete_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
-    if quantized:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic range
-    blob = converter.convert()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)  # before converting: an unwritable cache fails fast
+    blob = convert_to_tflite(source, quantized)
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(blob)
-    os.replace(tmp, target)  # atomic: a second process never reads half a model
+    try:
+        tmp.write_bytes(blob)
+        os.replace(tmp, target)  # atomic: a second process never reads half a model
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
     log.info("FaceNet converted to TFLite at %s", target)
     _remove_other_conversions(target, kind)
     return target
@@ -161,6 +161,20 @@ def tflite_path(path: Path | None = None, quantized: bool = False) -> Path:
 # A conversion for another TensorFlow version (another virtual environment) is removed once
 # unused this long: removing it at once would make two environments convert again in turn.
 STALE_CONVERSION_DAYS = 30
+
+
+def convert_to_tflite(path: Path | None = None, quantized: bool = False) -> bytes:
+    """The frozen graph (checked) as a TFLite model, with int8 weights when `quantized`
+    (see tflite_path); 5-20 s."""
+    import tensorflow as tf
+
+    pruned = graph_function(path)
+    spec = tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.float32)
+    concrete = tf.function(lambda x: pruned(x), input_signature=[spec]).get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    if quantized:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic range
+    return converter.convert()
 
 
 def _mark_used(path: Path) -> None:
@@ -204,13 +218,19 @@ def load_facenet_tflite(path: Path | None = None, threads: int | None = None,
 
     from facebot.models.litert import make_interpreter
 
-    cached = tflite_path(path, quantized)
     try:
-        interpreter = make_interpreter(model_path=str(cached), threads=threads)
-    except ValueError as exc:  # cut short or overwritten: convert again rather than fall back for good
-        log.warning("the cached FaceNet model %s is unreadable (%s); converting it again", cached.name, exc)
-        cached.unlink(missing_ok=True)
-        interpreter = make_interpreter(model_path=str(tflite_path(path, quantized)), threads=threads)
+        cached = tflite_path(path, quantized)
+    except OSError as exc:  # a read-only home or container: keep the fast model, in memory only
+        log.warning("cannot keep the converted FaceNet model in %s (%s); converting it in memory at every start",
+                    cache_dir(), exc)
+        interpreter = make_interpreter(model_content=convert_to_tflite(path, quantized), threads=threads)
+    else:
+        try:
+            interpreter = make_interpreter(model_path=str(cached), threads=threads)
+        except ValueError as exc:  # cut short or overwritten: convert again rather than fall back for good
+            log.warning("the cached FaceNet model %s is unreadable (%s); converting it again", cached.name, exc)
+            cached.unlink(missing_ok=True)
+            interpreter = make_interpreter(model_path=str(tflite_path(path, quantized)), threads=threads)
     inp = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
     lock = threading.Lock()

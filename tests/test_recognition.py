@@ -225,3 +225,17 @@ def test_an_unreadable_cached_conversion_is_converted_again(tmp_path, monkeypatc
     crop = recognizer.faces(photo(samples, "s2", 1))[0].crop[None]
     assert np.linalg.norm(embedder.embed(crop) - recognizer.embedder.embed(crop)) < 1e-4
     assert good.stat().st_size > 20_000_000
+
+
+def test_without_a_writable_cache_facenet_is_converted_in_memory(tmp_path, monkeypatch, recognizer, samples):
+    """A read-only home or container: the int8 model is converted at start and kept in
+    memory, not replaced by the 4x slower TensorFlow graph."""
+    from facebot.recognition.embed import Embedder
+
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("FACEBOT_CACHE_DIR", str(not_a_folder))
+    embedder = Embedder(backend="tflite-int8")
+    assert embedder.backend == "tflite-int8"
+    crop = recognizer.faces(photo(samples, "s2", 1))[0].crop[None]
+    assert np.linalg.norm(embedder.embed(crop) - recognizer.embedder.embed(crop)) < 1e-4
