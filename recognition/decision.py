@@ -186,10 +186,17 @@ class DecisionRule:
         """True when the background cohort takes part (cohort_ratio > 0)."""
         return self.cohort_ratio > 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self, saved: bool = False) -> dict:
         """Every field ({"low", "high", "ratio", "cohort_ratio", "small_face", "small_slack"}) as
-        plain floats, for the gallery settings or JSON."""
-        return {k: float(v) for k, v in asdict(self).items()}
+        plain floats, for reports and JSON. `saved`: for the gallery settings, leaving out the
+        small-face fields where from_dict would restore them anyway, so that a host still on
+        the previous release (which refuses fields it does not know) reads the rule too."""
+        values = {k: float(v) for k, v in asdict(self).items()}
+        if saved:
+            old = {k: v for k, v in values.items() if k not in ("small_face", "small_slack")}
+            if DecisionRule.from_dict(old) == self:
+                return old
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "DecisionRule":

@@ -134,6 +134,19 @@ def test_rules_saved_before_the_small_face_slack_existed():
         DecisionRule(small_slack=-0.1)
 
 
+def test_a_saved_rule_stays_readable_by_the_previous_release_where_it_means_the_same():
+    """Hosts sharing a PostgreSQL gallery are upgraded one at a time: a threshold set on an
+    upgraded host, or a calibrated rule with the default slack, is saved with the four
+    fields the previous release knows (it refuses unknown ones) and reads back the same."""
+    old_fields = {"low", "high", "ratio", "cohort_ratio"}
+    for rule in (DecisionRule.from_threshold(0.8), DecisionRule(0.7, 0.95, 0.8, 0.84)):
+        saved = rule.to_dict(saved=True)
+        assert set(saved) == old_fields and DecisionRule.from_dict(saved) == rule
+    unusual = DecisionRule(0.7, 0.95, 0.8, 0.84, small_face=48, small_slack=0.05)
+    assert DecisionRule.from_dict(unusual.to_dict(saved=True)) == unusual  # its own fields, then
+    assert set(DecisionRule().to_dict()) == old_fields | {"small_face", "small_slack"}  # reports show all
+
+
 def test_the_background_test_refuses_at_any_distance_and_is_skipped_without_a_background():
     rule = DecisionRule(low=0.6, high=1.0, ratio=0.8, cohort_ratio=0.8)
     # d1, score, background: close but as near the background (refused), clear owner, no background known.

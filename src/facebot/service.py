@@ -519,7 +519,7 @@ class FaceService(OfficeRules):
     def set_rule(self, rule: DecisionRule, actor: str = "cli", action: str = "decision-rule") -> DecisionRule:
         """Save and audit the rule every later identification follows (this host and every
         process reading the same gallery)."""
-        self.gallery.set_setting(self._setting_key(RULE_SETTING), rule.to_dict(), actor=actor,
+        self.gallery.set_setting(self._setting_key(RULE_SETTING), rule.to_dict(saved=True), actor=actor,
                                  audit=lambda saved: (action, dict(saved)))
         return rule
 
