@@ -11,8 +11,9 @@ be given in the photo's own pixels.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -147,10 +148,13 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 @dataclass(frozen=True)
 class Photo:
     """A decoded photo, maybe at a reduced size: `rgb` holds the pixels decoded and `size`
-    the (width, height) of the whole photo, upright, in whose pixels faces are reported."""
+    the (width, height) of the whole photo, upright, in whose pixels faces are reported.
+    `decoder(factor)` decodes the same bytes again at 1/factor (1, 2 or 4) of the size, for
+    faces too small in `rgb` (None: no bytes to decode again)."""
 
     rgb: np.ndarray
     size: tuple[int, int]
+    decoder: Callable[[int], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -160,6 +164,19 @@ class Photo:
     @property
     def reduced(self) -> bool:
         return self.scale != (1.0, 1.0)
+
+    def sharper(self, face: float, wanted: float) -> tuple[np.ndarray, float]:
+        """Pixels in which a face `face` px wide in `rgb` is at least `wanted` px (decoded
+        again with the least reduction that does it, full size at most), and how many of
+        their pixels make one of `rgb`'s. (rgb, 1.0) when there are none sharper."""
+        reduced_by = round(self.scale[0])
+        if self.decoder is None or reduced_by <= 1 or face >= wanted:
+            return self.rgb, 1.0
+        factor = reduced_by
+        while factor > 1 and face * reduced_by / factor < wanted:
+            factor //= 2
+        sharp = self.decoder(factor)
+        return sharp, sharp.shape[1] / self.rgb.shape[1]
 
     @classmethod
     def full(cls, rgb: np.ndarray) -> "Photo":
@@ -187,7 +204,11 @@ def decode_photo(data: bytes, min_side: int = DECODE_SIDE, max_pixels: int = MAX
     rgb = _imdecode(data, fmt, _REDUCED.get(factor, cv2.IMREAD_COLOR))
     # EXIF orientations 5-8 turn the photo a quarter: the header's width is then its height.
     turned = width != height and (rgb.shape[0] > rgb.shape[1]) != (height > width)
-    return Photo(rgb, (height, width) if turned else (width, height))
+
+    def decoder(less: int) -> np.ndarray:  # keeps the bytes only while the Photo lives
+        return _imdecode(data, fmt, _REDUCED.get(less, cv2.IMREAD_COLOR))
+
+    return Photo(rgb, (height, width) if turned else (width, height), decoder if factor > 1 else None)
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:

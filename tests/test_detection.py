@@ -309,3 +309,25 @@ def test_a_turned_crop_of_an_upright_box_is_the_plain_crop_turned():
     plain = crop_face(rgb, (50, 50, 100, 100))
     turned = crop_face(rgb, (50, 50, 100, 100), angle=180)
     assert np.abs(turned.astype(int) - plain[::-1, ::-1]).mean() < 8
+
+
+def test_a_small_face_in_a_big_jpeg_is_cut_from_sharper_pixels(recognizer, samples):
+    """A 3000 x 2000 JPEG is decoded at half size to find faces fast; a face 100 px wide
+    there would be cut from 50 px and embed far from itself. It is cut from the photo
+    decoded again at full size: its embedding is the full decode's, its box unchanged."""
+    from dataclasses import replace
+
+    person = photo(samples, "s2", 5)
+    width = recognizer.faces(person)[0].pixels
+    small = cv2.resize(person, None, fx=100 / width, fy=100 / width, interpolation=cv2.INTER_AREA)
+    canvas = np.full((2000, 3000, 3), GREY, np.uint8)
+    canvas[900 : 900 + small.shape[0], 1400 : 1400 + small.shape[1]] = small
+    data = encode_jpeg(canvas)
+    reduced = decode_photo(data)
+    assert reduced.reduced and reduced.rgb.shape[:2] == (1000, 1500)
+    [full] = recognizer.faces(decode_image(data))
+    [blurry] = recognizer.faces(replace(reduced, decoder=None))  # the half-size pixels only
+    [sharp] = recognizer.faces(reduced)
+    assert blurry.pixels < 60 and sharp.pixels == pytest.approx(2 * blurry.pixels)
+    assert sharp.box == blurry.box
+    assert np.linalg.norm(sharp.embedding - full.embedding) < 0.5 * np.linalg.norm(blurry.embedding - full.embedding)
