@@ -174,8 +174,7 @@ class Recognizer:
             raise TooManyFaces(f"{len(found)} faces found; at most {self.max_faces} per photo")
         # A face too small in a photo decoded at reduced size is cut from the photo decoded
         # again with less reduction (found in the small pixels, named from the sharp ones).
-        smallest = min((f.whole_box[2] for f in found), default=np.inf)
-        sharp, k = photo.sharper(smallest, SHARP_FACE) if smallest < SHARP_FACE else (photo.rgb, 1.0)
+        sharp, k = photo.sharper(min((f.whole_box[2] for f in found), default=np.inf), SHARP_FACE)
         crops, widths = [], []
         for f in found:
             source, m = (sharp, k) if f.whole_box[2] < SHARP_FACE else (photo.rgb, 1.0)
