@@ -244,9 +244,9 @@ class OfficeRules:
         from the camera's alert; returns its id (for the alert's button), or None for a face
         under MIN_ENROLL_FACE px wide (`pixels`; nan: not measured), which enrollment would
         refuse. Older ones are dropped, and the oldest beyond MAX_PENDING_FACES."""
-        from facebot.service import MIN_ENROLL_FACE  # service.py imports this module
+        from facebot.service import big_enough_to_enroll  # service.py imports this module
 
-        if pixels < MIN_ENROLL_FACE:
+        if not big_enough_to_enroll(pixels):
             return None
         now = now or datetime.now(timezone.utc)
         face_id = secrets.token_hex(6)

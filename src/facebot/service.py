@@ -128,10 +128,15 @@ class BulkReport:
     several_faces: list[tuple[str, str, int]] = field(default_factory=list)  # skipped (name, path, faces found)
 
 
-def check_face_size(pixels: float, minimum: float = MIN_ENROLL_FACE) -> None:
-    """Raise FaceTooSmall for an enrollment face under `minimum` px wide (nan: not measured, passes)."""
-    if pixels < minimum:
-        raise FaceTooSmall(pixels, minimum)
+def big_enough_to_enroll(pixels: float) -> bool:
+    """Whether a face `pixels` px wide makes a usable sample (nan: not measured, it does)."""
+    return not pixels < MIN_ENROLL_FACE
+
+
+def check_face_size(pixels: float) -> None:
+    """Raise FaceTooSmall for an enrollment face too narrow to make a usable sample."""
+    if not big_enough_to_enroll(pixels):
+        raise FaceTooSmall(pixels)
 
 
 def service_options(args) -> dict:
