@@ -85,49 +85,52 @@ def degraded_probes(data, recognizer, copies: int = 2, seed: int = 0, **sizes) -
     return Probes(np.stack(rows).astype(np.float32), np.asarray(widths), np.asarray(person), np.asarray(source))
 
 
-def draws(gallery, probes: Probes, people: np.ndarray, seed: int):
-    """One open-set draw: (nearest distance, score, background, width, genuine, correct)
-    for every probe of a member (not from their enrolled photo) and of a stranger."""
-    from facebot.recognition.decision import default_cohort, nearest_people
-
-    rng = np.random.default_rng(seed)
+def _strangers(people: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, set]:
+    """The people in a random order, and the first STRANGERS of them, held out as strangers."""
     order = rng.permutation(people)
-    strangers = set(order[: max(1, round(len(people) * STRANGERS))].tolist())
-    enrolled = {int(p): int(rng.choice(np.flatnonzero(gallery.labels == p))) for p in order if p not in strangers}
-    labels = [str(p) for p in enrolled]
-    matcher = gallery.matcher(labels, list(enrolled.values()))
-    keep = np.array([p in strangers or (p in enrolled and s != enrolled[p]) for p, s in zip(probes.person, probes.source)])
-    found = nearest_people(matcher.distances(probes.embeddings[keep]), labels)
+    return order, set(order[: max(1, round(len(people) * STRANGERS))].tolist())
+
+
+def _judged(labels: list[str], enrolled: np.ndarray, queries: np.ndarray, person: np.ndarray, widths: np.ndarray,
+            strangers: set):
+    """The columns a rule is judged on, for `queries` (their person and face width) against
+    the `enrolled` embeddings labelled `labels`: (nearest distance, score, background,
+    width, genuine, correct)."""
+    from facebot.recognition.decision import default_cohort, nearest_people
+    from facebot.recognition.match import Matcher
+
+    found = nearest_people(Matcher(labels, enrolled, cohort=None).distances(queries), labels)
     names = np.array([int(n) for n in found.names])
-    genuine = np.array([p not in strangers for p in probes.person[keep]])
-    return (found.distance, found.score, default_cohort().nearest(probes.embeddings[keep]), probes.widths[keep], genuine,
-            genuine & (names == probes.person[keep]))
+    genuine = np.array([p not in strangers for p in person])
+    return found.distance, found.score, default_cohort().nearest(queries), widths, genuine, genuine & (names == person)
+
+
+def draws(gallery, probes: Probes, people: np.ndarray, seed: int):
+    """One open-set draw: the `_judged` columns for every probe of a member (not from their
+    enrolled photo) and of a stranger."""
+    rng = np.random.default_rng(seed)
+    order, strangers = _strangers(people, rng)
+    enrolled = {int(p): int(rng.choice(np.flatnonzero(gallery.labels == p))) for p in order if p not in strangers}
+    keep = np.array([p in strangers or (p in enrolled and s != enrolled[p]) for p, s in zip(probes.person, probes.source)])
+    return _judged([str(p) for p in enrolled], gallery.embeddings[list(enrolled.values())], probes.embeddings[keep],
+                   probes.person[keep], probes.widths[keep], strangers)
 
 
 def enrolled_small(gallery, probes: Probes, people: np.ndarray, low: float, high: float, seed: int):
     """The reverse draw: each member enrolled from one degraded photo whose face is `low` to
     `high` px wide (members without one are left out), probed with the clean photos (not
-    the enrolled one's source); returns the same columns as `draws`."""
-    from facebot.recognition.decision import default_cohort, nearest_people
-    from facebot.recognition.match import Matcher
-
+    the enrolled one's source); the `_judged` columns."""
     rng = np.random.default_rng(seed)
-    order = rng.permutation(people)
-    strangers = set(order[: max(1, round(len(people) * STRANGERS))].tolist())
+    order, strangers = _strangers(people, rng)
     enrolled = {}
     for p in order:
         rows = np.flatnonzero((probes.person == p) & (probes.widths >= low) & (probes.widths < high))
         if p not in strangers and len(rows):
             enrolled[int(p)] = int(rng.choice(rows))
-    labels = [str(p) for p in enrolled]
-    matcher = Matcher(labels, probes.embeddings[list(enrolled.values())], cohort=None)
     keep = np.array([p in strangers or (p in enrolled and i != probes.source[enrolled[p]])
                      for i, p in enumerate(gallery.labels)])
-    found = nearest_people(matcher.distances(gallery.embeddings[keep]), labels)
-    names = np.array([int(n) for n in found.names])
-    genuine = np.array([p not in strangers for p in gallery.labels[keep]])
-    return (found.distance, found.score, default_cohort().nearest(gallery.embeddings[keep]), gallery.widths[keep],
-            genuine, genuine & (names == gallery.labels[keep]))
+    return _judged([str(p) for p in enrolled], probes.embeddings[list(enrolled.values())], gallery.embeddings[keep],
+                   gallery.labels[keep], gallery.widths[keep], strangers)
 
 
 def rates(rule, draw) -> tuple[float, float]:
