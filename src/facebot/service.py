@@ -386,14 +386,13 @@ class FaceService(OfficeRules):
         return name, face, self.conflict(name, face.embedding)
 
     def check_face_enrollment(self, name: str, embedding: np.ndarray,
-                              pixels: float | None = None) -> tuple[str, ConflictingPerson | None]:
+                              pixels: float = float("nan")) -> tuple[str, ConflictingPerson | None]:
         """The same for a face already embedded (a face chosen in a photo of several
         people, an unknown face of an earlier reply or a camera alert): (the name cleaned,
         the ConflictingPerson or None). Raises InvalidName, or FaceTooSmall where the face's
-        width `pixels` is known and too small."""
+        width `pixels` is known (nan: not) and too small."""
         name = validate_name(name)
-        if pixels is not None:
-            check_face_size(pixels)
+        check_face_size(pixels)
         return name, self.conflict(name, embedding)
 
     def identify(self, rgb: np.ndarray, actor: str = "cli", audit: bool = True) -> list[Identification]:
