@@ -281,13 +281,11 @@ def test_identification_reports_the_background_distance_the_rule_checked(recogni
 def test_identify_gives_a_small_face_the_slack(recognizer, samples):
     """identify measures each face in the pixels it was cut from and the rule gives a face
     under `small_face` px the slack: the same distance is known at 40 px, not at 120."""
-    import cv2
-
     from facebot.recognition import load_image
+    from tests.images import face_shrunk_to
 
     photo = load_image(samples / "s2" / "9.jpg")
-    width = recognizer.faces(photo)[0].box[2]
-    small_photo = cv2.resize(photo, None, fx=40 / width, fy=40 / width, interpolation=cv2.INTER_AREA)
+    small_photo = face_shrunk_to(photo, recognizer.faces(photo)[0].box[2], 40)
     rule = DecisionRule(low=0.82, high=0.95, ratio=0.83, cohort_ratio=0.0, small_face=56, small_slack=0.1)
     for image, known in ((small_photo, True), (photo, False)):
         embedding = recognizer.faces(image)[0].embedding.astype(np.float64)

@@ -317,9 +317,10 @@ def test_a_small_face_in_a_big_jpeg_is_cut_from_sharper_pixels(recognizer, sampl
     decoded again at full size: its embedding is the full decode's, its box unchanged."""
     from dataclasses import replace
 
+    from tests.images import face_shrunk_to
+
     person = photo(samples, "s2", 5)
-    width = recognizer.faces(person)[0].pixels
-    small = cv2.resize(person, None, fx=100 / width, fy=100 / width, interpolation=cv2.INTER_AREA)
+    small = face_shrunk_to(person, recognizer.faces(person)[0].pixels, 100)
     canvas = np.full((2000, 3000, 3), GREY, np.uint8)
     canvas[900 : 900 + small.shape[0], 1400 : 1400 + small.shape[1]] = small
     data = encode_jpeg(canvas)
