@@ -13,8 +13,8 @@ about a second at start-up, nothing downloaded):
 - `LiteMTCNN` runs the whole cascade itself: the same algorithm as the package's
   (same pyramid scales, thresholds, box regression and its NMS, reused from
   `mtcnn.utils.bboxes`), with the pyramid resized by OpenCV (INTER_AREA equals
-  TensorFlow's AREA resize within 1e-5), patches cut by a NumPy port of
-  `tf.image.crop_and_resize`, and all three networks on TFLite. Boxes agree with the
+  TensorFlow's AREA resize within 1e-5), patches cut as `tf.image.crop_and_resize`
+  cuts them (by one cv2.remap), and all three networks on TFLite. Boxes agree with the
   package's within a pixel, about 3x faster on a 640x480 frame.
 
 An interpreter is planned for one input shape; re-planning it costs more than the call.
@@ -147,34 +147,34 @@ class Thresholds:
 
 
 def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-    """NumPy port of tf.image.crop_and_resize (bilinear, extrapolation 0) for one image.
+    """tf.image.crop_and_resize (bilinear, extrapolation 0) for one image, by one cv2.remap.
 
     image: (H, W, C) float32; boxes: (N, 4) as [y1, x1, y2, x2] normalised by H and W
     (the package's convention, so box edges map to y1 * (H - 1)); returns (N, size, size, C).
     A sample row or column that falls outside the image is all zeros, as in TensorFlow.
+
+    All N patches are sampled in one remap call, stacked as one (N * size, size) map: a
+    dozen times faster than gathering the four neighbours with NumPy (0.4 against 6.2 ms
+    for 110 RNet patches). OpenCV interpolates on a 1/32-pixel grid, so values differ from
+    TensorFlow's by two levels of a uint8 pixel at most, at a sharp edge, and far less on
+    average; the boxes found are the same (tests/test_recognition.py).
     """
     height, width = image.shape[:2]
+    count = len(boxes)
+    if not count:
+        return np.zeros((0, size, size, image.shape[2]), np.float32)
     steps = np.arange(size, dtype=np.float32) / (size - 1)
     y1, x1, y2, x2 = (boxes[:, i : i + 1].astype(np.float32) for i in range(4))
     ys = y1 * (height - 1) + steps * (y2 - y1) * (height - 1)  # (N, size)
     xs = x1 * (width - 1) + steps * (x2 - x1) * (width - 1)
-    y_out = (ys < 0) | (ys > height - 1)
-    x_out = (xs < 0) | (xs > width - 1)
-    y0 = np.clip(np.floor(ys), 0, height - 1).astype(np.intp)
-    x0 = np.clip(np.floor(xs), 0, width - 1).astype(np.intp)
-    y1i = np.clip(np.ceil(ys), 0, height - 1).astype(np.intp)
-    x1i = np.clip(np.ceil(xs), 0, width - 1).astype(np.intp)
-    dy = (ys - np.floor(ys))[:, :, None, None]
-    dx = (xs - np.floor(xs))[:, None, :, None]
-    rows0, rows1 = y0[:, :, None], y1i[:, :, None]
-    cols0, cols1 = x0[:, None, :], x1i[:, None, :]
-    top_left, top_right = image[rows0, cols0], image[rows0, cols1]
-    bottom_left, bottom_right = image[rows1, cols0], image[rows1, cols1]
-    top = top_left + (top_right - top_left) * dx
-    bottom = bottom_left + (bottom_right - bottom_left) * dx
-    out = top + (bottom - top) * dy
-    out[y_out[:, :, None] | x_out[:, None, :]] = 0.0
-    return out.astype(np.float32)
+    # TensorFlow zeroes a whole row or column that starts outside; remap would blend the
+    # border into the first pixel, so such samples are sent well outside instead
+    ys[(ys < 0) | (ys > height - 1)] = -2.0
+    xs[(xs < 0) | (xs > width - 1)] = -2.0
+    map_y = np.repeat(ys[:, :, None], size, axis=2).reshape(count * size, size)
+    map_x = np.repeat(xs[:, None, :], size, axis=1).reshape(count * size, size)
+    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.reshape(count, size, size, image.shape[2]).astype(np.float32, copy=False)
 
 
 def _pnet_boxes(regression: np.ndarray, probability: np.ndarray, threshold: float, scale: float) -> np.ndarray:

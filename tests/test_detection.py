@@ -314,21 +314,27 @@ def test_a_turned_crop_of_an_upright_box_is_the_plain_crop_turned():
 def test_a_small_face_in_a_big_jpeg_is_cut_from_sharper_pixels(recognizer, samples):
     """A 3000 x 2000 JPEG is decoded at half size to find faces fast; a face 100 px wide
     there would be cut from 50 px and embed far from itself. It is cut from the photo
-    decoded again at full size: its embedding is the full decode's, its box unchanged."""
+    decoded again at full size, its box unchanged: over the five shipped people its
+    embedding lies less than half as far from the full decode's. (What distance is left
+    comes from the box, found in half-size pixels: one or two pixels off.)"""
     from dataclasses import replace
 
     from tests.images import face_shrunk_to
 
-    person = photo(samples, "s2", 5)
-    small = face_shrunk_to(person, recognizer.faces(person)[0].pixels, 100)
-    canvas = np.full((2000, 3000, 3), GREY, np.uint8)
-    canvas[900 : 900 + small.shape[0], 1400 : 1400 + small.shape[1]] = small
-    data = encode_jpeg(canvas)
-    reduced = decode_photo(data)
-    assert reduced.reduced and reduced.rgb.shape[:2] == (1000, 1500)
-    [full] = recognizer.faces(decode_image(data))
-    [blurry] = recognizer.faces(replace(reduced, decoder=None))  # the half-size pixels only
-    [sharp] = recognizer.faces(reduced)
-    assert blurry.pixels < 60 and sharp.pixels == pytest.approx(2 * blurry.pixels)
-    assert sharp.box == blurry.box
-    assert np.linalg.norm(sharp.embedding - full.embedding) < 0.5 * np.linalg.norm(blurry.embedding - full.embedding)
+    blurry_gap, sharp_gap = [], []
+    for person in ("s2", "s5", "s11", "s23", "s37"):
+        face = photo(samples, person, 5)
+        small = face_shrunk_to(face, recognizer.faces(face)[0].pixels, 100)
+        canvas = np.full((2000, 3000, 3), GREY, np.uint8)
+        canvas[900 : 900 + small.shape[0], 1400 : 1400 + small.shape[1]] = small
+        data = encode_jpeg(canvas)
+        reduced = decode_photo(data)
+        assert reduced.reduced and reduced.rgb.shape[:2] == (1000, 1500)
+        [full] = recognizer.faces(decode_image(data))
+        [blurry] = recognizer.faces(replace(reduced, decoder=None))  # the half-size pixels only
+        [sharp] = recognizer.faces(reduced)
+        assert blurry.pixels < 60 and sharp.pixels == pytest.approx(2 * blurry.pixels)
+        assert sharp.box == blurry.box
+        blurry_gap.append(np.linalg.norm(blurry.embedding - full.embedding))
+        sharp_gap.append(np.linalg.norm(sharp.embedding - full.embedding))
+    assert np.mean(sharp_gap) < 0.5 * np.mean(blurry_gap)

@@ -46,6 +46,24 @@ def test_fast_mtcnn_finds_the_same_boxes_as_the_package(recognizer, samples):
         assert np.abs(np.array([f.box for f in fast]) - np.array([f.box for f in slow])).max() <= 1
 
 
+def test_mtcnn_patches_are_cut_as_tensorflow_cuts_them(samples):
+    """RNet and ONet see the patches TensorFlow's crop_and_resize would give them, boxes
+    reaching over the photo's edge included (rows and columns outside are zeros)."""
+    import tensorflow as tf
+
+    from facebot.models.mtcnn_lite import crop_and_resize
+
+    image = (photo(samples, "s2", 1).astype(np.float32) - 127.5) / 128.0
+    boxes = np.array([[0.1, 0.2, 0.5, 0.6], [-0.1, -0.05, 0.3, 0.2], [0.7, 0.8, 1.1, 1.2], [0.25, 0.3, 0.26, 0.31]])
+    for size in (24, 48):
+        want = tf.image.crop_and_resize(image[None], boxes, np.zeros(len(boxes), np.int32), (size, size)).numpy()
+        got = crop_and_resize(image, boxes, size)
+        assert got.shape == want.shape and got.dtype == np.float32
+        # OpenCV samples on a 1/32-pixel grid: two uint8 levels at most, at a sharp edge
+        assert np.abs(got - want).max() < 2.5 / 128 and np.abs(got - want).mean() < 0.1 / 128
+    assert crop_and_resize(image, np.zeros((0, 4)), 24).shape == (0, 24, 24, 3)
+
+
 def test_tflite_pnet_matches_tensorflow_for_any_size():
     from mtcnn.stages import StagePNet
 
