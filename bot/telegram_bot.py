@@ -389,13 +389,8 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
 
     def rule_in_words(self, rule: DecisionRule) -> str:
         """The decision rule as DecisionRule.describe says it, in this update's language."""
-        values = {"low": rule.low, "high": rule.high, "ratio": rule.ratio, "cohort": rule.cohort_ratio,
-                  "small_high": rule.high + rule.small_slack, "small_face": rule.small_face}
-        if rule.is_threshold:
-            return self.t("rule_threshold", **values)
-        words = self.t("rule_close" if rule.low == rule.high else "rule_band", **values)
-        words += self.t("rule_background", **values) if rule.uses_cohort else ""
-        return words + (self.t("rule_small_faces", **values) if rule.small_slack else "")
+        names, values = rule.clauses()
+        return "".join(self.t(f"rule_{name}", **values) for name in names)
 
     async def on_threshold(self, message: Message, user_id: int, context) -> None:
         """'/threshold' shows the decision rule; '/threshold 0.7' saves a plain distance threshold."""

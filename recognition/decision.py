@@ -244,20 +244,36 @@ class DecisionRule:
         known = self.accepts(people.distance, people.score, background, widths) & np.isfinite(people.distance)
         return Decisions(people.names, people.distance, people.score, known)
 
+    def clauses(self) -> tuple[list[str], dict[str, float]]:
+        """The rule as the names of its clauses, in the order they are said, and the numbers
+        they mention: ["threshold"], or "close" (low == high) or "band", then "background"
+        where the cohort is used and "small_faces" where small faces get slack. `describe`
+        says them in English; the bot in the user's language (texts "rule_<clause>")."""
+        values = {"low": self.low, "high": self.high, "ratio": self.ratio, "cohort": self.cohort_ratio,
+                  "small_high": self.high + self.small_slack, "small_face": self.small_face}
+        if self.is_threshold:
+            return ["threshold"], values
+        names = ["close" if self.low == self.high else "band"]
+        names += ["background"] if self.uses_cohort else []
+        names += ["small_faces"] if self.small_slack else []
+        return names, values
+
     def describe(self) -> str:
         """One line for reports: the plain threshold, or the numbers in words."""
-        if self.is_threshold:
-            return f"threshold {self.low:.3f}"
-        if self.low == self.high:
-            text = f"rule: known at distance <= {self.low:.3f}"
-        else:
-            text = (f"rule: known at distance <= {self.low:.3f}, or <= {self.high:.3f} when the ratio "
-                    f"(distance / next person's distance) <= {self.ratio:.3f}")
-        if self.uses_cohort:
-            text += f"; never beyond {self.cohort_ratio:.3f} x the distance to the nearest background face"
-        if self.small_slack:
-            text += f"; up to {self.high + self.small_slack:.3f} for faces under {self.small_face:.0f} px"
-        return text
+        names, values = self.clauses()
+        words = "".join(_CLAUSES[name].format(**values) for name in names)
+        return words if self.is_threshold else "rule: " + words
+
+
+# DecisionRule.describe's words for each clause
+_CLAUSES = {
+    "threshold": "threshold {low:.3f}",
+    "close": "known at distance <= {low:.3f}",
+    "band": "known at distance <= {low:.3f}, or <= {high:.3f} when the ratio (distance / next person's distance) "
+            "<= {ratio:.3f}",
+    "background": "; never beyond {cohort:.3f} x the distance to the nearest background face",
+    "small_faces": "; up to {small_high:.3f} for faces under {small_face:.0f} px",
+}
 
 
 DEFAULT_RULE = DecisionRule()
