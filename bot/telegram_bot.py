@@ -295,6 +295,8 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
             # decode_photo decodes a big JPEG at a reduced size: less memory, same faces.
             photo = await self._cpu(decode_photo, data)
             results = await self._core(self.service.identify, photo, actor=f"tg:{user_id}")
+            # a new office's first photos: say why nobody was named
+            nobody = not any(r.known for r in results) and await self._core(self.service.nobody_enrolled)
         except (ImageError, TooManyFaces, GalleryBusy) as exc:
             return None, self.explain(exc), None
         if not results:
@@ -302,6 +304,7 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
         labels = face_labels(results, unknown=self.t("unknown_label"), numbered=True)
         lines = [self.t("face_known", index=i, name=r.name, distance=r.distance) if r.known else self.t("face_unknown", index=i)
                  for i, r in enumerate(results, 1)]
+        lines += [self.t("nobody_enrolled")] if nobody else []
         jpeg = await self._cpu(annotated_jpeg, photo.rgb, labels_in_decoded_pixels(labels, photo.scale))
         return jpeg, "\n".join([self.t("identified", count=len(results)), *lines]), self.face_buttons(results, user_id)
 

@@ -75,6 +75,16 @@ async def consent(server, chat: int, question, user: int = HR) -> "Call":
 CONSENT_NOTE = r"confirmed in Telegram by HR {} on \d{{4}}-\d\d-\d\d \d\d:\d\d UTC"
 
 
+def test_a_photo_before_anyone_is_enrolled_says_why_every_face_is_unknown(run_bot, service, samples):
+    async def scenario(server):
+        server.push_photo(USER, USER, jpeg(samples, "s2", 1))
+        [answer] = await server.wait_for_messages(USER, 1)
+        assert answer.method == "sendPhoto" and "unknown" in answer.text
+        assert "Nobody is enrolled yet" in answer.text and "/enroll" in answer.text
+
+    run_bot(scenario)
+
+
 def test_enroll_by_caption_then_identify(run_bot, service, samples):
     async def scenario(server):
         server.push_photo(HR, HR, jpeg(samples, "s2", 1), caption="/enroll Ana María")

@@ -155,6 +155,17 @@ def test_identify_json_every_face_and_errors(cli, samples, tmp_path):
     assert (tmp_path / "ann" / "group.annotated.jpg").is_file()
 
 
+def test_identify_before_anyone_is_enrolled_says_how_to_enroll(cli, samples):
+    """A new user's first `identify` finds faces but nobody to compare them with: every face is
+    unknown, and the command says why and what to run, on stderr (stdout stays the report)."""
+    code, out, err = cli("identify", samples / "s2" / "1.jpg")
+    assert code == 0 and "1. unknown" in out
+    assert "nobody is enrolled yet" in err and "facebot enroll NAME PHOTO --consent NOTE" in err
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
+    code, out, err = cli("identify", samples / "s2" / "5.jpg")
+    assert "1. Ana" in out and "enrolled yet" not in err
+
+
 def test_list_and_delete(cli, samples):
     cli("enroll", "Ana", samples / "s2" / "1.jpg", samples / "s2" / "5.jpg", *CONSENT)
     cli("enroll", "Bob", samples / "s5" / "1.jpg", *CONSENT)

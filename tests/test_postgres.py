@@ -478,3 +478,22 @@ def test_an_enrollment_by_the_command_line_is_named_by_a_running_service_within_
     [face] = running.identify(photo)
     assert face.name == "Ana" and face.known and time.monotonic() - enrolled_at < 1.0
     assert "enrolled Ana" in capsys.readouterr().out
+
+
+def test_the_command_line_names_the_database_it_used_not_the_unused_folder(postgres_url, recognizer, samples,
+                                                                            monkeypatch, capsys, tmp_path):
+    """With --database-url, `calibrate` says the rule was saved in that database (it used to
+    name ./data, a folder it never touched), and `identify` on an empty gallery names it too."""
+    import facebot.recognition as recognition
+    from facebot.cli.main import main
+    from facebot.storage.postgres import redact_url
+
+    monkeypatch.setattr(recognition, "Recognizer", lambda *a, **k: recognizer)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--database-url", postgres_url, "identify", str(samples / "s2" / "1.jpg")]) == 0
+    err = capsys.readouterr().err
+    assert f"nobody is enrolled yet in {redact_url(postgres_url)}" in err
+    assert main(["--database-url", postgres_url, "calibrate", str(samples), "--far", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert f"saved in {redact_url(postgres_url)}:" in out and "saved in data" not in out
+    assert not (tmp_path / "data").exists()

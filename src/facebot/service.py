@@ -415,6 +415,11 @@ class FaceService(OfficeRules):
             self._audit_read("identify", actor, faces=len(results), names=[r.label for r in results])
         return results
 
+    def nobody_enrolled(self) -> bool:
+        """Whether the gallery holds nobody (so every face comes back unknown): cheap, from
+        the search `identify` keeps."""
+        return not self._current_search()[2]
+
     def _audit_read(self, action: str, actor: str, **details) -> None:
         """Audit something that only read the gallery (an identification, a sighting).
 

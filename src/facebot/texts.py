@@ -70,6 +70,7 @@ EN = {
     "face_known": "{index}. {name} (distance {distance:.3f})",
     "face_unknown": "{index}. unknown",
     "no_faces_found": "I found no face in this photo.",
+    "nobody_enrolled": "Nobody is enrolled yet, so every face is unknown: HR enrolls people with /enroll NAME and a photo.",
     "list_empty": "No one is enrolled yet.",
     "list_header": "{count} person(s) enrolled:",
     "list_line": "{name}: {samples} sample(s)",
@@ -150,6 +151,8 @@ ES = {
     "face_known": "{index}. {name} (distancia {distance:.3f})",
     "face_unknown": "{index}. desconocido",
     "no_faces_found": "No encontré ninguna cara en esta foto.",
+    "nobody_enrolled": ("Todavía no hay nadie registrado, así que toda cara es desconocida: RR. HH. registra a las "
+                        "personas con /enroll NOMBRE y una foto."),
     "list_empty": "Todavía no hay nadie registrado.",
     "list_header": "{count} persona(s) registrada(s):",
     "list_line": "{name}: {samples} muestra(s)",
