@@ -25,14 +25,6 @@ def _progress(iterable, total=None, desc=""):
     return tqdm(iterable, total=total, desc=desc, unit="photo", file=sys.stderr, disable=None, leave=False)
 
 
-def where(store) -> str:
-    """Where the gallery a command used lives: its folder, or its database's URL without the
-    password (--database-url wins over --data-dir, which is then never touched)."""
-    from facebot.storage.store import describe
-
-    return describe(store)
-
-
 def _service(args):
     """The service named by the global options."""
     from facebot.service import open_service, service_options
@@ -164,7 +156,7 @@ def cmd_identify(args) -> int:
             out = Path(args.annotate) / (Path(path).stem + ".annotated.jpg")
             out.write_bytes(encode_jpeg(annotate(rgb, face_labels(results))))
     if service.nobody_enrolled():  # a new user's first try: say why every face was unknown
-        print(f"facebot identify: nobody is enrolled yet in {where(service.gallery)}, so every face is unknown; "
+        print(f"facebot identify: nobody is enrolled yet in {service.gallery_place}, so every face is unknown; "
               "enroll people with `facebot enroll NAME PHOTO --consent NOTE`", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -282,7 +274,7 @@ def cmd_calibrate(args) -> int:
     if not args.dry_run:
         service.set_rule(rule, actor=_actor(), action="calibrate")
         if not args.json:
-            print(f"saved in {where(service.gallery)}: every identification from now on follows this rule")
+            print(f"saved in {service.gallery_place}: every identification from now on follows this rule")
     return EXIT_OK
 
 

@@ -186,7 +186,7 @@ def test_each_person_is_answered_in_their_language(service, tmp_path, samples):
         server.languages.update({USER: "es-419", NEWBIE: "es", HR: "fr"})
         assert (await ask(server, USER, USER, "/help")).text == ES["help_user"]
         answer = await send_photo(server, USER, USER, jpeg(samples, "s5", 1))
-        assert answer.text.splitlines() == ["1 cara(s):", "1. desconocido"]
+        assert answer.text.splitlines() == ["1 cara(s):", "1. desconocido", ES["nobody_enrolled"]]  # nobody yet
         assert "no tienes permiso" in (await send_photo(server, NEWBIE, NEWBIE, jpeg(samples, "s5", 1))).text
         assert (await ask(server, HR, HR, "/list")).text == EN["list_empty"]  # French: FACEBOT_LANG
         assert (await ask(server, USER2, USER2, "/help")).text == EN["help_user"]  # no language given

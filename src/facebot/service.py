@@ -32,6 +32,7 @@ __all__ = ["ConflictingPerson", "EnrollRefused", "FaceService", "GalleryBusy", "
            "SeveralFaces", "FaceTooSmall", "UnknownPerson", "UnknownSample", "copy_gallery", "gallery_status", "init_database", "open_service",
            "parse_threshold", "service_options", "validate_name"]
 from facebot.storage.names import clean_text, name_key
+from facebot.storage.store import describe as describe_store
 from facebot.office import OfficeRules  # access, attendance, faces waiting for a name: service methods too
 
 log = logging.getLogger(__name__)
@@ -414,6 +415,12 @@ class FaceService(OfficeRules):
         if audit:
             self._audit_read("identify", actor, faces=len(results), names=[r.label for r in results])
         return results
+
+    @property
+    def gallery_place(self) -> str:
+        """Where the gallery lives, for messages: its folder, or its database's URL without
+        the password (with --database-url, --data-dir is never touched)."""
+        return describe_store(self.gallery)
 
     def nobody_enrolled(self) -> bool:
         """Whether the gallery holds nobody (so every face comes back unknown): cheap, from
