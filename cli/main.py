@@ -126,6 +126,20 @@ def cmd_enroll_dir(args) -> int:
     return EXIT_OK if report.enrolled else EXIT_FAILED
 
 
+def photos_in(paths: list[str]) -> list[str]:
+    """The photos to look at: each path given, a folder replaced by the photos directly in it
+    (by name; other files passed over), or kept as it is when it holds none, to be reported."""
+    from facebot.recognition.images import IMAGE_SUFFIXES
+
+    found = []
+    for path in paths:
+        inside = []
+        if Path(path).is_dir():
+            inside = sorted(str(p) for p in Path(path).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        found += inside or [path]
+    return found
+
+
 def cmd_identify(args) -> int:
     from facebot.recognition import ImageError, TooManyFaces, load_image
     from facebot.recognition.draw import annotate, face_labels
@@ -134,11 +148,14 @@ def cmd_identify(args) -> int:
     service = _service(args)
     if args.annotate:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
-    failed = False
-    for path in args.images:
+    failed = looked = False
+    for path in photos_in(args.images):
         try:
+            if Path(path).is_dir():
+                raise ImageError("no photos (JPEG, PNG, WebP or BMP) in this folder")
             rgb = load_image(path)
             results = service.identify(rgb, actor=_actor())
+            looked = looked or bool(results)
         except (ImageError, TooManyFaces) as exc:
             failed = True
             if args.json:
@@ -155,7 +172,7 @@ def cmd_identify(args) -> int:
         if args.annotate:
             out = Path(args.annotate) / (Path(path).stem + ".annotated.jpg")
             out.write_bytes(encode_jpeg(annotate(rgb, face_labels(results))))
-    if service.nobody_enrolled():  # a new user's first try: say why every face was unknown
+    if looked and service.nobody_enrolled():  # a new user's first try: say why every face was unknown
         print(f"facebot identify: nobody is enrolled yet in {service.gallery_place}, so every face is unknown; "
               "enroll people with `facebot enroll NAME PHOTO --consent NOTE`", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
@@ -331,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("enroll", help="enroll a person from one or more photos")
     p.add_argument("name")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos, or folders of photos")
     p.add_argument("--force", action="store_true", help="enroll even if the face matches someone else")
     p.add_argument("--face", type=int, metavar="N",
                    help="in a photo of several people, enroll face N (1 = the biggest, as `identify` numbers them)")
@@ -346,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_enroll_dir)
 
     p = sub.add_parser("identify", help="name every face in photos")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos, or folders of photos")
     p.add_argument("--json", action="store_true", help="one JSON object per image per line")
     p.add_argument("--annotate", metavar="DIR", help="write annotated copies into DIR")
     p.set_defaults(func=cmd_identify)

@@ -161,9 +161,30 @@ def test_identify_before_anyone_is_enrolled_says_how_to_enroll(cli, samples):
     code, out, err = cli("identify", samples / "s2" / "1.jpg")
     assert code == 0 and "1. unknown" in out
     assert "nobody is enrolled yet" in err and "facebot enroll NAME PHOTO --consent NOTE" in err
+    code, out, err = cli("identify", samples / "missing.jpg")  # no face looked at: nothing to explain
+    assert code == 1 and "error" in out and "enrolled yet" not in err
     cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
     code, out, err = cli("identify", samples / "s2" / "5.jpg")
     assert "1. Ana" in out and "enrolled yet" not in err
+
+
+def test_identify_takes_a_folder_of_photos(cli, samples, tmp_path):
+    """`facebot identify FOLDER` names the faces of every photo in it, in name order; other
+    files are passed over, and an empty folder is one error line."""
+    import shutil
+
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    shutil.copy(samples / "s2" / "9.jpg", folder / "b.jpg")
+    shutil.copy(samples / "s5" / "1.jpg", folder / "a.JPG")
+    (folder / "notes.txt").write_text("not a photo")
+    (tmp_path / "empty").mkdir()
+    code, out, _ = cli("identify", "--json", folder, tmp_path / "empty")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["image"] for line in lines] == [str(folder / "a.JPG"), str(folder / "b.jpg"), str(tmp_path / "empty")]
+    assert lines[0]["faces"][0]["name"] is None and lines[1]["faces"][0]["name"] == "Ana"
+    assert code == 1 and "no photos" in lines[2]["error"]
 
 
 def test_list_and_delete(cli, samples):
