@@ -11,8 +11,8 @@ about a second at start-up, nothing downloaded):
 - `TFLitePNet` replaces only the package's PNet model (the package still drives the
   rest): outputs equal within 1e-5, less than half the PNet time.
 - `LiteMTCNN` runs the whole cascade itself: the same algorithm as the package's
-  (same pyramid scales, thresholds, box regression and its NMS, reused from
-  `mtcnn.utils.bboxes`), with the pyramid resized by OpenCV (INTER_AREA equals
+  (same pyramid scales, thresholds and box regression, reused from `mtcnn.utils.bboxes`,
+  and its NMS rewritten row for row, `nms`), with the pyramid resized by OpenCV (INTER_AREA equals
   TensorFlow's AREA resize within 1e-5), patches cut as `tf.image.crop_and_resize`
   cuts them (by one cv2.remap), and all three networks on TFLite. Boxes agree with the
   package's within a pixel, about 3x faster on a 640x480 frame.
@@ -177,6 +177,35 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     return out.reshape(count, size, size, image.shape[2]).astype(np.float32, copy=False)
 
 
+def nms(rows: np.ndarray, threshold: float, method: str = "union", initial_sort: bool = True) -> np.ndarray:
+    """The package's smart_nms_from_bboxes for rows of one image ([image id, x1, y1, x2, y2,
+    score, ...]): sorted by score, best first, when `initial_sort`; a row is dropped when
+    any row before it overlaps it by more than `threshold` (intersection over union, or over
+    the smaller box for "min"), whether or not that row was itself dropped, as the package
+    does. Same rows in the same order (tests/test_recognition.py), with less NumPy overhead:
+    it is called a dozen times per pass, and detection took 8.9 against 9.6 ms on a 0.3 MP
+    one-face photo, 43 against 45 ms on a 0.3 MP group and 68 against 72 ms at 1 MP.
+    """
+    if initial_sort:
+        rows = rows[np.argsort(rows[:, 5])[::-1]]  # the package's descending order, ties alike
+    if len(rows) < 2:
+        return rows
+    a, b = rows[:, None, 1:5], rows[None, :, 1:5]
+    across = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]))
+    down = np.maximum(0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]))
+    overlap = across * down
+    area = (rows[:, 3] - rows[:, 1]) * (rows[:, 4] - rows[:, 2])
+    if method == "union":
+        base = area[:, None] + area[None, :] - overlap
+    elif method == "min":
+        base = np.minimum(area[:, None], area[None, :])
+    else:
+        raise ValueError("method is 'union' or 'min'")
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 is nan, which suppresses nothing
+        covered = np.triu(overlap / base > threshold, k=1).any(axis=0)
+    return rows[~covered]
+
+
 def _pnet_boxes(regression: np.ndarray, probability: np.ndarray, threshold: float, scale: float) -> np.ndarray:
     """The package's generate_bounding_box + upscale_bboxes: rows [0, x1, y1, x2, y2, score]
     in the pyramid level's input pixels divided by `scale`, best score first."""
@@ -241,7 +270,7 @@ class LiteMTCNN:
 
         `max_face` (px) leaves out the pyramid levels that look only for faces bigger than
         it (a level at scale s looks for faces of about 12 / s px); None: all of them."""
-        from mtcnn.utils.bboxes import adjust_bboxes, pick_matches, resize_to_square, smart_nms_from_bboxes
+        from mtcnn.utils.bboxes import adjust_bboxes, pick_matches, resize_to_square
 
         t = self.thresholds
         none = np.zeros((0, 15))
@@ -257,18 +286,18 @@ class LiteMTCNN:
             level = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             regression, probability = self.pnet.run(level[None])
             rows = _pnet_boxes(regression, probability, t.pnet, scale)
-            levels.append(smart_nms_from_bboxes(rows, threshold=t.nms_pnet_scale, method="union", initial_sort=False))
+            levels.append(nms(rows, t.nms_pnet_scale, "union", initial_sort=False))
         boxes = np.concatenate(levels) if levels else np.empty((0, 6))
         if not len(boxes):
             return none
-        boxes = resize_to_square(smart_nms_from_bboxes(boxes, threshold=t.nms_pnet, method="union", initial_sort=True))
+        boxes = resize_to_square(nms(boxes, t.nms_pnet, "union"))
 
         regression, probability = self._patches(self.rnet, image, boxes, 24)
         boxes[:, -1] = probability[:, -1]
         boxes = pick_matches(adjust_bboxes(boxes, regression), score_threshold=t.rnet)
         if not len(boxes):
             return none
-        boxes = resize_to_square(smart_nms_from_bboxes(boxes, threshold=t.nms_rnet, method="union", initial_sort=True))
+        boxes = resize_to_square(nms(boxes, t.nms_rnet, "union"))
 
         landmarks, regression, probability = self._patches(self.onet, image, boxes, 48)
         w = boxes[:, 3:4] - boxes[:, 1:2] + 1
@@ -279,5 +308,5 @@ class LiteMTCNN:
         boxes = pick_matches(boxes, scores_column=5, score_threshold=t.onet)
         if not len(boxes):
             return none
-        boxes = smart_nms_from_bboxes(boxes, threshold=t.nms_onet, method="min", initial_sort=True)
+        boxes = nms(boxes, t.nms_onet, "min")
         return boxes[:, 1:]

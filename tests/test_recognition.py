@@ -64,6 +64,26 @@ def test_mtcnn_patches_are_cut_as_tensorflow_cuts_them(samples):
     assert crop_and_resize(image, np.zeros((0, 4)), 24).shape == (0, 24, 24, 3)
 
 
+def test_mtcnn_nms_keeps_the_rows_the_package_keeps():
+    """The cascade's own non-maximum suppression gives the package's rows in the package's
+    order: random boxes, tied scores, empty boxes, both overlap measures, sorted or not."""
+    from mtcnn.utils.bboxes import smart_nms_from_bboxes
+
+    from facebot.models.mtcnn_lite import nms
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        count = int(rng.integers(1, 40))
+        corner, size = rng.uniform(0, 100, (count, 2)), rng.uniform(0, 30, (count, 2))
+        size[: count // 4 if trial % 5 == 0 else 0] = 0
+        scores = rng.choice([0.6, 0.9], count) if trial % 2 else rng.uniform(0, 1, count)
+        rows = np.column_stack([np.zeros(count), corner, corner + size, scores, rng.uniform(0, 1, (count, 10))])
+        for method, threshold, ordered in (("union", 0.5, False), ("union", 0.7, True), ("min", 0.7, True)):
+            with np.errstate(divide="ignore", invalid="ignore"):  # the package divides 0 by 0 for empty boxes
+                want = smart_nms_from_bboxes(rows, threshold=threshold, method=method, initial_sort=ordered)
+            assert np.array_equal(nms(rows, threshold, method, initial_sort=ordered), want)
+
+
 def test_tflite_pnet_matches_tensorflow_for_any_size():
     from mtcnn.stages import StagePNet
 
