@@ -54,7 +54,7 @@ from telegram.ext import ApplicationHandlerStop
 from facebot.bot.privacy import Pending
 from facebot.bot.telegram_util import command_argument
 from facebot.office import Access, AccessRefused, AttendanceRow, FixedAccess, NotListed, local_zone
-from facebot.service import InvalidName, big_enough_to_enroll
+from facebot.service import InvalidName, makes_a_sample
 from facebot.texts import text
 
 log = logging.getLogger(__name__)
@@ -383,8 +383,8 @@ class OfficeHandlers:
                 key = self.remember_face(RememberedFace(index, result.name, result.distance))
                 rows.append([InlineKeyboardButton(self.t("button_not_person", index=index, name=result.name),
                                                   callback_data=f"wrong:{key}")])
-            elif self.is_hr(user_id) and result.embedding is not None and big_enough_to_enroll(result.pixels):
-                # (a face too small to enroll gets no enroll button: the service would refuse it)
+            elif self.is_hr(user_id) and result.embedding is not None and makes_a_sample(result.pixels, result.visible):
+                # (a face too small or too cut to enroll gets no enroll button: the service would refuse it)
                 nearest = result.name if result.name and result.distance <= SUGGEST_UP_TO else None
                 key = self.remember_face(RememberedFace(index, None, result.distance, np.array(result.embedding, np.float32),
                                                         nearest=nearest))

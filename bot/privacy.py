@@ -37,7 +37,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Mess
 
 from facebot.bot.telegram_util import command_argument
 from facebot.recognition.images import encode_jpeg
-from facebot.service import (ConflictingPerson, FaceTooSmall, GalleryBusy, InvalidConsent, InvalidName, UnknownPerson,
+from facebot.service import (ConflictingPerson, FaceCut, FaceTooSmall, GalleryBusy, InvalidConsent, InvalidName, UnknownPerson,
                              UnknownSample)
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,8 @@ class Pending:
     date: str = ""
     by: str = ""
     samples: list[int] = field(default_factory=list)  # samples: the ids, as numbered from 1
-    # pick: (embedding, cropped face, its width in px), biggest first
-    choices: list[tuple[np.ndarray, bytes, float]] = field(default_factory=list)
+    # pick: (embedding, cropped face, its width in px, its share inside the photo), biggest first
+    choices: list[tuple[np.ndarray, bytes, float, float]] = field(default_factory=list)
 
 
 def consent_note(user_id: int, now: datetime | None = None) -> str:
@@ -107,7 +107,8 @@ class PrivacyHandlers:
         consent question (on_pick_button). Only the faces' embeddings and crops are kept."""
         crops = [await self._cpu(encode_jpeg, f.crop) for f in faces]
         key = self.keep(Pending("pick", name, message.chat_id,
-                                choices=[(np.array(f.embedding, np.float32), c, f.pixels) for f, c in zip(faces, crops)]))
+                                choices=[(np.array(f.embedding, np.float32), c, f.pixels, f.visible)
+                                         for f, c in zip(faces, crops)]))
         markup = InlineKeyboardMarkup([
             [InlineKeyboardButton(self.t("button_face_number", index=i), callback_data=f"pick:{key}:{i}")
              for i in range(1, len(faces) + 1)],
@@ -131,10 +132,10 @@ class PrivacyHandlers:
             await self.send(lambda: query.answer(self.t("expired"), show_alert=True))
             return
         await self.send(query.answer)
-        embedding, crop, pixels = pending.choices[int(number) - 1]
+        embedding, crop, pixels, visible = pending.choices[int(number) - 1]
         try:
-            name, clash = await self._core(self.service.check_face_enrollment, pending.name, embedding, pixels)
-        except (InvalidName, FaceTooSmall, GalleryBusy) as exc:
+            name, clash = await self._core(self.service.check_face_enrollment, pending.name, embedding, pixels, visible)
+        except (InvalidName, FaceTooSmall, FaceCut, GalleryBusy) as exc:
             await self.reply(query.message, self.explain(exc))
             return
         await self.ask_consent(query.message, Pending("enroll", name, pending.chat_id, embedding=embedding,

@@ -31,7 +31,7 @@ from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, 
 
 from facebot.config import BotConfig, ConfigError, load_bot_config
 from facebot.recognition.draw import face_labels
-from facebot.service import (EnrollRefused, FaceService, FaceTooSmall, GalleryBusy, InvalidName, NoFace,
+from facebot.service import (EnrollRefused, FaceCut, FaceService, FaceTooSmall, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
 from facebot.bot.office import MAX_FACE_BUTTONS, REPLY_LANGUAGE, OfficeHandlers, language_of
 from facebot.bot.privacy import Pending, PrivacyHandlers
@@ -157,6 +157,8 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
             return self.t("several_faces", count=exc.count)
         if isinstance(exc, FaceTooSmall):
             return self.t("face_too_small", pixels=round(exc.pixels), minimum=round(exc.minimum))
+        if isinstance(exc, FaceCut):
+            return self.t("face_cut", visible=exc.visible)
         if isinstance(exc, InvalidName):
             return self.t("invalid_name", reason=str(exc))
         if isinstance(exc, TooManyFaces):

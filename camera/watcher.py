@@ -39,6 +39,7 @@ class Event:
     when: datetime
     embedding: np.ndarray | None = None  # of an unknown face: HR may name it from the alert
     pixels: float = float("nan")  # the face's width as FaceNet saw it (too small to enroll: no button)
+    visible: float = 1.0  # the share of its box inside the frame (too cut to enroll: no button)
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -109,7 +110,7 @@ class Watcher:
                 return Event(ident.name, ident.box, ident.distance, now)
         if not ident.known and self.unknown_alerts and not track.announced_unknown and votes.count(None) >= self.k:
             track.announced_unknown = True
-            return Event(None, ident.box, ident.distance, now, ident.embedding, ident.pixels)
+            return Event(None, ident.box, ident.distance, now, ident.embedding, ident.pixels, ident.visible)
         return None
 
     def sightings(self, now: datetime) -> list[str]:

@@ -109,7 +109,8 @@ def _watch(args, config) -> int:
         if sender is None or event.name is not None or event.embedding is None:
             return ()
         try:
-            face_id = service.add_pending_face(event.embedding, args.camera_name, pixels=event.pixels)
+            face_id = service.add_pending_face(event.embedding, args.camera_name, pixels=event.pixels,
+                                               visible=event.visible)
         except Exception as exc:  # a gallery that cannot be written: the alert still goes out
             log.error("could not keep the unknown face for HR to name: %s", exc)
             return ()

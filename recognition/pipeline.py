@@ -11,7 +11,7 @@ import numpy as np
 from facebot.models.siamese.scorer import load_scorer
 from facebot.recognition.align import BOX, SQUARE, CropStyle, crop_face
 from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, as_rule
-from facebot.recognition.detect import make_detector
+from facebot.recognition.detect import Face, make_detector
 from facebot.recognition.embed import Embedder
 from facebot.recognition.images import Photo
 from facebot.recognition.match import DEFAULT_THRESHOLD, Matcher, Metric
@@ -37,6 +37,15 @@ def _in_photo(box: tuple[int, int, int, int], photo: Photo) -> tuple[int, int, i
 SHARP_FACE = 64
 
 
+def visible_share(face: Face) -> float:
+    """The share of a detected face's whole box that lies inside the photo: 1.0 for a face
+    the photo's edge does not cut."""
+    if face.extent is None:
+        return 1.0
+    # (the box and the extent are rounded apart: a face just inside could read a hair over 1)
+    return min(1.0, float(face.box[2] * face.box[3]) / max(1.0, float(face.extent[2] * face.extent[3])))
+
+
 class TooManyFaces(ValueError):
     """More faces than the sane cap: a crowd photo or a detector gone wrong."""
 
@@ -44,14 +53,16 @@ class TooManyFaces(ValueError):
 @dataclass(frozen=True)
 class DetectedFace:
     """A face found in a photo: box (x, y, w, h), detector confidence, 160x160 crop, embedding,
-    and `pixels`: the face's width in the pixels the crop was cut from (fewer than the box's
-    where the photo was decoded at reduced size; nan: not measured)."""
+    `pixels`: the face's width in the pixels the crop was cut from (fewer than the box's
+    where the photo was decoded at reduced size; nan: not measured), and `visible`: the
+    share of the whole face's box inside the photo (1.0 unless the photo's edge cuts it)."""
 
     box: tuple[int, int, int, int]
     score: float
     crop: np.ndarray
     embedding: np.ndarray
     pixels: float = float("nan")
+    visible: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,8 @@ class Identification:
     """Who a face is: nearest person's name (None when the gallery is empty), distance, known,
     and what else the decision rule used (recognition/decision.py): the score d1 / d2,
     `background`, the distance to the nearest background person (inf: the rule used none),
-    and `pixels`, the face's width as FaceNet saw it (small faces get the rule's slack)."""
+    and `pixels`, the face's width as FaceNet saw it (small faces get the rule's slack);
+    `visible` as in DetectedFace (what enrollment from this face would check)."""
 
     box: tuple[int, int, int, int]
     name: str | None
@@ -69,6 +81,7 @@ class Identification:
     score: float = float("nan")
     background: float = float("inf")
     pixels: float = float("nan")
+    visible: float = 1.0
 
     @property
     def label(self) -> str:
@@ -186,7 +199,7 @@ class Recognizer:
         del sharp
         crops = np.stack(crops) if crops else np.zeros((0, 160, 160, 3), np.uint8)
         embeddings = self._embed(crops)
-        return [DetectedFace(_in_photo(f.box, photo), f.score, c, e, w)
+        return [DetectedFace(_in_photo(f.box, photo), f.score, c, e, w, visible_share(f))
                 for f, c, e, w in zip(found, crops, embeddings, widths)]
 
     def identify(self, rgb: np.ndarray, matcher: Matcher, rule: DecisionRule | float | None = None) -> list[Identification]:
@@ -205,5 +218,6 @@ class Recognizer:
         if self.metric is not None and not rule.is_threshold:
             rule = fallback
         matches = matcher.nearest(np.stack([f.embedding for f in faces]), rule, widths=[f.pixels for f in faces])
-        return [Identification(f.box, m.name, m.distance, m.known, f.embedding, m.score, m.background, f.pixels)
+        return [Identification(f.box, m.name, m.distance, m.known, f.embedding, m.score, m.background, f.pixels,
+                               f.visible)
                 for f, m in zip(faces, matches)]

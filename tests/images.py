@@ -78,3 +78,10 @@ def face_shrunk_to(rgb: np.ndarray, face_width: float, pixels: float) -> np.ndar
 
     scale = pixels / face_width
     return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def face_cut_by_edge(rgb: np.ndarray, box: tuple[int, int, int, int], share: float) -> np.ndarray:
+    """The photo cropped on the left so that its edge cuts off `share` of the face in `box`
+    (x, y, w, h), as a careless crop or a face at the side of a group photo."""
+    x, _, w, _ = box
+    return np.ascontiguousarray(rgb[:, int(round(x + share * w)):])

@@ -125,6 +125,21 @@ def test_enroll_refuses_a_face_too_small_to_be_known_again(run_bot, service, sam
     assert names(service) == {}
 
 
+def test_enroll_refuses_a_face_cut_by_the_photos_edge(run_bot, service, samples, recognizer):
+    from tests.images import face_cut_by_edge
+
+    photo = load_image(samples / "s23" / "1.jpg")
+    cut = face_cut_by_edge(photo, recognizer.faces(photo)[0].box, 0.3)
+
+    async def scenario(server):
+        server.push_photo(HR, HR, encode_jpeg(cut), caption="/enroll Ana")
+        [reply] = await server.wait_for_messages(HR, 1)
+        assert "edge" in reply.text and "whole face" in reply.text
+
+    run_bot(scenario)
+    assert names(service) == {}
+
+
 def test_a_face_chosen_in_a_group_photo_must_be_big_enough(run_bot, service, samples, recognizer):
     small = load_image(samples / "s5" / "1.jpg")
     small = face_shrunk_to(small, recognizer.faces(small)[0].pixels, 72)  # 36 px once two_people halves it
@@ -601,7 +616,7 @@ def test_spanish_texts(run_bot):
                   index=1, value=0.7, source="s", rule="r", camera="door", time="09:00",
                   id=4, role="HR", fixed="HR", variable="FACEBOT_HR_IDS", hr="1", users="2", date="2026-01-02",
                   duration="5 min", by="cli:hr", consent="form HR-7", left=1, unknown=1, total=2, entries=3,
-                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64, pixels=30, minimum=48)
+                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64, pixels=30, minimum=48, visible=0.7)
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

@@ -69,6 +69,25 @@ def test_enroll_refuses_a_face_too_small_to_be_known_again(cli, samples, recogni
     assert code == 1 and "skipped 1" in out and "too small" in out
 
 
+def test_enroll_refuses_a_face_cut_by_the_photos_edge(cli, samples, recognizer, tmp_path):
+    """A face with a fifth of it outside the photo makes a sample that names its owner far
+    less often (README, Enroll): refused, with how to fix it; --force enrolls."""
+    from tests.images import face_cut_by_edge
+
+    photo = load_image(samples / "s23" / "1.jpg")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(jpeg_bytes(face_cut_by_edge(photo, recognizer.faces(photo)[0].box, 0.3)))  # 79% inside
+    code, _, err = cli("enroll", "Ana", cut, *CONSENT)
+    assert code == 1 and "edge" in err and "whole face" in err and "nothing was enrolled" in err
+    assert Gallery(cli.data).people() == []
+    code, out, err = cli("enroll", "Ana", cut, "--force", *CONSENT)
+    assert code == 0 and "enrolled Ana" in out, err
+    slightly = tmp_path / "slightly.jpg"  # a face just touching the edge is taken
+    slightly.write_bytes(jpeg_bytes(face_cut_by_edge(photo, recognizer.faces(photo)[0].box, 0.03)))
+    code, out, err = cli("enroll", "Ana", slightly, *CONSENT)
+    assert code == 0 and "2 in all" in out, err
+
+
 @pytest.mark.parametrize("make, reason", [
     (lambda s: np.full((240, 320, 3), 180, np.uint8), "no face"),
     (lambda s: mosaic([load_image(s / "s2" / "1.jpg"), load_image(s / "s5" / "1.jpg")]), "2 faces"),

@@ -338,3 +338,14 @@ def test_a_small_face_in_a_big_jpeg_is_cut_from_sharper_pixels(recognizer, sampl
         blurry_gap.append(np.linalg.norm(blurry.embedding - full.embedding))
         sharp_gap.append(np.linalg.norm(sharp.embedding - full.embedding))
     assert np.mean(sharp_gap) < 0.5 * np.mean(blurry_gap)
+
+
+def test_a_face_cut_by_the_edge_says_how_much_of_it_is_inside(recognizer, samples):
+    """DetectedFace.visible: the share of the face's box inside the photo (1 for a whole face);
+    what enrollment reads to refuse a face the edge cuts."""
+    from tests.images import face_cut_by_edge
+
+    rgb = photo(samples, "s23", 1)
+    [whole] = recognizer.faces(rgb)
+    [cut] = recognizer.faces(face_cut_by_edge(rgb, whole.box, 0.4))
+    assert whole.visible == 1.0 and 0.6 < cut.visible < 0.8

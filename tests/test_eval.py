@@ -159,6 +159,19 @@ def test_the_small_face_slack_procedure_takes_the_least_that_names_the_small_fac
     assert degrade(photo, 200.0, np.random.default_rng(0)).shape[1] < 640  # shrunk: a 200-px face to 140 px or less
 
 
+def test_the_cut_face_line_is_the_last_band_within_two_points_of_whole_faces():
+    """lab.cut_faces.choose on a hand-made table, and its crop: the edge cuts the face by the
+    share asked, the photo keeps its size."""
+    from facebot.lab.cut_faces import choose, cut_by_edge
+
+    rows = [(0.95, 1.0, 0.0, 0.99, 9), (0.9, 0.95, 0.0, 0.975, 9), (0.85, 0.9, 0.0, 0.965, 9), (0.8, 0.85, 0.0, 0.99, 9)]
+    assert choose(rows) == 0.9  # 0.965 is more than 2 points under 0.99; a better band below does not count
+    photo = np.zeros((200, 300, 3), np.uint8)
+    photo[50:150, 100:200] = 255  # the "face"
+    cut = cut_by_edge(photo, (100, 50, 100, 100), 0.3, side=0)
+    assert cut.shape == photo.shape and (cut[100, :70] == 255).all() and (cut[100, 70] == 0).all()
+
+
 @pytest.mark.slow
 def test_video_stills_and_png_photos_of_people_enrolled_from_one_press_photo(cli, georgia_tech, tmp_path):
     """As a new user would: enroll-dir with each LFW person's first photo (one shows two

@@ -346,6 +346,7 @@ def test_a_face_too_small_to_enroll_is_offered_no_enrollment(service, tmp_path, 
     embedding = recognizer.faces(far)[0].embedding
     assert service.add_pending_face(embedding, "door", pixels=36) is None
     assert service.add_pending_face(embedding, "door", pixels=120) is not None
+    assert service.add_pending_face(embedding, "door", pixels=120, visible=0.6) is None  # cut by the frame's edge
 
 
 def test_an_unknown_face_is_enrolled_from_its_button_and_named_in_the_next_photo(service, tmp_path, samples):

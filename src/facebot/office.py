@@ -239,14 +239,15 @@ class OfficeRules:
 
     # -- faces waiting for a name ------------------------------------------------------------
     def add_pending_face(self, embedding: np.ndarray, camera: str, now: datetime | None = None,
-                         pixels: float = float("nan")) -> str | None:
+                         pixels: float = float("nan"), visible: float = 1.0) -> str | None:
         """Keep an unknown face's embedding (never the photo) for 24 h, so that HR can name it
         from the camera's alert; returns its id (for the alert's button), or None for a face
-        under MIN_ENROLL_FACE px wide (`pixels`; nan: not measured), which enrollment would
-        refuse. Older ones are dropped, and the oldest beyond MAX_PENDING_FACES."""
-        from facebot.service import big_enough_to_enroll  # service.py imports this module
+        enrollment would refuse: under MIN_ENROLL_FACE px wide (`pixels`; nan: not measured)
+        or cut by the frame's edge (`visible`, see service.makes_a_sample). Older ones are
+        dropped, and the oldest beyond MAX_PENDING_FACES."""
+        from facebot.service import makes_a_sample  # service.py imports this module
 
-        if not big_enough_to_enroll(pixels):
+        if not makes_a_sample(pixels, visible):
             return None
         now = now or datetime.now(timezone.utc)
         face_id = secrets.token_hex(6)

@@ -56,6 +56,8 @@ EN = {
     "no_face": "I found no face in this photo.",
     "face_too_small": ("The face is only {pixels} px wide: too small to be recognised again. Please send a closer "
                        "photo, with the face at least {minimum} px wide."),
+    "face_cut": ("The photo's edge cuts this face (only {visible:.0%} of it is in the photo): it would be hard to "
+                 "recognise again. Please send a photo that shows the whole face."),
     "several_faces": "I found {count} faces; an enrollment photo must show exactly one face.",
     "too_many_faces": "There are too many faces in this photo: {reason}.",
     "conflict": (
@@ -137,6 +139,8 @@ ES = {
     "no_face": "No encontré ninguna cara en esta foto.",
     "face_too_small": ("La cara mide solo {pixels} px de ancho: demasiado pequeña para reconocerla después. Envía "
                        "una foto más cercana, con la cara de al menos {minimum} px de ancho."),
+    "face_cut": ("El borde de la foto corta esta cara (solo el {visible:.0%} está en la foto): sería difícil "
+                 "reconocerla después. Envía una foto en la que se vea la cara entera."),
     "several_faces": "Encontré {count} caras; una foto de registro debe mostrar exactamente una.",
     "too_many_faces": "Hay demasiadas caras en esta foto: {reason}.",
     "conflict": (
