@@ -18,7 +18,7 @@ from facebot.texts import EN, ES, text
 from facebot.recognition import DEFAULT_RULE, DecisionRule, decode_image, load_image
 from facebot.recognition.images import encode_jpeg
 from tests.fake_telegram import FakeTelegram, polling
-from tests.images import face_shrunk_to, two_people
+from tests.images import face_cut_by_edge, face_shrunk_to, two_people
 
 HR, USER, STRANGER, GROUP = 1001, 2002, 3003, -5005
 
@@ -112,29 +112,18 @@ def test_enroll_by_caption_then_identify(run_bot, service, samples):
     assert service.gallery.audit_log(10)[0]["consent"] == sample.consent
 
 
-def test_enroll_refuses_a_face_too_small_to_be_known_again(run_bot, service, samples, recognizer):
-    photo = load_image(samples / "s2" / "1.jpg")
-    far = face_shrunk_to(photo, recognizer.faces(photo)[0].pixels, 36)
-
-    async def scenario(server):
-        server.push_photo(HR, HR, encode_jpeg(far), caption="/enroll Ana")
-        [reply] = await server.wait_for_messages(HR, 1)
-        assert "too small" in reply.text and "closer photo" in reply.text
-
-    run_bot(scenario)
-    assert names(service) == {}
-
-
-def test_enroll_refuses_a_face_cut_by_the_photos_edge(run_bot, service, samples, recognizer):
-    from tests.images import face_cut_by_edge
-
+@pytest.mark.parametrize("weak, words", [
+    (lambda photo, face: face_shrunk_to(photo, face.pixels, 36), ("too small", "closer photo")),
+    (lambda photo, face: face_cut_by_edge(photo, face.box, 0.3), ("edge", "whole face")),
+], ids=["too small", "cut by the edge"])
+def test_enroll_refuses_a_face_that_would_make_a_weak_sample(run_bot, service, samples, recognizer, weak, words):
     photo = load_image(samples / "s23" / "1.jpg")
-    cut = face_cut_by_edge(photo, recognizer.faces(photo)[0].box, 0.3)
+    weak_photo = weak(photo, recognizer.faces(photo)[0])
 
     async def scenario(server):
-        server.push_photo(HR, HR, encode_jpeg(cut), caption="/enroll Ana")
+        server.push_photo(HR, HR, encode_jpeg(weak_photo), caption="/enroll Ana")
         [reply] = await server.wait_for_messages(HR, 1)
-        assert "edge" in reply.text and "whole face" in reply.text
+        assert all(word in reply.text for word in words)
 
     run_bot(scenario)
     assert names(service) == {}
