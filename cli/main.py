@@ -152,7 +152,7 @@ def cmd_identify(args) -> int:
     for path in photos_in(args.images):
         try:
             if Path(path).is_dir():
-                raise ImageError("no photos (JPEG, PNG, WebP or BMP) in this folder")
+                raise ImageError("no photos (JPEG, PNG, WebP or BMP) in this folder; its subfolders are not looked in")
             rgb = load_image(path)
             results = service.identify(rgb, actor=_actor())
             looked = looked or bool(results)
