@@ -55,6 +55,14 @@ class Face:
         """The box to cut the face from: `extent` where the edge cuts the face, else `box`."""
         return self.extent or self.box
 
+    @property
+    def visible(self) -> float:
+        """The share of the whole face's box that lies inside the photo: 1.0 for a face the
+        photo's edge does not cut."""
+        _, _, w, h = self.whole_box
+        # (the box and the extent are rounded apart: a face just inside could read a hair over 1)
+        return min(1.0, self.area / max(1.0, float(w * h)))
+
 
 def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -> tuple[int, int, int, int] | None:
     x0, y0 = max(0, int(round(x))), max(0, int(round(y)))

@@ -11,7 +11,7 @@ import numpy as np
 from facebot.models.siamese.scorer import load_scorer
 from facebot.recognition.align import BOX, SQUARE, CropStyle, crop_face
 from facebot.recognition.decision import DEFAULT_RULE, DecisionRule, as_rule
-from facebot.recognition.detect import Face, make_detector
+from facebot.recognition.detect import make_detector
 from facebot.recognition.embed import Embedder
 from facebot.recognition.images import Photo
 from facebot.recognition.match import DEFAULT_THRESHOLD, Matcher, Metric
@@ -37,15 +37,6 @@ def _in_photo(box: tuple[int, int, int, int], photo: Photo) -> tuple[int, int, i
 SHARP_FACE = 64
 
 
-def visible_share(face: Face) -> float:
-    """The share of a detected face's whole box that lies inside the photo: 1.0 for a face
-    the photo's edge does not cut."""
-    if face.extent is None:
-        return 1.0
-    # (the box and the extent are rounded apart: a face just inside could read a hair over 1)
-    return min(1.0, float(face.box[2] * face.box[3]) / max(1.0, float(face.extent[2] * face.extent[3])))
-
-
 class TooManyFaces(ValueError):
     """More faces than the sane cap: a crowd photo or a detector gone wrong."""
 
@@ -55,7 +46,7 @@ class DetectedFace:
     """A face found in a photo: box (x, y, w, h), detector confidence, 160x160 crop, embedding,
     `pixels`: the face's width in the pixels the crop was cut from (fewer than the box's
     where the photo was decoded at reduced size; nan: not measured), and `visible`: the
-    share of the whole face's box inside the photo (1.0 unless the photo's edge cuts it)."""
+    share of the whole face's box inside the photo (detect.Face.visible)."""
 
     box: tuple[int, int, int, int]
     score: float
@@ -199,7 +190,7 @@ class Recognizer:
         del sharp
         crops = np.stack(crops) if crops else np.zeros((0, 160, 160, 3), np.uint8)
         embeddings = self._embed(crops)
-        return [DetectedFace(_in_photo(f.box, photo), f.score, c, e, w, visible_share(f))
+        return [DetectedFace(_in_photo(f.box, photo), f.score, c, e, w, f.visible)
                 for f, c, e, w in zip(found, crops, embeddings, widths)]
 
     def identify(self, rgb: np.ndarray, matcher: Matcher, rule: DecisionRule | float | None = None) -> list[Identification]:

@@ -149,18 +149,25 @@ class BulkReport:
     several_faces: list[tuple[str, str, int]] = field(default_factory=list)  # skipped (name, path, faces found)
 
 
+def weak_sample(pixels: float = float("nan"), visible: float = 1.0) -> EnrollRefused | None:
+    """Why a face `pixels` px wide (nan: not measured, taken) with a share `visible` of it
+    inside the photo would make a weak sample (FaceTooSmall or FaceCut), or None."""
+    if pixels < MIN_ENROLL_FACE:
+        return FaceTooSmall(pixels)
+    if visible < MIN_ENROLL_VISIBLE:
+        return FaceCut(visible)
+    return None
+
+
 def makes_a_sample(pixels: float = float("nan"), visible: float = 1.0) -> bool:
-    """Whether a face `pixels` px wide (nan: not measured, taken) with a share `visible` of
-    it inside the photo makes a usable sample."""
-    return not pixels < MIN_ENROLL_FACE and not visible < MIN_ENROLL_VISIBLE
+    """Whether such a face makes a usable sample (see weak_sample)."""
+    return weak_sample(pixels, visible) is None
 
 
 def check_sample_face(pixels: float = float("nan"), visible: float = 1.0) -> None:
     """Raise FaceTooSmall or FaceCut for an enrollment face that would make a weak sample."""
-    if pixels < MIN_ENROLL_FACE:
-        raise FaceTooSmall(pixels)
-    if visible < MIN_ENROLL_VISIBLE:
-        raise FaceCut(visible)
+    if refusal := weak_sample(pixels, visible):
+        raise refusal
 
 
 def service_options(args) -> dict:
@@ -366,7 +373,7 @@ class FaceService(OfficeRules):
         enrolls through `check_enrollment` and `enroll_embedding`).
         Every photo is checked first; the samples are then saved together or not at all.
         Raises InvalidName, InvalidConsent, NoFace, SeveralFaces, TooManyFaces, or
-        FaceTooSmall or ConflictingPerson (unless force) without touching the gallery; `exc.photo` is the
+        FaceTooSmall, FaceCut or ConflictingPerson (unless force) without touching the gallery; `exc.photo` is the
         index of the photo that was refused.
         """
         name = validate_name(name)
