@@ -34,6 +34,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from facebot.models import network_input
+
 log = logging.getLogger(__name__)
 
 PATCH_BATCH = 256  # RNet/ONet patches per call at most
@@ -274,7 +276,7 @@ class LiteMTCNN:
 
         t = self.thresholds
         none = np.zeros((0, 15))
-        image = (rgb.astype(np.float32) - 127.5) / 128.0
+        image = network_input(rgb)
         height, width = image.shape[:2]
         levels = []
         for scale in self.scales(width, height, min_face, t.scale_factor):

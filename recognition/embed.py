@@ -2,21 +2,16 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 
-import os
-
+from facebot.models import network_input
 from facebot.models.facenet import EMBEDDING_DIM, INPUT_SIZE, load_facenet, load_facenet_tflite
 
 log = logging.getLogger(__name__)
 
 MODEL_ID = "facenet-20180408-102900"
-
-
-def normalise(crops: np.ndarray) -> np.ndarray:
-    """Map uint8 RGB pixels to the network's input range: (x - 127.5) / 128."""
-    return (crops.astype(np.float32) - 127.5) / 128.0
 
 
 BACKENDS = ("tflite-int8", "tflite", "tf")
@@ -62,5 +57,5 @@ class Embedder:
             raise ValueError(f"expected crops of shape (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), got {crops.shape}")
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
-        parts = [self._net(normalise(crops[i : i + self.batch_size])) for i in range(0, len(crops), self.batch_size)]
+        parts = [self._net(network_input(crops[i : i + self.batch_size])) for i in range(0, len(crops), self.batch_size)]
         return np.concatenate(parts).astype(np.float32)

@@ -46,14 +46,28 @@ def test_fast_mtcnn_finds_the_same_boxes_as_the_package(recognizer, samples):
         assert np.abs(np.array([f.box for f in fast]) - np.array([f.box for f in slow])).max() <= 1
 
 
+def test_network_input_is_the_trained_scaling_of_every_pixel_value():
+    """FaceNet and MTCNN read (x - 127.5) / 128 in float32: every uint8 value maps exactly so,
+    and the caller's pixels are left as they were."""
+    from facebot.models import network_input
+
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    before = pixels.copy()
+    got = network_input(pixels)
+    assert got.dtype == np.float32 and got.shape == pixels.shape
+    assert np.array_equal(got, (pixels.astype(np.float32) - 127.5) / 128.0)
+    assert np.array_equal(pixels, before)
+
+
 def test_mtcnn_patches_are_cut_as_tensorflow_cuts_them(samples):
     """RNet and ONet see the patches TensorFlow's crop_and_resize would give them, boxes
     reaching over the photo's edge included (rows and columns outside are zeros)."""
     import tensorflow as tf
 
+    from facebot.models import network_input
     from facebot.models.mtcnn_lite import crop_and_resize
 
-    image = (photo(samples, "s2", 1).astype(np.float32) - 127.5) / 128.0
+    image = network_input(photo(samples, "s2", 1))
     boxes = np.array([[0.1, 0.2, 0.5, 0.6], [-0.1, -0.05, 0.3, 0.2], [0.7, 0.8, 1.1, 1.2], [0.25, 0.3, 0.26, 0.31]])
     for size in (24, 48):
         want = tf.image.crop_and_resize(image[None], boxes, np.zeros(len(boxes), np.int32), (size, size)).numpy()
