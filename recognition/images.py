@@ -50,7 +50,24 @@ def image_header(data: bytes) -> tuple[str, int, int]:
     if data[:2] == b"BM" and len(data) >= 26:
         width, height = struct.unpack("<ii", data[18:26])
         return "bmp", abs(width), abs(height)
+    if data[4:8] == b"ftyp" and (kind := _iso_photo_kind(data)):
+        # OpenCV cannot decode these; a phone sends them when a photo goes as a file
+        raise ImageError(f"a {kind} photo, which facebot cannot read (JPEG, PNG, WebP or BMP expected): export it "
+                         "as JPEG first (on an iPhone: Settings > Camera > Formats > Most Compatible)")
     raise ImageError("not a supported image (JPEG, PNG, WebP or BMP expected)")
+
+
+# ISO base media "brands" of still photos: HEIF (the iPhone camera's format since 2017) and AVIF
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1", b"avif", b"avis"}
+
+
+def _iso_photo_kind(data: bytes) -> str | None:
+    """"AVIF" or "HEIC" for an ISO media file whose major brand is a still photo's (AVIF
+    where the file's brands name it), else None (a video, say)."""
+    if data[8:12] not in _HEIF_BRANDS:
+        return None
+    size = int.from_bytes(data[:4], "big")
+    return "AVIF" if b"avif" in data[8 : max(12, min(size, 64))] else "HEIC"
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:

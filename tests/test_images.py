@@ -37,6 +37,16 @@ def test_non_images_are_refused(data, reason):
         decode_image(data)
 
 
+@pytest.mark.parametrize("brand, named", [(b"heic", "HEIC"), (b"mif1", "HEIC"), (b"avif", "AVIF")])
+def test_an_iphone_heic_or_an_avif_photo_is_named_and_the_way_out_given(brand, named):
+    """A phone's HEIC (or AVIF) file sent as is: the error says what it is and how to get a
+    JPEG, rather than only that it is not supported."""
+    data = b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00" + brand + b"heic" + b"\x00" * 64
+    with pytest.raises(ImageError, match=named) as refused:
+        decode_image(data)
+    assert "JPEG" in str(refused.value) and "export" in str(refused.value)
+
+
 def test_truncated_jpeg_is_refused(face):
     data = jpeg_bytes(face)
     with pytest.raises(ImageError, match="truncated|corrupt"):
