@@ -13,8 +13,9 @@ people outside the background cohort is enrolled from one version in that band a
 with their other photos, whole, as in `facebot eval`; ten open-set draws, 30% of people
 strangers.
 
-The choice: the bands are read from the whole faces down, and the line is the lower edge
-of the last band whose true-accept rate stays within 2 points of whole faces'. --check
+The choice, as for the size of an enrollment face (lab/small_faces.py,
+last_band_within): the bands are read from the whole faces down, and the line is the lower
+edge of the last band whose true-accept rate stays within 2 points of whole faces'. --check
 folders (e.g. the LFW subset) chose nothing: the same table is printed for them.
 """
 from __future__ import annotations
@@ -25,7 +26,6 @@ import numpy as np
 
 CUTS = (0.0, 0.1, 0.2, 0.3, 0.4)
 BANDS = (1.0, 0.95, 0.9, 0.875, 0.85, 0.8, 0.75, 0.0)  # visible share, from whole faces down
-TAR_LOSS = 0.02
 DRAWS = 10
 
 
@@ -68,28 +68,13 @@ def cut_samples(data, recognizer, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 def band_rates(data, embeddings: np.ndarray, visible: np.ndarray, people: np.ndarray, low: float, high: float):
     """(FAR, TAR, samples in the band) of the default rule, members enrolled from a version
     whose visible share lies in [low, high) (high 1.0: whole faces included)."""
-    from facebot.lab.small_faces import _judged, _strangers, rates
+    from facebot.lab.small_faces import enrolled_from, mean_rates
     from facebot.recognition.decision import DecisionRule
 
-    rule = DecisionRule()
     in_band = (visible >= low) & ((visible < high) | (high >= 1.0))
-    results = []
-    for seed in range(DRAWS):
-        rng = np.random.default_rng(seed)
-        order, strangers = _strangers(people, rng)
-        enrolled = {}
-        for p in order:
-            choices = np.argwhere(in_band & (data.labels == p)[:, None])
-            if p not in strangers and len(choices):
-                enrolled[int(p)] = tuple(choices[int(rng.integers(len(choices)))])
-        if not enrolled:
-            continue
-        keep = np.array([label in strangers or (label in enrolled and i != enrolled[label][0])
-                         for i, label in enumerate(data.labels)])
-        draw = _judged([str(p) for p in enrolled], np.stack([embeddings[i, k] for i, k in enrolled.values()]),
-                       data.embeddings[keep], data.labels[keep], data.widths[keep], strangers)
-        results.append(rates(rule, draw))
-    far, tar = np.mean(results, axis=0) if results else (np.nan, np.nan)
+    photo, cut = np.nonzero(in_band)  # candidate samples: photo `photo` cut as CUTS[cut]
+    far, tar = mean_rates(DecisionRule(), [enrolled_from(data, people, data.labels[photo], photo, embeddings[photo, cut], seed)
+                                           for seed in range(DRAWS)])
     return far, tar, int(in_band.sum())
 
 
@@ -99,20 +84,9 @@ def table(data, recognizer, people: np.ndarray) -> list[tuple[float, float, floa
     return [(low, high, *band_rates(data, embeddings, visible, people, low, high)) for high, low in zip(BANDS, BANDS[1:])]
 
 
-def choose(rows) -> float:
-    """The line by the module's docstring: the lower edge of the last band, from whole faces
-    down, whose TAR is within TAR_LOSS of the first band's."""
-    best = rows[0][3]
-    line = rows[0][0]
-    for low, _, _, tar, _ in rows:
-        if not tar >= best - TAR_LOSS:
-            break
-        line = low
-    return line
-
-
 def main(argv: list[str] | None = None) -> int:
     from facebot.lab.defaults import derivation_arguments
+    from facebot.lab.small_faces import last_band_within
 
     args, recognizer = derivation_arguments("cut_faces", __doc__, "folders to report the bands on", argv)
     from facebot.recognition.decision import COHORT_IDENTITIES
@@ -126,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     data = embed_tree(args.data, recognizer)
     rows = table(data, recognizer, np.array([i for i, n in enumerate(data.identities) if n not in COHORT_IDENTITIES]))
     show(args.data, rows)
-    print(f"chosen: refuse an enrollment face less than {choose(rows):.1%} inside the photo")
+    print(f"chosen: refuse an enrollment face less than {last_band_within(rows):.1%} inside the photo")
     for folder in args.check:
         other = embed_tree(folder, recognizer)
         show(folder, table(other, recognizer, np.arange(len(other.identities))))

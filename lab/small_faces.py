@@ -16,8 +16,11 @@ slack and then the smallest size whose true-accept rate is within 0.1 point of t
 their photos are degraded the same way (faces 28-64 px) and reported with the chosen
 slack and without.
 
-It also prints what a small face makes as a sample (service.MIN_ENROLL_FACE): each member
-enrolled from one degraded photo of a given face width, probed with the clean photos.
+It also prints what a small face makes as a sample, for the narrowest face an enrollment
+takes (service.MIN_ENROLL_FACE): each member enrolled from one degraded photo whose face
+width lies in a band, probed with the clean photos; and where the 2-point line that
+lab/cut_faces.py draws for faces cut by the photo's edge (last_band_within) would fall.
+The size gate is looser than that line on purpose: service.py says why.
 """
 from __future__ import annotations
 
@@ -32,6 +35,10 @@ OPEN_FAR = 0.005
 TAR_TOLERANCE = 0.001
 DRAWS = 10
 STRANGERS = 0.3
+# The cut-face gate (service.MIN_ENROLL_VISIBLE, lab/cut_faces.py) refuses the samples that
+# name their owner more than TAR_LOSS less often than the best-made ones: last_band_within.
+TAR_LOSS = 0.02
+ENROLL_SIZES = (10_000, 96, 80, 72, 64, 56, 48, 40, 0)  # px, bands from the biggest faces down
 
 
 def degrade(rgb: np.ndarray, face_width: float, rng: np.random.Generator,
@@ -116,21 +123,54 @@ def draws(gallery, probes: Probes, people: np.ndarray, seed: int):
                    probes.person[keep], probes.widths[keep], strangers)
 
 
-def enrolled_small(gallery, probes: Probes, people: np.ndarray, low: float, high: float, seed: int):
-    """The reverse draw: each member enrolled from one degraded photo whose face is `low` to
-    `high` px wide (members without one are left out), probed with the clean photos (not
-    the enrolled one's source); the `_judged` columns."""
+def enrolled_from(gallery, people: np.ndarray, person: np.ndarray, source: np.ndarray, embeddings: np.ndarray,
+                  seed: int):
+    """The reverse draw: each member enrolled from one candidate sample of theirs (candidate
+    i: `embeddings[i]`, of person `person[i]`, made from gallery photo `source[i]`; members
+    without one are left out), probed with their clean gallery photos other than that
+    source, strangers with all theirs; the `_judged` columns (None: no member has a
+    candidate)."""
     rng = np.random.default_rng(seed)
     order, strangers = _strangers(people, rng)
     enrolled = {}
     for p in order:
-        rows = np.flatnonzero((probes.person == p) & (probes.widths >= low) & (probes.widths < high))
+        rows = np.flatnonzero(person == p)
         if p not in strangers and len(rows):
             enrolled[int(p)] = int(rng.choice(rows))
-    keep = np.array([p in strangers or (p in enrolled and i != probes.source[enrolled[p]])
+    if not enrolled:
+        return None
+    keep = np.array([p in strangers or (p in enrolled and i != source[enrolled[p]])
                      for i, p in enumerate(gallery.labels)])
-    return _judged([str(p) for p in enrolled], probes.embeddings[list(enrolled.values())], gallery.embeddings[keep],
+    return _judged([str(p) for p in enrolled], embeddings[list(enrolled.values())], gallery.embeddings[keep],
                    gallery.labels[keep], gallery.widths[keep], strangers)
+
+
+def enrolled_small(gallery, probes: Probes, people: np.ndarray, low: float, high: float, seed: int):
+    """enrolled_from the degraded photos whose face is `low` to `high` px wide."""
+    band = (probes.widths >= low) & (probes.widths < high)
+    return enrolled_from(gallery, people, probes.person[band], probes.source[band], probes.embeddings[band], seed)
+
+
+def last_band_within(rows: list[tuple], loss: float = TAR_LOSS) -> float:
+    """An enrollment gate's line: `rows` are (low, high, FAR, TAR, samples) bands read from
+    the best-made samples down; the line is the lower edge of the last band whose TAR stays
+    within `loss` of the first band's (a better band below a worse one does not count)."""
+    best, line = rows[0][3], rows[0][0]
+    for low, _, _, tar, _ in rows:
+        if not tar >= best - loss:
+            break
+        line = low
+    return line
+
+
+def size_bands(gallery, probes: Probes, people: np.ndarray, rule) -> list[tuple[float, float, float, float, int]]:
+    """(low, high, FAR, TAR, samples) of `rule` for members enrolled from a degraded photo
+    whose face width lies in each band of ENROLL_SIZES, probed with clean photos."""
+    rows = []
+    for high, low in zip(ENROLL_SIZES, ENROLL_SIZES[1:]):
+        far, tar = mean_rates(rule, [enrolled_small(gallery, probes, people, low, high, seed) for seed in range(DRAWS)])
+        rows.append((low, high, far, tar, int(((probes.widths >= low) & (probes.widths < high)).sum())))
+    return rows
 
 
 def rates(rule, draw) -> tuple[float, float]:
@@ -141,8 +181,10 @@ def rates(rule, draw) -> tuple[float, float]:
 
 
 def mean_rates(rule, all_draws) -> tuple[float, float]:
-    """(FAR, TAR) averaged over draws, each draw counting equally."""
-    return tuple(np.mean([rates(rule, d) for d in all_draws], axis=0))
+    """(FAR, TAR) averaged over draws, each draw counting equally (None draws left out;
+    nan where none is left)."""
+    results = [rates(rule, d) for d in all_draws if d is not None]
+    return tuple(np.mean(results, axis=0)) if results else (np.nan, np.nan)
 
 
 def choose(all_draws, base) -> tuple:
@@ -163,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "(degraded alike)", argv)
     from facebot.recognition.decision import COHORT_IDENTITIES, DecisionRule
     from facebot.recognition.evaluate import embed_tree
+    from facebot.service import MIN_ENROLL_FACE
 
     base = DecisionRule()
     gallery = embed_tree(args.data, recognizer)
@@ -184,9 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen = replace(base, small_face=float(size), small_slack=float(slack))
     # What a small face makes as a sample (service.MIN_ENROLL_FACE): enrolled from one
     # degraded photo, probed with clean ones.
-    for low, high in ((0, 48), (48, 64), (64, 96), (96, 10_000)):
-        far, tar = mean_rates(chosen, [enrolled_small(gallery, probes, people, low, high, seed) for seed in range(DRAWS)])
-        print(f"  enrolled from a {low}-{high} px face, clean probes: FAR {far:.2%} TAR {tar:.2%}")
+    rows = size_bands(gallery, probes, people, chosen)
+    for low, high, far, tar, count in rows:
+        print(f"  enrolled from a {low}-{high} px face ({count} photos), clean probes: FAR {far:.2%} TAR {tar:.2%}")
+    print(f"the cut-face gate's criterion (within {TAR_LOSS:.0%} of the biggest faces) would refuse faces under "
+          f"{last_band_within(rows):.0f} px; the size gate (service.MIN_ENROLL_FACE) is {MIN_ENROLL_FACE} px")
     for folder in args.check:
         data = embed_tree(folder, recognizer)
         shrunk = degraded_probes(data, recognizer, seed=1, smallest=28, largest=64)

@@ -159,13 +159,17 @@ def test_the_small_face_slack_procedure_takes_the_least_that_names_the_small_fac
     assert degrade(photo, 200.0, np.random.default_rng(0)).shape[1] < 640  # shrunk: a 200-px face to 140 px or less
 
 
-def test_the_cut_face_line_is_the_last_band_within_two_points_of_whole_faces():
-    """lab.cut_faces.choose on a hand-made table, and its crop: the edge cuts the face by the
-    share asked, the photo keeps its size."""
-    from facebot.lab.cut_faces import choose, cut_by_edge
+def test_an_enrollment_gate_is_the_last_band_within_two_points_of_the_best_samples():
+    """lab.small_faces.last_band_within on hand-made tables (visible shares of cut faces, and
+    face widths), and the cut-face lab's crop: the edge cuts the face by the share asked,
+    the photo keeps its size."""
+    from facebot.lab.cut_faces import cut_by_edge
+    from facebot.lab.small_faces import last_band_within
 
     rows = [(0.95, 1.0, 0.0, 0.99, 9), (0.9, 0.95, 0.0, 0.975, 9), (0.85, 0.9, 0.0, 0.965, 9), (0.8, 0.85, 0.0, 0.99, 9)]
-    assert choose(rows) == 0.9  # 0.965 is more than 2 points under 0.99; a better band below does not count
+    assert last_band_within(rows) == 0.9  # 0.965 is more than 2 points under 0.99; a better band below does not count
+    widths = [(96, 10_000, 0.0, 0.994, 9), (80, 96, 0.0, 0.99, 9), (64, 80, 0.001, 0.975, 9), (48, 64, 0.0, 0.93, 9)]
+    assert last_band_within(widths) == 64
     photo = np.zeros((200, 300, 3), np.uint8)
     photo[50:150, 100:200] = 255  # the "face"
     cut = cut_by_edge(photo, (100, 50, 100, 100), 0.3, side=0)
