@@ -109,6 +109,7 @@ class RememberedFace:
     embedding: np.ndarray | None = None
     created: float = 0.0
     nearest: str | None = None
+    pixels: float = float("nan")  # unknown faces: the face's width, for the consent question's note
 
 
 class OfficeHandlers:
@@ -387,7 +388,7 @@ class OfficeHandlers:
                 # (a face too small or too cut to enroll gets no enroll button: the service would refuse it)
                 nearest = result.name if result.name and result.distance <= SUGGEST_UP_TO else None
                 key = self.remember_face(RememberedFace(index, None, result.distance, np.array(result.embedding, np.float32),
-                                                        nearest=nearest))
+                                                        nearest=nearest, pixels=result.pixels))
                 if nearest:
                     label = (self.t("button_add_to_this", name=nearest) if one
                              else self.t("button_add_to_face", index=index, name=nearest))
@@ -445,7 +446,7 @@ class OfficeHandlers:
         await self.send(query.answer)
         name, clash = await self._core(self.service.check_face_enrollment, face.nearest, face.embedding)
         await self.ask_consent(query.message, Pending("enroll", name, chat_id, embedding=face.embedding, source="photo",
-                                                      face=("face", key)), clash)
+                                                      face=("face", key), pixels=face.pixels), clash)
 
     async def on_name_reply(self, update, context) -> None:
         """The next text message of an HR person asked for a face's name (in that chat): enroll
@@ -464,10 +465,11 @@ class OfficeHandlers:
             return
         if kind == "face":
             face = self.recalled_face(face_key)
-            embedding, source = (face.embedding if face else None), "photo"
+            embedding, source, pixels = (face.embedding if face else None), "photo", (face.pixels if face else float("nan"))
         else:
             pending = await self._core(self.service.pending_face, face_key)
             embedding, source = (pending.embedding if pending else None), f"camera:{pending.camera}" if pending else ""
+            pixels = pending.pixels if pending else float("nan")
         if embedding is None:
             await self.reply(message, self.t("face_expired"))
             raise ApplicationHandlerStop
@@ -483,5 +485,5 @@ class OfficeHandlers:
         # Enrolled only once HR confirms the person's consent (bot/privacy.py); the face is
         # forgotten then.
         await self.ask_consent(message, Pending("enroll", name, message.chat_id, embedding=embedding, source=source,
-                                                face=(kind, face_key)))
+                                                face=(kind, face_key), pixels=pixels))
         raise ApplicationHandlerStop

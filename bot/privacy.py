@@ -37,8 +37,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Mess
 
 from facebot.bot.telegram_util import command_argument
 from facebot.recognition.images import encode_jpeg
-from facebot.service import (ConflictingPerson, FaceCut, FaceTooSmall, GalleryBusy, InvalidConsent, InvalidName, UnknownPerson,
-                             UnknownSample)
+from facebot.service import (GOOD_ENROLL_FACE, ConflictingPerson, FaceCut, FaceTooSmall, GalleryBusy, InvalidConsent,
+                             InvalidName, UnknownPerson, UnknownSample, small_sample)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class Pending:
     source: str = "photo"  # enroll: where the face came from, for the audit ("photo", "camera:NAME")
     forced: bool = False  # enroll: HR was told it matches someone else and enrolls anyway
     face: tuple[str, str] | None = None  # enroll: ("face" | "cam", key) of a remembered face, forgotten once enrolled
+    pixels: float = float("nan")  # enroll: the face's width (nan: not measured), for the question's note
     sample_id: int = 0  # sample: the one to delete, numbered `index` in the list, added on `date`
     index: int = 0
     date: str = ""
@@ -92,6 +93,9 @@ class PrivacyHandlers:
         matches `clash` says so, and its button enrolls anyway). Sends the cropped face with
         the question when there is one. Stores nothing."""
         question = self.t("consent_ask", name=pending.name)
+        if small_sample(pending.pixels):  # HR may cancel and send a closer photo
+            question = self.t("small_face_note", pixels=f"{pending.pixels:.0f}", name=pending.name,
+                              good=GOOD_ENROLL_FACE) + "\n\n" + question
         if clash is not None:
             question = self.t("conflict", other=clash.name, distance=clash.distance, name=pending.name) + "\n\n" + question
         pending.forced = clash is not None
@@ -139,7 +143,7 @@ class PrivacyHandlers:
             await self.reply(query.message, self.explain(exc))
             return
         await self.ask_consent(query.message, Pending("enroll", name, pending.chat_id, embedding=embedding,
-                                                      face_jpeg=crop), clash)
+                                                      face_jpeg=crop, pixels=pixels), clash)
 
     async def confirm_enroll(self, query, pending: Pending, user_id: int) -> None:
         """HR `user_id` pressed "Consent given": enroll the question's face with a note of who

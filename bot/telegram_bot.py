@@ -286,7 +286,8 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
             await self.ask_which_face(message, name, faces, picture)
             return
         crop = await self._cpu(encode_jpeg, face.crop)
-        pending = Pending("enroll", name, message.chat_id, embedding=np.array(face.embedding, np.float32), face_jpeg=crop)
+        pending = Pending("enroll", name, message.chat_id, embedding=np.array(face.embedding, np.float32), face_jpeg=crop,
+                          pixels=face.pixels)
         await self.ask_consent(message, pending, clash)
 
     async def identify(self, user_id: int, data: bytes) -> tuple[bytes | None, str, InlineKeyboardMarkup | None]:

@@ -129,6 +129,25 @@ def test_enroll_refuses_a_face_that_would_make_a_weak_sample(run_bot, service, s
     assert names(service) == {}
 
 
+def test_a_small_enrollment_face_gets_a_note_in_the_consent_question(run_bot, service, samples, recognizer):
+    """A face under 72 px (but over the 48 px gate) is enrolled, and the consent question
+    says that a closer photo would make a better sample, so HR can cancel and send one."""
+    photo = load_image(samples / "s23" / "1.jpg")
+    small = face_shrunk_to(photo, recognizer.faces(photo)[0].pixels, 58)
+
+    async def scenario(server):
+        server.push_photo(HR, HR, encode_jpeg(small), caption="/enroll Ana")
+        [question] = await server.wait_for_messages(HR, 1)
+        assert "px wide" in question.text and "closer photo" in question.text
+        await consent(server, HR, question)
+        server.push_photo(HR, HR, jpeg(samples, "s5", 1), caption="/enroll Bea")
+        question = (await server.wait_for_messages(HR, 3))[2]
+        assert "closer photo" not in question.text
+
+    run_bot(scenario)
+    assert names(service) == {"Ana": 1}
+
+
 def test_a_face_chosen_in_a_group_photo_must_be_big_enough(run_bot, service, samples, recognizer):
     small = load_image(samples / "s5" / "1.jpg")
     small = face_shrunk_to(small, recognizer.faces(small)[0].pixels, 72)  # 36 px once two_people halves it
@@ -605,7 +624,7 @@ def test_spanish_texts(run_bot):
                   index=1, value=0.7, source="s", rule="r", camera="door", time="09:00",
                   id=4, role="HR", fixed="HR", variable="FACEBOT_HR_IDS", hr="1", users="2", date="2026-01-02",
                   duration="5 min", by="cli:hr", consent="form HR-7", left=1, unknown=1, total=2, entries=3,
-                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64, pixels=30, minimum=48, visible=0.7)
+                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64, pixels=30, minimum=48, visible=0.7, good=72)
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

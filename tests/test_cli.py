@@ -69,6 +69,26 @@ def test_enroll_refuses_a_face_too_small_to_be_known_again(cli, samples, recogni
     assert code == 1 and "skipped 1" in out and "too small" in out
 
 
+def test_a_small_enrollment_face_is_enrolled_with_a_note(cli, samples, recognizer, tmp_path):
+    """A face between the gate (48 px) and 72 px makes a sample that names its owner less
+    often (Georgia Tech, lab.small_faces): enrolled, with a note on stderr that a closer
+    photo makes a better one; a big face gets no note, and enroll-dir lists the small ones."""
+    photo = load_image(samples / "s2" / "1.jpg")
+    small = tmp_path / "group_crop.jpg"
+    small.write_bytes(jpeg_bytes(face_shrunk_to(photo, recognizer.faces(photo)[0].pixels, 58)))
+    code, out, err = cli("enroll", "Ana", small, *CONSENT)
+    assert code == 0 and "enrolled Ana" in out
+    assert "px wide" in err and "closer photo" in err and str(small) in err
+    code, out, err = cli("enroll", "Bea", samples / "s5" / "1.jpg", *CONSENT)
+    assert code == 0 and "closer photo" not in err + out
+    people = tmp_path / "people"
+    (people / "Cid").mkdir(parents=True)
+    other = load_image(samples / "s11" / "1.jpg")
+    (people / "Cid" / "1.jpg").write_bytes(jpeg_bytes(face_shrunk_to(other, recognizer.faces(other)[0].pixels, 58)))
+    code, out, _ = cli("enroll-dir", people, *CONSENT)
+    assert code == 0 and "enrolled 1 photos" in out and "closer photo" in out and "Cid/1.jpg" in out, out
+
+
 def test_enroll_refuses_a_face_cut_by_the_photos_edge(cli, samples, recognizer, tmp_path):
     """A face with a fifth of it outside the photo makes a sample that names its owner far
     less often (README, Enroll): refused, with how to fix it; --force enrolls."""

@@ -346,6 +346,8 @@ def test_a_face_too_small_to_enroll_is_offered_no_enrollment(service, tmp_path, 
     embedding = recognizer.faces(far)[0].embedding
     assert service.add_pending_face(embedding, "door", pixels=36) is None
     assert service.add_pending_face(embedding, "door", pixels=120) is not None
+    kept = service.add_pending_face(embedding, "door", pixels=60)
+    assert service.pending_face(kept).pixels == 60  # enrolled with the consent question's small-face note
     assert service.add_pending_face(embedding, "door", pixels=120, visible=0.6) is None  # cut by the frame's edge
 
 

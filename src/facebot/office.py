@@ -124,6 +124,7 @@ class PendingFace:
     embedding: np.ndarray
     camera: str
     time: datetime
+    pixels: float = float("nan")  # the face's width in the frame (nan: kept by a release that did not say)
 
 
 def local_zone() -> tzinfo:
@@ -253,6 +254,8 @@ class OfficeRules:
         face_id = secrets.token_hex(6)
         vector = base64.b64encode(np.asarray(embedding, dtype="<f4").tobytes()).decode("ascii")
         face = {"id": face_id, "embedding": vector, "camera": camera, "time": now.isoformat(timespec="seconds")}
+        if np.isfinite(pixels):
+            face["pixels"] = round(float(pixels), 1)
         # Appended to the list as stored at this instant (in the store's transaction): two
         # cameras announcing faces at once keep both.
         self.gallery.update_setting(PENDING_FACES_SETTING,
@@ -264,7 +267,8 @@ class OfficeRules:
         for item in self._pending_faces(now or datetime.now(timezone.utc)):
             if item.get("id") == face_id:
                 vector = np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4").copy()
-                return PendingFace(face_id, vector, str(item.get("camera", "")), _parse_time(item["time"]))
+                return PendingFace(face_id, vector, str(item.get("camera", "")), _parse_time(item["time"]),
+                                   _number(item.get("pixels")))
         return None
 
     def forget_pending_face(self, face_id: str) -> None:
@@ -330,6 +334,14 @@ def _parse_time(text: str) -> datetime:
     """An ISO 8601 time as the stores write it; naive times are UTC."""
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _number(value: Any) -> float:
+    """A stored number as a float; nan for one missing or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _audit_cap() -> int:

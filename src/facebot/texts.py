@@ -283,6 +283,8 @@ EN.update({
         "Did {name} consent to having their face stored and recognised? Press Consent given only if "
         "you hold their consent (a signed form, say); I record that you confirmed it."
     ),
+    "small_face_note": ("The face is only {pixels} px wide: a sample from it will recognise {name} less often than "
+                        "one from a closer photo (a face {good} px wide or more). You may cancel and send a closer one."),
     "button_consent": "Consent given",
     "button_consent_anyway": "Consent given, enroll anyway",
     "pick_face": "I found {count} faces, numbered biggest first. Which one is {name}?",
@@ -317,6 +319,8 @@ ES.update({
         "¿Dio {name} su consentimiento para guardar y reconocer su cara? Pulsa Consentimiento dado solo si "
         "tienes su consentimiento (un formulario firmado, por ejemplo); quedará registrado que lo confirmaste."
     ),
+    "small_face_note": ("La cara mide solo {pixels} px de ancho: una muestra de ella reconocerá a {name} menos a menudo "
+                        "que una de una foto más cercana (una cara de {good} px o más). Puedes cancelar y enviar otra."),
     "button_consent": "Consentimiento dado",
     "button_consent_anyway": "Consentimiento dado, registrar igualmente",
     "pick_face": "Encontré {count} caras, numeradas de mayor a menor. ¿Cuál es {name}?",
