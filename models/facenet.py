@@ -41,7 +41,8 @@ class WeightsNotFound(RuntimeError):
 
 
 class WeightsMismatch(RuntimeError):
-    """The FaceNet graph on disk is not the file facebot was calibrated with."""
+    """A network's weights on disk (FaceNet's graph, MTCNN's three files) are not the bytes
+    facebot was measured and calibrated with."""
 
 
 def read_graph(path: Path | None = None) -> bytes:

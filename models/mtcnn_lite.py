@@ -24,11 +24,14 @@ RNet/ONet batches are padded (see `bucket`) so a dozen shapes serve them all.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
 import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import cv2
@@ -39,6 +42,49 @@ from facebot.models import network_input
 log = logging.getLogger(__name__)
 
 PATCH_BATCH = 256  # RNet/ONet patches per call at most
+
+# The `mtcnn` wheel's weights (mtcnn/assets/weights/NAME.lz4), with which detection was
+# measured and the decision rule calibrated; pyproject.toml pins the version.
+MTCNN_VERSION = "1.0.0"
+MTCNN_WEIGHTS_SHA256 = {
+    "pnet": "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5",
+    "rnet": "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee",
+    "onet": "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3",
+}
+
+
+def mtcnn_weights(folder: Path | None = None) -> dict[str, Path]:
+    """{"pnet", "rnet", "onet"}: the absolute path of each network's weights in `folder`
+    (None: the installed `mtcnn` wheel's), each checked against MTCNN_WEIGHTS_SHA256.
+    Raises WeightsMismatch for a file missing or with other bytes."""
+    from facebot.models.facenet import WeightsMismatch
+
+    if folder is None:
+        spec = importlib.util.find_spec("mtcnn")
+        if spec is None or spec.origin is None:
+            raise WeightsMismatch(f"the mtcnn package is not installed: pip install mtcnn=={MTCNN_VERSION}")
+        folder = Path(spec.origin).parent / "assets" / "weights"
+    paths = {}
+    for name, expected in MTCNN_WEIGHTS_SHA256.items():
+        path = (Path(folder) / f"{name}.lz4").resolve()
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise WeightsMismatch(f"{path} cannot be read ({exc.strerror}): reinstall mtcnn=={MTCNN_VERSION}") from exc
+        if digest != expected:
+            raise WeightsMismatch(f"{path} has SHA-256 {digest}, expected {expected}: reinstall mtcnn=={MTCNN_VERSION}")
+        paths[name] = path
+    return paths
+
+
+def package_stages(folder: Path | None = None) -> tuple:
+    """The `mtcnn` package's PNet, RNet and ONet stages, built from the checked weights
+    (mtcnn_weights). Each file is named by its absolute path: given the bare name the package
+    defaults to, it would first unpickle a file of that name in the current folder."""
+    from mtcnn.stages import StageONet, StagePNet, StageRNet
+
+    paths = mtcnn_weights(folder)
+    return StagePNet(weights=str(paths["pnet"])), StageRNet(weights=str(paths["rnet"])), StageONet(weights=str(paths["onet"]))
 
 
 def bucket(count: int) -> int:
@@ -244,9 +290,8 @@ class LiteMTCNN:
     @classmethod
     def from_package(cls, threads: int | None = None) -> "LiteMTCNN":
         """Built from the weights shipped in the `mtcnn` wheel."""
-        from mtcnn.stages import StageONet, StagePNet, StageRNet
-
-        return cls(StagePNet()._model, StageRNet()._model, StageONet()._model, threads=threads)
+        pnet, rnet, onet = package_stages()
+        return cls(pnet._model, rnet._model, onet._model, threads=threads)
 
     @staticmethod
     def scales(width: int, height: int, min_face: float, scale_factor: float) -> np.ndarray:

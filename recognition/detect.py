@@ -184,10 +184,13 @@ class MTCNNDetector:
         self.turns = turns
         self._lite = None
         if lite and compiled and float32 and tflite_pnet:
+            from facebot.models.facenet import WeightsMismatch
             from facebot.models.mtcnn_lite import LiteMTCNN
 
             try:
                 self._lite = LiteMTCNN.from_package()
+            except WeightsMismatch:
+                raise  # the package's own code would load the same files: no fallback
             except Exception as exc:  # no TFLite converter or interpreter in this installation
                 log.warning("TFLite MTCNN unavailable (%s); using the mtcnn package's code", exc)
         self._mtcnn = None if self._lite else self._package(compiled, float32, tflite_pnet)
@@ -201,11 +204,10 @@ class MTCNNDetector:
     def _package(cls, compiled: bool, float32: bool, tflite_pnet: bool):
         """The `mtcnn` package's MTCNN with the chosen speed-ups."""
         from mtcnn import MTCNN
-        from mtcnn.stages import StageONet, StagePNet, StageRNet
 
-        from facebot.models.mtcnn_lite import lite_pnet
+        from facebot.models.mtcnn_lite import lite_pnet, package_stages
 
-        stages = [StagePNet(), StageRNet(), StageONet()]
+        stages = list(package_stages())
         pnet = lite_pnet(stages[0]._model) if tflite_pnet else None
         if compiled:
             cls._compile_stages(stages)

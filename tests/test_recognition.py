@@ -99,11 +99,9 @@ def test_mtcnn_nms_keeps_the_rows_the_package_keeps():
 
 
 def test_tflite_pnet_matches_tensorflow_for_any_size():
-    from mtcnn.stages import StagePNet
+    from facebot.models.mtcnn_lite import TFLitePNet, package_stages
 
-    from facebot.models.mtcnn_lite import TFLitePNet
-
-    keras_pnet = StagePNet()._model
+    keras_pnet = package_stages()[0]._model
     lite = TFLitePNet(keras_pnet, shapes=2)
     rng = np.random.default_rng(0)
     for height, width in [(12, 12), (45, 60), (288, 384), (45, 60), (13, 17)]:  # a re-used shape and an evicted one
