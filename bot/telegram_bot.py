@@ -30,19 +30,23 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, T
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from facebot.config import BotConfig, ConfigError, load_bot_config
-from facebot.recognition.draw import face_labels
+from facebot.recognition.draw import face_labels, labels_in_decoded_pixels
 from facebot.service import (EnrollRefused, FaceCut, FaceService, FaceTooSmall, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
 from facebot.bot.office import MAX_FACE_BUTTONS, REPLY_LANGUAGE, OfficeHandlers, language_of
 from facebot.bot.privacy import Pending, PrivacyHandlers
 from facebot.bot.telegram_util import (FairGate, GateClosed, JournalQueue, RateLimit, UpdateJournal, annotated_jpeg,
-                                       command_argument, image_attachment, labels_in_decoded_pixels)
+                                       command_argument, image_attachment)
 from facebot.telegram_retry import REPLIES, RetryPolicy, token_kept_out
 from facebot.texts import text
-from facebot.recognition import DecisionRule, ImageError, TooManyFaces, decode_image
-from facebot.recognition.images import MAX_BYTES, decode_photo, encode_jpeg
+from facebot.recognition import DecisionRule, ImageError, TooManyFaces
+from facebot.recognition.images import decode_photo, encode_jpeg
 
 log = logging.getLogger(__name__)
+
+# The largest file the Bot API lets a bot download (texts "too_big" say so); a bigger one is
+# not fetched at all.
+TELEGRAM_FILE_LIMIT = 20 * 1024 * 1024
 
 T = TypeVar("T")
 PENDING_TTL_S = 600  # an /enroll waiting for its photo, or a question waiting for its button
@@ -240,7 +244,7 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
     # -- images -----------------------------------------------------------------------------
     async def download(self, message: Message, attachment) -> bytes | None:
         """The file's bytes, or None after telling the user why not (too big, failed)."""
-        if (attachment.file_size or 0) > MAX_BYTES:
+        if (attachment.file_size or 0) > TELEGRAM_FILE_LIMIT:
             await self.reply(message, self.t("too_big"))
             return None
         try:
@@ -253,7 +257,7 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
             log.warning("download failed: %s", exc)
             await self.reply(message, self.t("download_failed"))
             return None
-        if len(data) > MAX_BYTES:
+        if len(data) > TELEGRAM_FILE_LIMIT:
             await self.reply(message, self.t("too_big"))
             return None
         return data
@@ -267,18 +271,19 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
                 data = await self.download(message, image_attachment(source))
                 if data is None:
                     return
-                rgb = await self._cpu(decode_image, data)
+                # a big JPEG decoded at a reduced size, as for identification: the same faces
+                photo = await self._cpu(decode_photo, data)
                 del data  # the photo is not kept: the question holds the face only
                 try:
-                    name, face, clash = await self._core(self.service.check_enrollment, name, rgb)
+                    name, face, clash = await self._core(self.service.check_enrollment, name, photo)
                 except SeveralFaces as several:  # HR chooses which face (up to a row of buttons)
                     if len(several.faces) > MAX_FACE_BUTTONS:
                         raise
                     faces = several.faces  # `several` itself is gone after this block
                     numbered = [(f.box, str(i), False) for i, f in enumerate(faces, 1)]
-                    picture = await self._cpu(annotated_jpeg, rgb, numbered)
+                    picture = await self._cpu(annotated_jpeg, photo.rgb, labels_in_decoded_pixels(numbered, photo.scale))
                     face = None
-                del rgb
+                del photo
         except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
             await self.reply(message, self.explain(exc))
             return

@@ -160,16 +160,6 @@ class RateLimit:
         return True
 
 
-def labels_in_decoded_pixels(labels: list, scale: tuple[float, float]) -> list:
-    """Labels (box, caption, known) whose boxes are in a photo's pixels, moved into the pixels
-    of its reduced decoding (`Photo.scale`: photo pixels per decoded pixel)."""
-    sx, sy = scale
-    if (sx, sy) == (1.0, 1.0):
-        return labels
-    return [((round(x / sx), round(y / sy), round(w / sx), round(h / sy)), caption, known)
-            for (x, y, w, h), caption, known in labels]
-
-
 class UpdateJournal:
     """The updates received from Telegram and not yet handled, kept in a JSON-lines file.
 

@@ -67,7 +67,8 @@ def _consent(args) -> str | None:
 # -- commands -------------------------------------------------------------------------------
 def cmd_enroll(args) -> int:
     """All photos are checked first; the samples are then saved together or not at all."""
-    from facebot.recognition import ImageError, load_image
+    from facebot.recognition import ImageError
+    from facebot.recognition.images import read_photo
     from facebot.service import InvalidName, SeveralFaces, small_sample, validate_name
 
     consent = _consent(args)
@@ -83,7 +84,7 @@ def cmd_enroll(args) -> int:
     photos = []
     for path in args.images:
         try:
-            photos.append(load_image(path))
+            photos.append(read_photo(path))
         except ImageError as exc:
             return _fail(f"{path}: {exc}; nothing was enrolled")
     try:
@@ -155,9 +156,9 @@ def photos_in(paths: list[str]) -> list[str]:
 
 
 def cmd_identify(args) -> int:
-    from facebot.recognition import ImageError, TooManyFaces, load_image
-    from facebot.recognition.draw import annotate, face_labels
-    from facebot.recognition.images import encode_jpeg
+    from facebot.recognition import ImageError, TooManyFaces
+    from facebot.recognition.draw import annotate, face_labels, labels_in_decoded_pixels
+    from facebot.recognition.images import encode_jpeg, read_photo
 
     service = _service(args)
     if args.annotate:
@@ -167,8 +168,8 @@ def cmd_identify(args) -> int:
         try:
             if Path(path).is_dir():
                 raise ImageError("no photos (JPEG, PNG, WebP or BMP) in this folder; its subfolders are not looked in")
-            rgb = load_image(path)
-            results = service.identify(rgb, actor=_actor())
+            photo = read_photo(path)  # a big JPEG decoded at a reduced size; boxes in the photo's pixels
+            results = service.identify(photo, actor=_actor())
             looked = looked or bool(results)
         except (ImageError, TooManyFaces) as exc:
             failed = True
@@ -185,7 +186,7 @@ def cmd_identify(args) -> int:
                 print(f"  {i}. {r.label:<21} distance {r.distance:.3f}  score {r.score:.3f}  box {list(r.box)}")
         if args.annotate:
             out = Path(args.annotate) / (Path(path).stem + ".annotated.jpg")
-            out.write_bytes(encode_jpeg(annotate(rgb, face_labels(results))))
+            out.write_bytes(encode_jpeg(annotate(photo.rgb, labels_in_decoded_pixels(face_labels(results), photo.scale))))
     if looked and service.nobody_enrolled():  # a new user's first try: say why every face was unknown
         print(f"facebot identify: nobody is enrolled yet in {service.gallery_place}, so every face is unknown; "
               "enroll people with `facebot enroll NAME PHOTO --consent NOTE`", file=sys.stderr)

@@ -69,6 +69,16 @@ def face_labels(results, unknown: str = "unknown", numbered: bool = False) -> li
     return labels
 
 
+def labels_in_decoded_pixels(labels: list, scale: tuple[float, float]) -> list:
+    """Labels (box, caption, known) whose boxes are in a photo's pixels, moved into the pixels
+    of its reduced decoding (`Photo.scale`: photo pixels per decoded pixel)."""
+    sx, sy = scale
+    if (sx, sy) == (1.0, 1.0):
+        return labels
+    return [((round(x / sx), round(y / sy), round(w / sx), round(h / sy)), caption, known)
+            for (x, y, w, h), caption, known in labels]
+
+
 def ascii_label(text: str) -> str:
     """OpenCV's fonts are ASCII only: drop accents ("María" -> "Maria"), '?' for the rest."""
     decomposed = unicodedata.normalize("NFKD", text)

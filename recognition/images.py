@@ -18,8 +18,12 @@ from typing import Callable
 import cv2
 import numpy as np
 
-MAX_BYTES = 20 * 1024 * 1024  # Telegram's bot download limit; plenty for a photo
-MAX_PIXELS = 50_000_000  # about 8,660 x 5,770: larger than any phone camera
+MAX_BYTES = 64 * 1024 * 1024  # a 108-megapixel phone JPEG is 20-40 MB
+MAX_PIXELS = 50_000_000  # the most pixels decoded at once (150 MB of RGB): a 48 MP photo whole
+# The most pixels a JPEG may claim when decode_photo decodes it at a reduced size (so that at
+# most MAX_PIXELS come out): a 108 MP phone photo (12,000 x 9,000). libjpeg still holds a
+# progressive JPEG's coefficients for the whole photo meanwhile, 2-4 bytes a pixel.
+MAX_JPEG_PIXELS = 110_000_000
 MIN_SIDE = 16
 # The file names taken for photos (folders of people, documents sent to the bot).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -118,8 +122,10 @@ def _looks_complete(fmt: str, data: bytes) -> bool:
     return True
 
 
-def _checked_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
+def _checked_header(data: bytes, max_pixels: int, max_jpeg_pixels: int | None = None) -> tuple[str, int, int]:
     """(format, width, height) of image bytes that are safe to decode; ImageError otherwise.
+    A JPEG may claim up to `max_jpeg_pixels` (None: `max_pixels`), for a caller that decodes
+    it at a reduced size.
 
     Everything is decided from the header, before a pixel is allocated.
     """
@@ -131,9 +137,10 @@ def _checked_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     fmt, width, height = image_header(bytes(data[: 256 * 1024]))
     if width <= 0 or height <= 0:
         raise ImageError("the image has no pixels")
-    if width * height > max_pixels:
+    limit = max_jpeg_pixels if fmt == "jpeg" and max_jpeg_pixels is not None else max_pixels
+    if width * height > limit:
         raise ImageError(
-            f"the image is too large ({width} x {height} pixels; at most {max_pixels:,} pixels)"
+            f"the image is too large ({width} x {height} pixels; at most {limit:,} pixels)"
         )
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"the image is too small ({width} x {height} pixels)")
@@ -210,35 +217,56 @@ def reduction(width: int, height: int, min_side: int = DECODE_SIDE) -> int:
     return factor
 
 
-def decode_photo(data: bytes, min_side: int = DECODE_SIDE, max_pixels: int = MAX_PIXELS) -> Photo:
+def least_reduction(width: int, height: int, max_pixels: int = MAX_PIXELS) -> int:
+    """The smallest JPEG decoding reduction (1, 2, 4 or 8) that gives at most `max_pixels`."""
+    factor = 1
+    while factor < 8 and (width / factor) * (height / factor) > max_pixels:
+        factor *= 2
+    return factor
+
+
+def decode_photo(data: bytes, min_side: int = DECODE_SIDE, max_pixels: int = MAX_PIXELS,
+                 max_jpeg_pixels: int = MAX_JPEG_PIXELS) -> Photo:
     """Decode image bytes for recognition: a JPEG whose longer side is at least twice
     `min_side` is decoded at 1/2, 1/4 or 1/8 of its size (the longer side stays at least
     `min_side`); anything else at full size. Same checks and conversions as decode_image
-    (raises ImageError), same orientation: `size` is the upright photo's.
+    (raises ImageError), same orientation: `size` is the upright photo's. A JPEG may be
+    as large as `max_jpeg_pixels`: no decoding of it, the first or a sharper one for a
+    small face (Photo.sharper), gives more than `max_pixels`.
     """
-    fmt, width, height = _checked_header(data, max_pixels)
-    factor = reduction(width, height, min_side) if fmt == "jpeg" else 1
+    fmt, width, height = _checked_header(data, max_pixels, max_jpeg_pixels)
+    least = least_reduction(width, height, max_pixels) if fmt == "jpeg" else 1
+    factor = max(reduction(width, height, min_side), least) if fmt == "jpeg" else 1
     rgb = _imdecode(data, fmt, _REDUCED.get(factor, cv2.IMREAD_COLOR))
     # EXIF orientations 5-8 turn the photo a quarter: the header's width is then its height.
     turned = width != height and (rgb.shape[0] > rgb.shape[1]) != (height > width)
 
     def decoder(less: int) -> np.ndarray:  # keeps the bytes only while the Photo lives
-        return _imdecode(data, fmt, _REDUCED.get(less, cv2.IMREAD_COLOR))
+        return _imdecode(data, fmt, _REDUCED.get(max(less, least), cv2.IMREAD_COLOR))
 
     return Photo(rgb, (height, width) if turned else (width, height), decoder if factor > 1 else None)
 
 
-def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read and decode an image file into RGB (see decode_image). Raises ImageError."""
+def _file_bytes(path: str | Path) -> bytes:
+    """The bytes of an image file, refused unread when over MAX_BYTES. Raises ImageError."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
+        if path.stat().st_size > MAX_BYTES:
             raise ImageError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB")
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise ImageError(f"cannot read the file: {exc.strerror or exc}") from exc
-    return decode_image(data, max_pixels=max_pixels)
+
+
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read and decode an image file into RGB at full size (see decode_image). Raises ImageError."""
+    return decode_image(_file_bytes(path), max_pixels=max_pixels)
+
+
+def read_photo(path: str | Path) -> Photo:
+    """Read an image file for recognition (see decode_photo: a big JPEG is decoded at a
+    reduced size, faces are given in the photo's pixels). Raises ImageError."""
+    return decode_photo(_file_bytes(path))
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:

@@ -26,6 +26,15 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small valid JPEG whose frame header claims `width` x `height` pixels: what a phone's
+    50-megapixel photo or a JPEG bomb looks like before it is decoded."""
+    data = bytearray(jpeg_bytes(np.full((64, 64, 3), 128, np.uint8)))
+    at = data.index(b"\xff\xc0")  # baseline start-of-frame: length, precision, height, width
+    data[at + 5 : at + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
 def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
 

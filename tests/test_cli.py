@@ -378,3 +378,24 @@ def test_a_gallery_enrolled_with_the_old_square_crop_is_named_in_a_warning(tmp_p
     caplog.clear()
     open_service(tmp_path / "g", recognizer=recognizer)
     assert "enrolled people" not in caplog.text  # enrolled again: recognised, no warning
+
+
+def test_identify_a_phones_50_megapixel_photo(cli, samples, tmp_path):
+    """An 8160 x 6144 JPEG (a phone's 50 MP mode) is named like the small photo it holds,
+    its box given in the photo's own pixels, and it can be enrolled from."""
+    import cv2
+
+    face = load_image(samples / "s5" / "1.jpg")
+    canvas = np.full((6144, 8160, 3), 90, np.uint8)
+    person = cv2.resize(face, (1600, round(1600 * face.shape[0] / face.shape[1])), interpolation=cv2.INTER_CUBIC)
+    canvas[2000 : 2000 + person.shape[0], 3000 : 3000 + person.shape[1]] = person
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(jpeg_bytes(canvas))
+    del canvas
+    code, out, err = cli("enroll", "Bea", photo, *CONSENT)
+    assert code == 0 and "enrolled Bea" in out, err
+    code, out, _ = cli("identify", "--json", photo, samples / "s5" / "9.jpg")
+    reports = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["faces"][0]["name"] for r in reports] == ["Bea", "Bea"]
+    x, y, w, h = reports[0]["faces"][0]["box"]
+    assert 2900 < x < 3600 and 1900 < y < 3000 and w > 600  # in the 8160 x 6144 photo's pixels

@@ -7,7 +7,7 @@ import pytest
 
 from facebot.recognition import ImageError, decode_image, load_image
 from facebot.recognition.images import image_header
-from tests.images import cmyk_jpeg, exif_rotated_jpeg, jpeg_bytes, png_bomb, png_bytes
+from tests.images import cmyk_jpeg, exif_rotated_jpeg, jpeg_bytes, jpeg_claiming, png_bomb, png_bytes
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,8 @@ def test_decompression_bomb_is_refused_before_decoding(monkeypatch):
 
 def test_oversized_file_is_refused(tmp_path):
     big = tmp_path / "big.jpg"
-    big.write_bytes(b"\xff\xd8\xff" + b"\x00" * (21 * 1024 * 1024))
-    with pytest.raises(ImageError, match="larger than 20 MB"):
+    big.write_bytes(b"\xff\xd8\xff" + b"\x00" * (65 * 1024 * 1024))
+    with pytest.raises(ImageError, match="larger than 64 MB"):
         load_image(big)
 
 
@@ -178,3 +178,44 @@ def test_decode_photo_refuses_a_truncated_jpeg(face):
     data = jpeg_bytes(big(face))
     with pytest.raises(ImageError, match="truncated|corrupt"):
         decode_photo(data[: len(data) // 2])
+
+
+def test_a_phones_50_megapixel_jpeg_is_decoded_at_a_reduced_size(face):
+    """Phones with 50-megapixel modes write 8160 x 6144 JPEGs (50.1 MP): decoded at 1/4,
+    never at full size, the face reported in the photo's own pixels."""
+    from facebot.recognition.images import MAX_PIXELS, decode_photo
+
+    canvas = np.full((6144, 8160, 3), 90, np.uint8)
+    person = big(face, width=1600)
+    canvas[2000 : 2000 + person.shape[0], 3000 : 3000 + person.shape[1]] = person
+    photo = decode_photo(jpeg_bytes(canvas))
+    assert photo.size == (8160, 6144) and photo.scale == (4.0, 4.0)
+    sharp, _ = photo.sharper(face=5, wanted=1000)  # asks for full size: no more pixels than the cap
+    assert sharp.shape[0] * sharp.shape[1] <= MAX_PIXELS < 8160 * 6144
+
+
+def test_a_jpeg_too_big_even_at_an_eighth_is_refused_before_decoding(monkeypatch):
+    """A JPEG may claim up to 65,535 x 65,535 pixels: above 110 MP (a 108 MP phone photo) it
+    is refused from its header, as a PNG over 50 MP is (PNG has no reduced decoding)."""
+    from facebot.recognition.images import decode_photo
+
+    def must_not_decode(*args, **kwargs):
+        raise AssertionError("the bomb reached the decoder")
+
+    monkeypatch.setattr(cv2, "imdecode", must_not_decode)
+    with pytest.raises(ImageError, match="too large"):
+        decode_photo(jpeg_claiming(16000, 16000))
+    with pytest.raises(ImageError, match="too large"):
+        decode_image(jpeg_claiming(8160, 6144))  # decode_image decodes at full size: the 50 MP cap
+
+
+def test_read_photo_reads_a_file_for_recognition(tmp_path, face):
+    """read_photo: a file's bytes through decode_photo, a big JPEG decoded at a reduced size."""
+    from facebot.recognition.images import read_photo
+
+    path = tmp_path / "big.jpg"
+    path.write_bytes(jpeg_bytes(big(face)))
+    photo = read_photo(path)
+    assert photo.reduced and photo.size == (2800, round(2800 * face.shape[0] / face.shape[1]))
+    with pytest.raises(ImageError, match="cannot read"):
+        read_photo(tmp_path / "missing.jpg")

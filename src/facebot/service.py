@@ -20,7 +20,8 @@ from typing import Callable, Hashable, Iterable, Sequence
 import numpy as np
 
 from facebot.recognition.align import BOX, SQUARE, CropStyle
-from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer, load_image
+from facebot.recognition import DEFAULT_RULE, DecisionRule, DetectedFace, Identification, ImageError, Matcher, Recognizer
+from facebot.recognition.images import Photo, read_photo
 from facebot.storage import (Erasure, GalleryBusy, GalleryCorrupt, GalleryWriteError, InvalidName, Person, SampleInfo,
                              SampleRemoval, Store, UnknownPerson, UnknownSample, copy_gallery, gallery_status,
                              init_database, open_gallery, validate_name)
@@ -354,7 +355,7 @@ class FaceService(OfficeRules):
         does not split a track, while two strangers are far apart)."""
         return float(self.recognizer.matcher([""], b[None]).distances(a)[0, 0]) <= self.rule.low * slack
 
-    def single_face(self, rgb: np.ndarray, number: int | None = None, force: bool = False) -> DetectedFace:
+    def single_face(self, rgb: "np.ndarray | Photo", number: int | None = None, force: bool = False) -> DetectedFace:
         """The one face of an enrollment photo, or face `number` (1 = the biggest, as
         `identify` numbers them) of a photo of several people. Raises NoFace, SeveralFaces
         (several and no number), NoSuchFace, or FaceTooSmall or FaceCut (unless `force`)."""
@@ -379,10 +380,11 @@ class FaceService(OfficeRules):
         match = self.matcher().nearest(embedding, self.rule, exclude=person.name if person else None)[0]
         return ConflictingPerson(match.name, match.distance) if match.known else None
 
-    def enroll(self, name: str, photos: np.ndarray | Sequence[np.ndarray], force: bool = False,
+    def enroll(self, name: str, photos: "np.ndarray | Photo | Sequence[np.ndarray | Photo]", force: bool = False,
                actor: str = "cli", consent: str | None = None, face: int | None = None) -> Enrolled:
-        """Add one sample for `name` per photo, each photo showing exactly one face (or
-        taking face number `face` of each, biggest first: a group photo).
+        """Add one sample for `name` per photo (RGB arrays, or Photos from read_photo), each
+        photo showing exactly one face (or taking face number `face` of each, biggest first:
+        a group photo).
 
         `consent` (who consented, when, for what) is stored with the samples and in the
         audit entry; the command line requires it (the bot asks HR to confirm it and
@@ -394,7 +396,8 @@ class FaceService(OfficeRules):
         """
         name = validate_name(name)
         consent = validate_consent(consent) if consent is not None else None
-        photos = [photos] if isinstance(photos, np.ndarray) and photos.ndim == 3 else list(photos)
+        one = isinstance(photos, Photo) or (isinstance(photos, np.ndarray) and photos.ndim == 3)
+        photos = [photos] if one else list(photos)
         if not photos:
             raise ValueError("no photo to enroll")
         faces = []
@@ -423,7 +426,7 @@ class FaceService(OfficeRules):
         counts = self.gallery.add_samples([(name, e) for e in embeddings], actor=actor, consent=consent, audit=entry)
         return next(iter(counts.items()))
 
-    def check_enrollment(self, name: str, rgb: np.ndarray) -> tuple[str, DetectedFace, ConflictingPerson | None]:
+    def check_enrollment(self, name: str, rgb: "np.ndarray | Photo") -> tuple[str, DetectedFace, ConflictingPerson | None]:
         """What enrolling the photo `rgb` as `name` would do, writing nothing: (the name
         cleaned, its one face, the ConflictingPerson it already matches or None). The bot
         shows this and asks HR to confirm consent before `enroll_embedding` stores the face.
@@ -443,8 +446,9 @@ class FaceService(OfficeRules):
         check_sample_face(pixels, visible)
         return name, self.conflict(name, embedding)
 
-    def identify(self, rgb: np.ndarray, actor: str = "cli", audit: bool = True) -> list[Identification]:
-        """Name every face in the photo `rgb` (or mark it unknown) and record the request
+    def identify(self, rgb: "np.ndarray | Photo", actor: str = "cli", audit: bool = True) -> list[Identification]:
+        """Name every face in the photo `rgb` (an RGB array, or a Photo from read_photo or
+        decode_photo: faces in the photo's own pixels) or mark it unknown, and record the request
         (unless `audit` is False: the camera records its alerts instead). Returns one
         Identification per face.
 
@@ -630,7 +634,7 @@ class FaceService(OfficeRules):
         for name, path in items:
             try:
                 name = validate_name(name)
-                face = self.single_face(load_image(path), force=force)
+                face = self.single_face(read_photo(path), force=force)
                 if not force:
                     self._check_pending_conflict(name, face.embedding, pending)
             except (ValueError, ImageError) as exc:  # InvalidName, EnrollRefused, TooManyFaces, ImageError
