@@ -40,7 +40,7 @@ from facebot.bot.telegram_util import (FairGate, GateClosed, JournalQueue, RateL
 from facebot.telegram_retry import REPLIES, RetryPolicy, token_kept_out
 from facebot.texts import text
 from facebot.recognition import DecisionRule, ImageError, TooManyFaces
-from facebot.recognition.images import decode_photo, encode_jpeg
+from facebot.recognition.images import PhoneFormat, decode_photo, encode_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,8 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
             return self.t("invalid_name", reason=str(exc))
         if isinstance(exc, TooManyFaces):
             return self.t("too_many_faces", reason=str(exc))
+        if isinstance(exc, PhoneFormat):  # Telegram turns a photo sent as a photo into a JPEG
+            return self.t("phone_format", kind=exc.kind)
         if isinstance(exc, ImageError):
             return self.t("image_error", reason=str(exc))
         if isinstance(exc, GalleryBusy):

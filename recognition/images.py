@@ -37,6 +37,15 @@ class ImageError(ValueError):
     """The bytes are not an image we can safely use; the message says why, for a person."""
 
 
+class PhoneFormat(ImageError):
+    """A photo in a phone format OpenCV cannot decode: `kind` "HEIC" or "AVIF"."""
+
+    def __init__(self, kind: str):
+        super().__init__(f"a {kind} photo, which facebot cannot read (JPEG, PNG, WebP or BMP expected): export it "
+                         "as JPEG first (on an iPhone: Settings > Camera > Formats > Most Compatible)")
+        self.kind = kind
+
+
 def image_header(data: bytes) -> tuple[str, int, int]:
     """Return (format, width, height) read from the header of `data`, without decoding.
 
@@ -55,9 +64,7 @@ def image_header(data: bytes) -> tuple[str, int, int]:
         width, height = struct.unpack("<ii", data[18:26])
         return "bmp", abs(width), abs(height)
     if data[4:8] == b"ftyp" and (kind := _iso_photo_kind(data)):
-        # OpenCV cannot decode these; a phone sends them when a photo goes as a file
-        raise ImageError(f"a {kind} photo, which facebot cannot read (JPEG, PNG, WebP or BMP expected): export it "
-                         "as JPEG first (on an iPhone: Settings > Camera > Formats > Most Compatible)")
+        raise PhoneFormat(kind)  # OpenCV cannot decode these; a phone sends them when a photo goes as a file
     raise ImageError("not a supported image (JPEG, PNG, WebP or BMP expected)")
 
 

@@ -271,6 +271,9 @@ def png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64  # an iPhone photo sent as a file
+
+
 def test_bad_input_gets_a_reply_and_the_bot_carries_on(run_bot, samples):
     good = jpeg(samples, "s2", 1)
     cases = [  # (push, expected words in the reply)
@@ -286,6 +289,7 @@ def test_bad_input_gets_a_reply_and_the_bot_carries_on(run_bot, samples):
                                                        "height": 1, "duration": 3}), "only read photos"),
         (lambda s: s.push_text(USER, USER, "/frobnicate"), "do not know that command"),
         (lambda s: s.push_photo(USER, USER, b"\xff\xd8\xff" + b"\0" * 2000 + b"\xff\xd9"), "could not use"),
+        (lambda s: s.push_document(USER, USER, HEIC, "IMG_0042.HEIC", "image/heic"), "send it as a photo"),
     ]
 
     async def scenario(server):
@@ -299,7 +303,7 @@ def test_bad_input_gets_a_reply_and_the_bot_carries_on(run_bot, samples):
 
     server = run_bot(scenario)
     # Only the files that could be images were fetched; not the PDF, not the 25 MB photo.
-    assert server.methods().count("getFile") == 5
+    assert server.methods().count("getFile") == 6
 
 
 def test_a_failing_handler_is_reported_and_the_bot_carries_on(run_bot, service, samples, monkeypatch):
@@ -624,7 +628,8 @@ def test_spanish_texts(run_bot):
                   index=1, value=0.7, source="s", rule="r", camera="door", time="09:00",
                   id=4, role="HR", fixed="HR", variable="FACEBOT_HR_IDS", hr="1", users="2", date="2026-01-02",
                   duration="5 min", by="cli:hr", consent="form HR-7", left=1, unknown=1, total=2, entries=3,
-                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64, pixels=30, minimum=48, visible=0.7, good=72)
+                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64, pixels=30, minimum=48, visible=0.7, good=72,
+                  kind="HEIC")
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)
 

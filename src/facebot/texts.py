@@ -41,6 +41,8 @@ EN = {
     "not_image": "This file is not an image. Send a photo, or a JPEG, PNG, WebP or BMP file.",
     "too_big": "This file is too big (the limit is 20 MB). Send a smaller photo.",
     "image_error": "I could not use this image: {reason}.",
+    "phone_format": ("This is a {kind} file (an iPhone's photo format), which I cannot read. Please send it as a "
+                     "photo rather than as a file: Telegram then sends me a JPEG."),
     "download_failed": "I could not download this file from Telegram. Please send it again.",
     "busy": "The gallery is busy right now. Please try again in a moment.",
     "error": "Something went wrong while handling your message. Please try again.",
@@ -124,6 +126,8 @@ ES = {
     "not_image": "Este archivo no es una imagen. Envía una foto o un archivo JPEG, PNG, WebP o BMP.",
     "too_big": "Este archivo es demasiado grande (el límite es 20 MB). Envía una foto más pequeña.",
     "image_error": "No pude usar esta imagen: {reason}.",
+    "phone_format": ("Este es un archivo {kind} (el formato de foto del iPhone), que no puedo leer. Envíalo como "
+                     "foto y no como archivo: Telegram me manda entonces un JPEG."),
     "download_failed": "No pude descargar este archivo de Telegram. Envíalo de nuevo, por favor.",
     "busy": "La galería está ocupada. Inténtalo de nuevo en un momento.",
     "error": "Algo salió mal al procesar tu mensaje. Inténtalo de nuevo.",
