@@ -86,6 +86,10 @@ def format_report(r: dict) -> str:
         lines.append(f"  on {r['open_set_identities']} identities: {len(overlap)} built the background cohort and are "
                      f"left out ({', '.join(overlap[:8])}{', ...' if len(overlap) > 8 else ''})")
     lines.append(f"  false-accept rate {pct(r['false_accept_rate'])}   true-accept rate {pct(r['true_accept_rate'])}")
+    if spread := r.get("open_set_seeds"):
+        span = lambda values: f"{100 * min(values):.2f}-{100 * max(values):.2f}%"  # noqa: E731
+        lines.append(f"  over seeds {spread['seeds'][0]}-{spread['seeds'][-1]}: false-accept "
+                     f"{span(spread['false_accept_rate'])}, true-accept {span(spread['true_accept_rate'])}")
     for size, rates in (r.get("small_galleries") or {}).items():
         lines.append(f"  {size} enrolled, every other person a stranger: false-accept {pct(rates['false_accept_rate'])}"
                      f"   true-accept {pct(rates['true_accept_rate'])}")

@@ -56,6 +56,21 @@ def synthetic(identities=30, per=6, spread=0.2, seed=0) -> EmbeddedSet:
     return EmbeddedSet([str(i) for i in range(identities)], np.repeat(np.arange(identities), per), rows.astype(np.float32), ["x"] * len(rows))
 
 
+def test_eval_says_how_much_the_open_set_moves_with_the_draw(cli, samples):
+    """A few people give open-set figures that move with who is drawn as a stranger: eval
+    also measures seeds seed..seed+4 and prints their range, the report's own seed first."""
+    code, out, _ = cli("eval", samples, "--json", "--trials", "50", "--repeats", "3", "--seed", "2")
+    report = json.loads(out)
+    spread = report["open_set_seeds"]
+    assert code == 0 and spread["seeds"] == [2, 3, 4, 5, 6]
+    assert spread["false_accept_rate"][0] == report["false_accept_rate"]
+    assert spread["true_accept_rate"][0] == report["true_accept_rate"]
+    assert all(0 <= v <= 1 for v in spread["false_accept_rate"] + spread["true_accept_rate"])
+    code, out, _ = cli("eval", samples, "--trials", "50", "--repeats", "3", "--seed", "2")
+    tars = spread["true_accept_rate"]
+    assert f"over seeds 2-6: false-accept" in out and f"{100 * min(tars):.2f}-{100 * max(tars):.2f}%" in out
+
+
 def test_protocols_separate_easy_from_hard_data():
     easy, hard = synthetic(spread=0.05), synthetic(spread=4.0)
     assert one_shot_rank1(easy) == 1.0 and one_shot_rank1(hard) < 0.5
