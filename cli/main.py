@@ -155,6 +155,11 @@ def photos_in(paths: list[str]) -> list[str]:
     return found
 
 
+# identify's words for DecisionRule.refusal
+UNKNOWN_BECAUSE = {"nobody": "nobody enrolled", "far": "nobody enrolled is near enough",
+                   "unclear": "about as near to two enrolled people", "background": "about as near to a stranger"}
+
+
 def cmd_identify(args) -> int:
     from facebot.recognition import ImageError, TooManyFaces
     from facebot.recognition.draw import annotate, face_labels, labels_in_decoded_pixels
@@ -178,12 +183,15 @@ def cmd_identify(args) -> int:
             else:
                 print(f"{path}: error: {exc}", flush=True)
             continue
+        why = [None if r.known else service.rule.refusal(r.distance, r.score, r.background, r.pixels) for r in results]
         if args.json:
-            print(json.dumps({"image": path, "faces": [r.to_dict() for r in results]}), flush=True)
+            faces = [{**r.to_dict(), "unknown_because": because} for r, because in zip(results, why)]
+            print(json.dumps({"image": path, "faces": faces}), flush=True)
         else:
             print(f"{path}: {len(results)} face(s)" if results else f"{path}: no face found")
-            for i, r in enumerate(results, 1):  # biggest first: the numbers `enroll --face` takes
-                print(f"  {i}. {r.label:<21} distance {r.distance:.3f}  score {r.score:.3f}  box {list(r.box)}")
+            for i, (r, because) in enumerate(zip(results, why), 1):  # biggest first: the numbers `enroll --face` takes
+                said = f"  ({UNKNOWN_BECAUSE[because]})" if because else ""
+                print(f"  {i}. {r.label:<21} distance {r.distance:.3f}  score {r.score:.3f}  box {list(r.box)}{said}")
         if args.annotate:
             out = Path(args.annotate) / (Path(path).stem + ".annotated.jpg")
             out.write_bytes(encode_jpeg(annotate(photo.rgb, labels_in_decoded_pixels(face_labels(results), photo.scale))))

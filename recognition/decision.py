@@ -234,6 +234,24 @@ class DecisionRule:
             known &= np.isinf(background) | (nearest <= self.cohort_ratio * background)
         return known
 
+    def refusal(self, nearest: float, score: float, background: float = float("inf"),
+                width: float = float("nan")) -> str | None:
+        """Why the rule leaves one face unknown, by the first clause it fails in the order the
+        rule is said: "nobody" (no one enrolled), "far" (beyond `high`, with the small-face
+        slack where it applies), "unclear" (beyond `low` and about as near to another enrolled
+        person: d1 / d2 over `ratio`), "background" (about as near to a background face);
+        None where the rule names the face. Arguments as for `accepts`, one face's."""
+        if not np.isfinite(nearest):
+            return "nobody"
+        widths = None if width is None or not np.isfinite(width) else np.array([width])
+        if nearest > self.highs(widths, 1)[0]:
+            return "far"
+        if nearest > self.low and score > self.ratio:
+            return "unclear"
+        if self.uses_cohort and np.isfinite(background) and nearest > self.cohort_ratio * background:
+            return "background"
+        return None
+
     def decide(self, distances: np.ndarray, labels: "Sequence[str] | PersonCodes",
                background: np.ndarray | None = None, widths: np.ndarray | None = None) -> "Decisions":
         """Decide for each query from its (M, N) distances to N enrolled samples and their

@@ -190,6 +190,9 @@ def test_identify_json_every_face_and_errors(cli, samples, tmp_path):
     assert all(len(f["box"]) == 4 and isinstance(f["distance"], float) for f in faces)
     assert "error" in lines[1] and "faces" not in lines[1]
     assert lines[2]["faces"][0]["name"] is None  # s37 was never enrolled
+    # what left a face unknown: a clause of the rule (decision.DecisionRule.refusal); null when named
+    assert [f["unknown_because"] for f in faces][::2] == [None, None]
+    assert faces[1]["unknown_because"] in ("far", "unclear", "background")
     assert cli.loads == ["mtcnn"]  # models loaded once for all three images
     assert (tmp_path / "ann" / "group.annotated.jpg").is_file()
 
@@ -198,7 +201,7 @@ def test_identify_before_anyone_is_enrolled_says_how_to_enroll(cli, samples):
     """A new user's first `identify` finds faces but nobody to compare them with: every face is
     unknown, and the command says why and what to run, on stderr (stdout stays the report)."""
     code, out, err = cli("identify", samples / "s2" / "1.jpg")
-    assert code == 0 and "1. unknown" in out
+    assert code == 0 and "1. unknown" in out and "(nobody enrolled)" in out
     assert "nobody is enrolled yet" in err and "facebot enroll NAME PHOTO --consent NOTE" in err
     code, out, err = cli("identify", samples / "missing.jpg")  # no face looked at: nothing to explain
     assert code == 1 and "error" in out and "enrolled yet" not in err

@@ -63,6 +63,27 @@ def test_empty_gallery_knows_nobody():
     assert match.name is None and not match.known and match.distance == float("inf")
 
 
+def test_the_rule_says_why_it_leaves_a_face_unknown():
+    """refusal names the first clause that fails, in the order the rule is said, and is None
+    exactly where the rule names the face (random faces, with and without a background)."""
+    rule = DecisionRule(0.8, 0.95, 0.8, 0.84, small_face=64, small_slack=0.1)
+    inf = float("inf")
+    assert rule.refusal(inf, inf) == "nobody"
+    assert rule.refusal(1.0, 0.5) == "far"
+    assert rule.refusal(1.0, 0.5, width=40) is None  # a small face's slack
+    assert rule.refusal(0.9, 0.9) == "unclear"  # in the band, about as near to someone else
+    assert rule.refusal(0.7, 0.95, background=0.8) == "background"  # 0.7 > 0.84 x 0.8
+    assert rule.refusal(0.85, 0.5, background=2.0) is None
+    assert DecisionRule.from_threshold(0.75).refusal(0.8, 0.1) == "far"
+    rng = np.random.default_rng(0)
+    d1, score, far = rng.uniform(0.5, 1.2, 500), rng.uniform(0.3, 1.0, 500), rng.uniform(0.6, 1.6, 500)
+    widths = rng.choice([np.nan, 40.0, 120.0], 500)
+    for background in (None, far):
+        known = rule.accepts(d1, score, background, widths)
+        said = [rule.refusal(d, s, inf if background is None else b, w) for d, s, b, w in zip(d1, score, far, widths)]
+        assert [r is None for r in said] == known.tolist()
+
+
 def test_ratio_score_edges():
     assert list(ratio_score([0.5, 0.0, np.inf, 0.6], [1.0, 0.0, np.inf, np.inf])) == [0.5, 1.0, np.inf, 0.0]
 
