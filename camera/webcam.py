@@ -88,6 +88,7 @@ def _watch(args, config) -> int:
     from facebot.service import open_service, service_options
     from facebot.camera.watcher import Watcher
     from facebot.camera.snapshots import shown_frame, take_snapshot
+    from facebot.recognition.detect import CAMERA_TURNS
 
     # Started first: it checks the token with Telegram while the models load.
     sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
@@ -95,6 +96,7 @@ def _watch(args, config) -> int:
     recognizer = service.recognizer
     if hasattr(recognizer.detector, "max_side"):
         recognizer.detector.max_side = args.detect_size
+        recognizer.detector.turns = CAMERA_TURNS  # every empty frame would try them all
     recognizer.warm_up()
 
     def post(text: str, photo: bytes | None = None, buttons: tuple[tuple[str, str], ...] = ()) -> None:

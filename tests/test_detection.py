@@ -273,10 +273,11 @@ def test_face_whole_box_defaults_to_its_box():
     assert Face((0, 2, 3, 4), extent=(-2, 2, 5, 4)).whole_box == (-2, 2, 5, 4)
 
 
-@pytest.mark.parametrize("angle", [70, 90, -90])
+@pytest.mark.parametrize("angle", [70, 90, -90, 180])
 def test_a_face_lying_on_its_side_is_found_and_cut_upright(recognizer, samples, angle):
-    """A head turned 70 or 90 degrees (beyond what MTCNN finds upright): found, and its
-    crop turned upright embeds close to the upright photo's."""
+    """A head turned 70 or 90 degrees (beyond what MTCNN finds upright), or a photo upside
+    down (a phone held so, its EXIF orientation lost): found, and its crop turned upright
+    embeds close to the upright photo's."""
     upright = photo(samples, "s37", 1)
     frame = np.full((700, 700, 3), GREY, np.uint8)
     y, x = (700 - upright.shape[0]) // 2, (700 - upright.shape[1]) // 2
