@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 DETECTORS = ("mtcnn", "haar")
 # A face whose eyes slope by more than this (degrees) is cut out turned upright: FaceNet
 # knows upright faces (a face tilted 50 degrees, cut as it lies, is 0.88 from itself
-# upright on average on 25 LFW photos). Below it crops stay as they always were.
+# upright on average on 25 LFW photos). Below it crops stay as they always were. Such a face
+# is looked at again turned upright (MTCNNDetector._upright), for its angle and its box as it
+# stands: chosen on 125 Georgia Tech photos turned by 10 to 75 degrees either way, faces
+# within 0.4 of themselves upright went from 54.6% to 92.7% (from 30 degrees: 88.6%; a
+# 320-px second look: 91.8%); LFW, reported: 52.5% to 89.6%.
 UPRIGHT_FROM = 20.0
 # Past this tilt MTCNN's landmarks on a face it found upright can point the wrong way (a head
 # lying on its left side read as lying on its right): the angle is checked by a second look.
@@ -276,8 +280,9 @@ class MTCNNDetector:
             names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")  # the package's order
             marks = {k: (int(round((row[5 + i] - pad) * sx)), int(round((row[10 + i] - pad) * sy))) for i, k in enumerate(names)}
             tilt = roll(marks)
-            if abs(tilt) > SURE_UP_TO:
-                tilt = self._lying_angle(rgb, whole, tilt)
+            if abs(tilt) >= UPRIGHT_FROM and (upright := self._upright(rgb, whole, tilt)) is not None:
+                tilt, whole = upright
+                box = _clip_box(*whole, width, height) or box
             faces.append(Face(box, float(row[4]), marks, whole if whole != box else None,
                               tilt if abs(tilt) >= UPRIGHT_FROM else 0.0))
             smallest = min(smallest, float(min(row[2] - row[0], row[3] - row[1])))
@@ -323,30 +328,38 @@ class MTCNNDetector:
                         key=lambda faces: max((f.score for f in faces), default=0.0))
         return sorted(found, key=lambda f: f.area, reverse=True)
 
-    def _lying_angle(self, rgb: np.ndarray, whole: tuple[int, int, int, int], tilt: float) -> float:
-        """The angle that stands up a face found lying far on its side, whose landmarks read
-        `tilt`: the square around it is turned by -90, 90 and `tilt` degrees and looked at
-        again (at most 160 px, a few ms each); the surest of the faces found near the
-        middle gives its turn plus the slope still left there. `tilt` if none is found."""
+    def _upright(self, rgb: np.ndarray, whole: tuple[int, int, int, int],
+                 tilt: float) -> tuple[float, tuple[int, int, int, int]] | None:
+        """A tilted face, looked at again upright: (the angle that stands it up, its box as it
+        stands, around its centre in `rgb`), or None where it is not found again. `whole` is
+        the box the tilted face was found in (the box of a face lying askew is too big and
+        off-centre for a crop) and `tilt` what its landmarks read: the square around it is
+        turned by `tilt` (and, past SURE_UP_TO, by -90 and 90 too: the landmarks can point
+        the wrong way) and looked at again (at most 160 px, a few ms each); the surest face
+        found near the middle gives its turn plus the slope still left there, and its box."""
         x, y, w, h = whole
         side = int(max(w, h) * 1.6)
         cx, cy = x + w / 2, y + h / 2
         scale = min(1.0, 160 / side)
-        best, angle = 0.0, tilt
-        for turn in (-90.0, 90.0, tilt):
-            # photo -> square of `side` around the face, turned by `turn`, shrunk to 160 px
+        size = int(round(side * scale))
+        best, found = 0.0, None
+        for turn in (-90.0, 90.0, tilt) if abs(tilt) > SURE_UP_TO else (tilt,):
+            # photo -> square of `side` around the face, turned by `turn`, shrunk to `size` px
             matrix = cv2.getRotationMatrix2D((cx, cy), turn, scale)
-            matrix[:, 2] += (side * scale / 2 - cx, side * scale / 2 - cy)
-            size = int(round(side * scale))
+            matrix[:, 2] += (size / 2 - cx, size / 2 - cy)
             square = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                     borderValue=(PAD_GREY,) * 3)
+            back = cv2.invertAffineTransform(matrix)
             for row in self._raw(square):
-                near = abs((row[0] + row[2]) / 2 - size / 2) < size / 4 and abs((row[1] + row[3]) / 2 - size / 2) < size / 4
-                if near and row[4] > best:
+                mx, my = (row[0] + row[2]) / 2, (row[1] + row[3]) / 2
+                if abs(mx - size / 2) < size / 4 and abs(my - size / 2) < size / 4 and row[4] > best:
                     names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
                     marks = {k: (row[5 + i], row[10 + i]) for i, k in enumerate(names)}
-                    best, angle = float(row[4]), turn + roll(marks)
-        return angle
+                    px, py = back @ np.array([mx, my, 1.0])
+                    fw, fh = (row[2] - row[0]) / scale, (row[3] - row[1]) / scale
+                    best = float(row[4])
+                    found = turn + roll(marks), tuple(int(round(v)) for v in (px - fw / 2, py - fh / 2, fw, fh))
+        return found
 
     def _turned_pass(self, rgb: np.ndarray, side: int, angle: float) -> list[Face]:
         """Detect in `rgb` shrunk to `side` px and turned by `angle` degrees (on a canvas big
