@@ -107,7 +107,7 @@ def small_face_note(pixels: float) -> str:
     from facebot.service import GOOD_ENROLL_FACE
 
     return (f"the face is {pixels:.0f} px wide: a sample from a face under {GOOD_ENROLL_FACE} px names its owner "
-            "less often (Georgia Tech: 89-97% of their photos from 48-72 px, 99% from bigger faces); "
+            "less often (Georgia Tech: 87-93% of their photos from 48-64 px, 98-99% from bigger faces); "
             "a closer photo makes a better one")
 
 

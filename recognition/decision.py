@@ -42,8 +42,10 @@ from facebot.models.facenet import WeightsMismatch
 # the 21 cohort people alone (small galleries of 1, 2, 3 and 5 people, each probe's own
 # person and the enrolled ones left out of the background), the value keeping their
 # false-accept rate at most 0.2% with the best true-accept rate. Reproduce with
-# `python -m facebot.lab.defaults`. Figures on the other 29 Georgia Tech people and on LFW:
-# README, "Decision rule". (The SQUARE crop of facebot 0.1 had 0.74 / 0.98 / 0.82 / 0.82.)
+# `python -m facebot.lab.defaults` (at commit d054756; at later commits, whose detector moved
+# some boxes by a pixel, the same procedure derives 0.80 / 0.96 / 0.83 / 0.84: README).
+# Figures on the other 29 Georgia Tech people and on LFW: README, "Decision rule". (The
+# SQUARE crop of facebot 0.1 had 0.74 / 0.98 / 0.82 / 0.82.)
 DEFAULT_LOW = 0.82
 DEFAULT_HIGH = 0.95
 DEFAULT_RATIO = 0.83
@@ -58,8 +60,8 @@ DEFAULT_SMALL_FACE = 64
 DEFAULT_SMALL_SLACK = 0.10
 # The FaceNet backend whose embeddings the rule above and the cohort below were derived on:
 # the float graph. The default backend (int8 weights, recognition/embed.py) runs them as
-# they are; lab/defaults.py and lab/cohort.py keep deriving on this one, so rebuilding
-# reproduces the pinned numbers and SHA.
+# they are; lab/defaults.py and lab/cohort.py keep deriving on this one (the pinned numbers
+# and SHA came from them at commit d054756).
 DERIVED_ON_EMBEDDER = "tflite"
 
 # The shipped background cohort: 21 rows, the L2-normalised mean FaceNet embedding of each

@@ -130,7 +130,7 @@ def test_enroll_refuses_a_face_that_would_make_a_weak_sample(run_bot, service, s
 
 
 def test_a_small_enrollment_face_gets_a_note_in_the_consent_question(run_bot, service, samples, recognizer):
-    """A face under 72 px (but over the 48 px gate) is enrolled, and the consent question
+    """A face under 64 px (but over the 48 px gate) is enrolled, and the consent question
     says that a closer photo would make a better sample, so HR can cancel and send one."""
     photo = load_image(samples / "s23" / "1.jpg")
     small = face_shrunk_to(photo, recognizer.faces(photo)[0].pixels, 58)
@@ -628,7 +628,7 @@ def test_spanish_texts(run_bot):
                   index=1, value=0.7, source="s", rule="r", camera="door", time="09:00",
                   id=4, role="HR", fixed="HR", variable="FACEBOT_HR_IDS", hr="1", users="2", date="2026-01-02",
                   duration="5 min", by="cli:hr", consent="form HR-7", left=1, unknown=1, total=2, entries=3,
-                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64, pixels=30, minimum=48, visible=0.7, good=72,
+                  low=0.8, high=0.9, ratio=0.8, cohort=0.8, small_high=1.0, small_face=64, pixels=30, minimum=48, visible=0.7, good=64,
                   kind="HEIC")
     for key in EN:
         assert text("es", key, **values) and text("en", key, **values)

@@ -70,7 +70,7 @@ def test_enroll_refuses_a_face_too_small_to_be_known_again(cli, samples, recogni
 
 
 def test_a_small_enrollment_face_is_enrolled_with_a_note(cli, samples, recognizer, tmp_path):
-    """A face between the gate (48 px) and 72 px makes a sample that names its owner less
+    """A face between the gate (48 px) and 64 px makes a sample that names its owner less
     often (Georgia Tech, lab.small_faces): enrolled, with a note on stderr that a closer
     photo makes a better one; a big face gets no note, and enroll-dir lists the small ones."""
     photo = load_image(samples / "s2" / "1.jpg")
