@@ -73,8 +73,10 @@ def front_door(cli, samples, recognizer, tmp_path, monkeypatch):
                         "FACEBOT_ALERT_CHAT_ID": str(ALERT_CHAT)}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("FACEBOT_ALERT_SNAPSHOTS", raising=False)
-    # The webcam shrinks the shared detector's frames and takes SIGTERM: put both back after.
+    # The webcam shrinks the shared detector's frames, keeps only its sideways turns and takes
+    # SIGTERM: put all three back after.
     monkeypatch.setattr(recognizer.detector, "max_side", recognizer.detector.max_side)
+    monkeypatch.setattr(recognizer.detector, "turns", recognizer.detector.turns)
     sigterm = signal.getsignal(signal.SIGTERM)
     code, _, err = cli("enroll", "s2", samples / "s2" / "1.jpg", "--consent", "s2, test consent, door access")
     assert code == 0, err
