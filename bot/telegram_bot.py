@@ -30,7 +30,7 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, T
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from facebot.config import BotConfig, ConfigError, load_bot_config
-from facebot.recognition.draw import face_labels, labels_in_decoded_pixels
+from facebot.recognition.draw import face_labels
 from facebot.service import (EnrollRefused, FaceCut, FaceService, FaceTooSmall, GalleryBusy, InvalidName, NoFace,
                              SeveralFaces, UnknownPerson, validate_name)
 from facebot.bot.office import MAX_FACE_BUTTONS, REPLY_LANGUAGE, OfficeHandlers, language_of
@@ -283,7 +283,7 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
                         raise
                     faces = several.faces  # `several` itself is gone after this block
                     numbered = [(f.box, str(i), False) for i, f in enumerate(faces, 1)]
-                    picture = await self._cpu(annotated_jpeg, photo.rgb, labels_in_decoded_pixels(numbered, photo.scale))
+                    picture = await self._cpu(annotated_jpeg, photo, numbered)
                     face = None
                 del photo
         except (EnrollRefused, InvalidName, TooManyFaces, ImageError, GalleryBusy) as exc:
@@ -315,7 +315,7 @@ class FaceBot(OfficeHandlers, PrivacyHandlers):
         lines = [self.t("face_known", index=i, name=r.name, distance=r.distance) if r.known else self.t("face_unknown", index=i)
                  for i, r in enumerate(results, 1)]
         lines += [self.t("nobody_enrolled")] if nobody else []
-        jpeg = await self._cpu(annotated_jpeg, photo.rgb, labels_in_decoded_pixels(labels, photo.scale))
+        jpeg = await self._cpu(annotated_jpeg, photo, labels)
         return jpeg, "\n".join([self.t("identified", count=len(results)), *lines]), self.face_buttons(results, user_id)
 
     # -- handlers ---------------------------------------------------------------------------

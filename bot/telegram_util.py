@@ -19,7 +19,7 @@ import numpy as np
 from telegram import Message, Update
 
 from facebot.recognition.draw import annotate
-from facebot.recognition.images import IMAGE_SUFFIXES, encode_jpeg
+from facebot.recognition.images import IMAGE_SUFFIXES, Photo, encode_jpeg
 from facebot.telegram_retry import RedactToken, token_kept_out  # noqa: F401  shared with the camera
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,9 @@ def command_argument(message_text: str | None) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def annotated_jpeg(rgb: np.ndarray, labels: list) -> bytes:
-    """Draw boxes and captions, scale down to MAX_REPLY_SIDE, and encode as JPEG."""
+def annotated_jpeg(rgb: np.ndarray | Photo, labels: list) -> bytes:
+    """Draw boxes and captions (draw.annotate: on a Photo, boxes in its own pixels), scale
+    down to MAX_REPLY_SIDE, and encode as JPEG."""
     picture = annotate(rgb, labels)
     side = max(picture.shape[:2])
     if side > MAX_REPLY_SIDE:

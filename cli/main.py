@@ -162,7 +162,7 @@ UNKNOWN_BECAUSE = {"nobody": "nobody enrolled", "far": "nobody enrolled is near 
 
 def cmd_identify(args) -> int:
     from facebot.recognition import ImageError, TooManyFaces
-    from facebot.recognition.draw import annotate, face_labels, labels_in_decoded_pixels
+    from facebot.recognition.draw import annotate, face_labels
     from facebot.recognition.images import encode_jpeg, read_photo
 
     service = _service(args)
@@ -183,7 +183,8 @@ def cmd_identify(args) -> int:
             else:
                 print(f"{path}: error: {exc}", flush=True)
             continue
-        why = [None if r.known else service.rule.refusal(r.distance, r.score, r.background, r.pixels) for r in results]
+        rule = service.rule  # read from the gallery's settings: once per photo, not once per face
+        why = [None if r.known else rule.refusal(r.distance, r.score, r.background, r.pixels) for r in results]
         if args.json:
             faces = [{**r.to_dict(), "unknown_because": because} for r, because in zip(results, why)]
             print(json.dumps({"image": path, "faces": faces}), flush=True)
@@ -194,7 +195,7 @@ def cmd_identify(args) -> int:
                 print(f"  {i}. {r.label:<21} distance {r.distance:.3f}  score {r.score:.3f}  box {list(r.box)}{said}")
         if args.annotate:
             out = Path(args.annotate) / (Path(path).stem + ".annotated.jpg")
-            out.write_bytes(encode_jpeg(annotate(photo.rgb, labels_in_decoded_pixels(face_labels(results), photo.scale))))
+            out.write_bytes(encode_jpeg(annotate(photo, face_labels(results))))
     if looked and service.nobody_enrolled():  # a new user's first try: say why every face was unknown
         print(f"facebot identify: nobody is enrolled yet in {service.gallery_place}, so every face is unknown; "
               "enroll people with `facebot enroll NAME PHOTO --consent NOTE`", file=sys.stderr)

@@ -223,36 +223,40 @@ class DecisionRule:
             numbers.update(small_face=0.0, small_slack=0.0)
         return cls(**numbers)
 
+    def failures(self, nearest: np.ndarray, score: np.ndarray, background: np.ndarray | None = None,
+                 widths: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Which clause of the rule each face fails, elementwise, in the order the rule is
+        said: {"far": beyond `high` (with the small-face slack where it applies), "unclear":
+        beyond `low` and about as near to another enrolled person (d1 / d2 over `ratio`),
+        "background": about as near to a background face}. Arguments as for `accepts`."""
+        nearest, score = np.asarray(nearest, dtype=np.float64), np.asarray(score, dtype=np.float64)
+        failed = {"far": ~(nearest <= self.highs(widths, len(nearest))),
+                  "unclear": ~((nearest <= self.low) | (score <= self.ratio)),
+                  "background": np.zeros(len(nearest), dtype=bool)}
+        if self.uses_cohort and background is not None:
+            background = np.asarray(background, dtype=np.float64)
+            failed["background"] = ~(np.isinf(background) | (nearest <= self.cohort_ratio * background))
+        return failed
+
     def accepts(self, nearest: np.ndarray, score: np.ndarray, background: np.ndarray | None = None,
                 widths: np.ndarray | None = None) -> np.ndarray:
         """Known or not, elementwise, from the nearest person's distance d1, the score d1 / d2,
         the distance to the nearest background person (None or inf: no background known,
         the background test is skipped) and the face's width in px (None or nan: unknown, no
-        small-face slack)."""
-        nearest, score = np.asarray(nearest, dtype=np.float64), np.asarray(score, dtype=np.float64)
-        known = (nearest <= self.highs(widths, len(nearest))) & ((nearest <= self.low) | (score <= self.ratio))
-        if self.uses_cohort and background is not None:
-            background = np.asarray(background, dtype=np.float64)
-            known &= np.isinf(background) | (nearest <= self.cohort_ratio * background)
-        return known
+        small-face slack): no clause of `failures` failed."""
+        failed = self.failures(nearest, score, background, widths)
+        return ~(failed["far"] | failed["unclear"] | failed["background"])
 
     def refusal(self, nearest: float, score: float, background: float = float("inf"),
                 width: float = float("nan")) -> str | None:
-        """Why the rule leaves one face unknown, by the first clause it fails in the order the
-        rule is said: "nobody" (no one enrolled), "far" (beyond `high`, with the small-face
-        slack where it applies), "unclear" (beyond `low` and about as near to another enrolled
-        person: d1 / d2 over `ratio`), "background" (about as near to a background face);
-        None where the rule names the face. Arguments as for `accepts`, one face's."""
+        """Why the rule leaves one face unknown: "nobody" (no one enrolled), else the first
+        clause of `failures` it fails ("far", "unclear", "background"); None where the rule
+        names the face. Arguments as for `accepts`, one face's."""
         if not np.isfinite(nearest):
             return "nobody"
-        widths = None if width is None or not np.isfinite(width) else np.array([width])
-        if nearest > self.highs(widths, 1)[0]:
-            return "far"
-        if nearest > self.low and score > self.ratio:
-            return "unclear"
-        if self.uses_cohort and np.isfinite(background) and nearest > self.cohort_ratio * background:
-            return "background"
-        return None
+        failed = self.failures(np.array([nearest]), np.array([score]), np.array([background]),
+                               None if width is None else np.array([width]))
+        return next((clause for clause, mask in failed.items() if mask[0]), None)
 
     def decide(self, distances: np.ndarray, labels: "Sequence[str] | PersonCodes",
                background: np.ndarray | None = None, widths: np.ndarray | None = None) -> "Decisions":

@@ -18,6 +18,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 DETECTORS = ("mtcnn", "haar")
+# The landmarks of an MTCNN row ([x1, y1, x2, y2, score, 5 landmark x, 5 landmark y]), in the
+# package's order
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 # A face whose eyes slope by more than this (degrees) is cut out turned upright: FaceNet
 # knows upright faces (a face tilted 50 degrees, cut as it lies, is 0.88 from itself
 # upright on average on 25 LFW photos). Below it crops stay as they always were. Such a face
@@ -277,8 +280,8 @@ class MTCNNDetector:
             if box is None:
                 continue
             whole = tuple(int(round(v)) for v in (x1, y1, x2 - x1, y2 - y1))
-            names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")  # the package's order
-            marks = {k: (int(round((row[5 + i] - pad) * sx)), int(round((row[10 + i] - pad) * sy))) for i, k in enumerate(names)}
+            marks = {k: (int(round((row[5 + i] - pad) * sx)), int(round((row[10 + i] - pad) * sy)))
+                     for i, k in enumerate(LANDMARKS)}
             tilt = roll(marks)
             if abs(tilt) >= UPRIGHT_FROM and (upright := self._upright(rgb, whole, tilt)) is not None:
                 tilt, whole = upright
@@ -353,8 +356,7 @@ class MTCNNDetector:
             for row in self._raw(square):
                 mx, my = (row[0] + row[2]) / 2, (row[1] + row[3]) / 2
                 if abs(mx - size / 2) < size / 4 and abs(my - size / 2) < size / 4 and row[4] > best:
-                    names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-                    marks = {k: (row[5 + i], row[10 + i]) for i, k in enumerate(names)}
+                    marks = {k: (row[5 + i], row[10 + i]) for i, k in enumerate(LANDMARKS)}
                     px, py = back @ np.array([mx, my, 1.0])
                     fw, fh = (row[2] - row[0]) / scale, (row[3] - row[1]) / scale
                     best = float(row[4])

@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facebot.recognition.images import Photo
+
 log = logging.getLogger(__name__)
 
 KNOWN_COLOUR = (40, 180, 60)  # RGB green
@@ -230,12 +232,16 @@ def place_label(box: Box, size: tuple[int, int], image: tuple[int, int], taken: 
     return (x, candidates[0], w, h)  # nowhere free: overlap rather than leave the image
 
 
-def annotate(rgb: np.ndarray, labels: list[Label]) -> np.ndarray:
+def annotate(rgb: np.ndarray | Photo, labels: list[Label]) -> np.ndarray:
     """Return a copy of `rgb` with a box and a caption per face.
 
     `labels` holds (box, caption, known) per face; known faces are green, unknown red.
-    Line widths and text size follow the photo's size so captions stay readable.
+    Line widths and text size follow the photo's size so captions stay readable. For a
+    Photo (maybe decoded at a reduced size), boxes are in the photo's pixels, as faces are
+    reported, and are drawn on the pixels decoded.
     """
+    if isinstance(rgb, Photo):
+        rgb, labels = rgb.rgb, labels_in_decoded_pixels(labels, rgb.scale)
     out = np.ascontiguousarray(rgb.copy())
     height, width = out.shape[:2]
     thick = max(1, round(max(height, width) / 400))

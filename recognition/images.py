@@ -242,8 +242,10 @@ def decode_photo(data: bytes, min_side: int = DECODE_SIDE, max_pixels: int = MAX
     small face (Photo.sharper), gives more than `max_pixels`.
     """
     fmt, width, height = _checked_header(data, max_pixels, max_jpeg_pixels)
-    least = least_reduction(width, height, max_pixels) if fmt == "jpeg" else 1
-    factor = max(reduction(width, height, min_side), least) if fmt == "jpeg" else 1
+    factor = least = 1  # other formats have no reduced decoding
+    if fmt == "jpeg":
+        least = least_reduction(width, height, max_pixels)
+        factor = max(reduction(width, height, min_side), least)
     rgb = _imdecode(data, fmt, _REDUCED.get(factor, cv2.IMREAD_COLOR))
     # EXIF orientations 5-8 turn the photo a quarter: the header's width is then its height.
     turned = width != height and (rgb.shape[0] > rgb.shape[1]) != (height > width)
