@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("enroll", help="enroll a person from one or more photos")
     p.add_argument("name")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos, or folders of photos")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos of the person (a folder of people: enroll-dir)")
     p.add_argument("--force", action="store_true", help="enroll even if the face matches someone else")
     p.add_argument("--face", type=int, metavar="N",
                    help="in a photo of several people, enroll face N (1 = the biggest, as `identify` numbers them)")
