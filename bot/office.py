@@ -70,7 +70,7 @@ MAX_FACES = 300  # ... at most (2 KB each)
 MAX_FACE_BUTTONS = 8  # buttons under one reply
 # An unknown face whose nearest person lies within this distance is offered to HR as that
 # person ("This is Ana: add a sample…"): a second sample is what names a person's next
-# photos from the wild (README, "Enroll two photos"). Past `high` (0.95) it spans most press
+# photos from the wild (README, "Enroll two photos"). Past `high` (0.96) it spans most press
 # photos the rule refuses (LFW: 5.1% of genuine pairs lie in 0.95-1.05, 6.4% beyond 0.95),
 # and 1.5% (Georgia Tech) / 0.4% (LFW) of pairs of different people: an offer, which HR
 # accepts by sight and with the person's consent, never a name given to anyone.

@@ -32,7 +32,7 @@ def _in_photo(box: tuple[int, int, int, int], photo: Photo) -> tuple[int, int, i
 
 
 # A face narrower than this (px) in a photo decoded at reduced size is cut from sharper
-# pixels: on degraded Georgia Tech photos (lab/small_faces.py) 5.7% of owners' faces of
+# pixels: on degraded Georgia Tech photos (lab/small_faces.py) 4.8% of owners' faces of
 # 40-64 px lie beyond the rule's high, 0.1% from 64 px.
 SHARP_FACE = 64
 

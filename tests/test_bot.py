@@ -615,7 +615,7 @@ def test_spanish_texts(run_bot):
     async def scenario(server):
         rule = await ask(server, HR, "/threshold")
         assert rule.text.startswith("Decisión (por defecto): conocido a distancia <=") and "known" not in rule.text
-        assert "para caras de menos de 64 px" in rule.text
+        assert f"para caras de menos de {DEFAULT_RULE.small_face:.0f} px" in rule.text
         server.push_text(USER, USER, "/help")
         server.push_text(STRANGER, STRANGER, "/start")
         [help_reply] = await server.wait_for_messages(USER, 1)
