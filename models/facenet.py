@@ -217,7 +217,7 @@ def load_facenet_tflite(path: Path | None = None, threads: int | None = None,
     """
     import threading
 
-    from facebot.models.litert import make_interpreter
+    from facebot.models.litert import allocate, make_interpreter
 
     try:
         cached = tflite_path(path, quantized)
@@ -242,7 +242,7 @@ def load_facenet_tflite(path: Path | None = None, threads: int | None = None,
         with lock:
             if state["batch"] != len(batch):
                 interpreter.resize_tensor_input(inp, list(batch.shape))
-                interpreter.allocate_tensors()
+                allocate(interpreter)
                 state["batch"] = len(batch)
             interpreter.set_tensor(inp, batch)
             interpreter.invoke()

@@ -7,11 +7,23 @@ back to plain TensorFlow, which is slower: that is logged as a warning, never si
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import tempfile
+import threading
 import warnings
 
 log = logging.getLogger(__name__)
+
+
+# What the runtime prints to stderr, once per process, at the first allocation: XNNPACK taking
+# over. Said from C++, where Python's logging cannot reach or quiet it.
+DELEGATE_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+_first_allocation = threading.Lock()
+_allocated_once = False
 
 
 class NoInterpreter(RuntimeError):
@@ -37,3 +49,49 @@ def make_interpreter(model_path: str | None = None, model_content: bytes | None 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Interpreter(model_path=model_path, model_content=model_content, num_threads=threads)
+
+
+def allocate(interpreter) -> None:
+    """interpreter.allocate_tensors(), with the process's stderr caught during its first call.
+
+    The runtime applies XNNPACK at the first allocation and announces it on stderr
+    (DELEGATE_NOTICE): a line every `facebot` command would otherwise print. Anything else
+    written there meanwhile (by the runtime, or by another thread) is logged as a warning,
+    not lost. Later calls, and processes without a stderr file descriptor, allocate plainly.
+    """
+    global _allocated_once
+    if _allocated_once:
+        interpreter.allocate_tensors()
+        return
+    with _first_allocation:
+        if _allocated_once:
+            interpreter.allocate_tensors()
+            return
+        with _caught_stderr() as caught:
+            interpreter.allocate_tensors()
+        _allocated_once = True
+    for line in caught:
+        if line.strip() and line.strip() != DELEGATE_NOTICE:
+            log.warning("stderr: %s", line)
+
+
+@contextlib.contextmanager
+def _caught_stderr():
+    """File descriptor 2 sent to a temporary file for the block; yields a list that holds the
+    lines written there once the block ends (none where fd 2 cannot be moved)."""
+    lines: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no fd 2 (a service without one), or no stderr object
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines += sink.read().decode("utf-8", "replace").splitlines()

@@ -128,7 +128,7 @@ class TFLiteNet:
 
     def _interpreter(self, shape: tuple) -> tuple:
         """(interpreter, input index, output indices by channels, largest first) for one shape."""
-        from facebot.models.litert import make_interpreter
+        from facebot.models.litert import allocate, make_interpreter
 
         if shape in self._interpreters:
             self._interpreters.move_to_end(shape)
@@ -136,7 +136,7 @@ class TFLiteNet:
         interpreter = make_interpreter(model_content=self._blob, threads=self._threads)
         inp = interpreter.get_input_details()[0]["index"]
         interpreter.resize_tensor_input(inp, list(shape))
-        interpreter.allocate_tensors()
+        allocate(interpreter)
         # the outputs' order is the converter's choice: tell them apart by channels
         outputs = sorted(interpreter.get_output_details(), key=lambda d: -int(d["shape"][-1]))
         entry = (interpreter, inp, [d["index"] for d in outputs])

@@ -289,3 +289,17 @@ def test_without_a_writable_cache_facenet_is_converted_in_memory(tmp_path, monke
     assert embedder.backend == "tflite-int8"
     crop = recognizer.faces(photo(samples, "s2", 1))[0].crop[None]
     assert np.linalg.norm(embedder.embed(crop) - recognizer.embedder.embed(crop)) < 1e-4
+
+
+def test_what_the_runtime_writes_to_stderr_while_caught_is_kept_for_the_log(capfd):
+    """models.litert catches fd 2 during the first allocation (for TFLite's delegate notice):
+    what is written there comes back as lines, and fd 2 is the terminal's again after."""
+    import os
+
+    from facebot.models.litert import _caught_stderr
+
+    with _caught_stderr() as caught:
+        os.write(2, b"INFO: a notice\nE something went wrong\n")
+    os.write(2, b"after\n")
+    assert caught == ["INFO: a notice", "E something went wrong"]
+    assert capfd.readouterr().err == "after\n"
