@@ -328,7 +328,10 @@ def cmd_audit(args) -> int:
 def cmd_eval(args) -> int:
     from facebot.lab.evaluation import run_eval
 
-    args.rule = _gallery_service(args).saved_rule()  # the figures of the rule in force (saved or default)
+    # the figures of the rule in force: saved in the gallery, or the default; a gallery folder
+    # that is not there holds no rule, and eval, which only reads, does not make one
+    missing = not getattr(args, "database_url", None) and not Path(args.data_dir).exists()
+    args.rule = None if missing else _gallery_service(args).saved_rule()
 
     return run_eval(args, _progress)
 

@@ -27,6 +27,7 @@ def test_eval_json_on_the_samples(cli, samples):
     assert report["cohort_overlap"] == [] and report["open_set_identities"] == 5
     assert set(report["small_galleries"]) == {"1", "2", "3"}
     assert all(r["false_accept_rate"] == 0 for r in report["small_galleries"].values())
+    assert not cli.data.exists()  # eval only reads the saved rule: a gallery not there is not made
 
 
 def test_eval_threshold_flag_measures_a_plain_threshold(cli, samples):
