@@ -367,9 +367,13 @@ say("final", json.dumps(view()))
 
 
 def _lines(path: Path) -> list[tuple[str, object]]:
-    """A worker's output as (kind, JSON value) pairs: ("ack", 12), ("seen", [time, {...}]), ..."""
+    """A worker's output as (kind, JSON value) pairs: ("ack", 12), ("seen", [time, {...}]), ...
+
+    Whole lines only: a worker killed mid-print can leave a last line cut short ("ack" without
+    its number, when the output buffer filled between the words), which acknowledged nothing."""
+    text = path.read_text()
     pairs = []
-    for line in path.read_text().splitlines():
+    for line in text[: text.rfind("\n") + 1].splitlines():
         kind, _, rest = line.partition(" ")
         pairs.append((kind, json.loads(rest) if rest else None))
     return pairs
