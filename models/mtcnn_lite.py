@@ -42,6 +42,7 @@ from facebot.models import network_input
 log = logging.getLogger(__name__)
 
 PATCH_BATCH = 256  # RNet/ONet patches per call at most
+REMAP_ROWS = 32766  # rows of one cv2.remap map at most (it asserts fewer than SHRT_MAX)
 
 # The `mtcnn` wheel's weights (mtcnn/assets/weights/NAME.lz4), with which detection was
 # measured and the decision rule calibrated; pyproject.toml pins the version.
@@ -221,7 +222,12 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     xs[(xs < 0) | (xs > width - 1)] = -2.0
     map_y = np.repeat(ys[:, :, None], size, axis=2).reshape(count * size, size)
     map_x = np.repeat(xs[:, None, :], size, axis=1).reshape(count * size, size)
-    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    # OpenCV's remap takes maps of fewer than 32767 rows: 1,365 RNet patches at most per call
+    # (a crowd, or a busy background, gives PNet thousands of candidates)
+    rows = (REMAP_ROWS // size) * size
+    out = np.concatenate([cv2.remap(image, map_x[i : i + rows], map_y[i : i + rows], cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                          for i in range(0, count * size, rows)])
     return out.reshape(count, size, size, image.shape[2]).astype(np.float32, copy=False)
 
 
