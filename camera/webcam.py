@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,23 @@ def run(args) -> int:
         return _watch(args, config)
 
 
+@dataclass
+class SkippedFrames:
+    """Frames the camera could not look at: more faces than a photo may hold (a crowd, a
+    poster), or a gallery it cannot read just now (a PostgreSQL server restarting). Told at
+    most once a minute, with the count so far: a crowd in view would otherwise log every frame."""
+
+    count: int = 0
+    told_at: float = float("-inf")
+
+    def add(self, reason: Exception, now: float) -> None:
+        """Count one skipped frame (`now`: a monotonic clock's seconds); warn if a minute has passed."""
+        self.count += 1
+        if now - self.told_at >= 60.0:
+            log.warning("frame skipped (%d so far): %s", self.count, reason)
+            self.told_at = now
+
+
 def _watch(args, config) -> int:
     """Load the models, watch the source until it ends or a stop signal; the exit code."""
     from facebot.camera.alerts import Alert, AlertSender
@@ -88,7 +106,9 @@ def _watch(args, config) -> int:
     from facebot.service import open_service, service_options
     from facebot.camera.watcher import Watcher
     from facebot.camera.snapshots import shown_frame, take_snapshot
+    from facebot.recognition import TooManyFaces
     from facebot.recognition.detect import CAMERA_TURNS
+    from facebot.storage import GalleryBusy
 
     # Started first: it checks the token with Telegram while the models load.
     sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
@@ -140,6 +160,7 @@ def _watch(args, config) -> int:
                       time=f"{since:%Y-%m-%d %H:%M:%S}", duration=_duration(seconds)))
             service.record_camera_status(args.camera_name, online, seconds)
 
+    skipped = SkippedFrames()
     watcher = Watcher(k=args.votes[0], m=args.votes[1], cooldown_s=args.cooldown, unknown_alerts=not args.no_unknown_alerts,
                       same_face=service.same_face, sighting_every_s=max(60.0, args.sighting_every))
     writer = None
@@ -158,7 +179,11 @@ def _watch(args, config) -> int:
                     break
                 continue
             now = datetime.now().astimezone()
-            results = service.identify(frame, audit=False)
+            try:
+                results = service.identify(frame, audit=False)
+            except (TooManyFaces, GalleryBusy) as exc:  # this frame only: the camera goes on watching
+                skipped.add(exc, time.monotonic())
+                continue
             events = watcher.update(results, now)
             if events or args.record:  # drawn once, for the recording and every alert of this frame
                 shown = shown_frame(snapshots, frame, results, text(config.lang, "unknown_label"))

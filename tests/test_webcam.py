@@ -72,6 +72,31 @@ def test_video_gives_one_alert_per_person_in_order(tmp_path, samples, service_on
     assert "TEST-fake-token" not in result.stderr  # the token never reaches the logs
 
 
+def test_a_crowd_in_view_skips_frames_without_stopping_the_camera(tmp_path, samples, service, telegram):
+    """A lobby camera detecting at 640 px sees a crowd (a poster, a screen): more faces than a
+    photo may hold (recognition.MAX_FACES). Those frames are skipped with a warning; the camera
+    goes on and greets the person who comes next (it used to exit with TooManyFaces)."""
+    from facebot.lab.demo import mosaic
+
+    service.enroll("s2", load_image(samples / "s2" / "1.jpg"))
+    people = [load_image(samples / p / f"{n}.jpg") for p in ("s2", "s5", "s11", "s23", "s37") for n in (1, 5, 9, 13)]
+    crowd = cv2.cvtColor(cv2.resize(mosaic(people * 8, columns=12, cell=(50, 44), gap=3), (640, 480),
+                                    interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR)
+    video = tmp_path / "lobby.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for frame in [crowd] * 10 + [frame_with(load_image(samples / "s2" / "9.jpg"))] * 40:
+        writer.write(frame)
+    writer.release()
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_URL": telegram.url,
+           "FACEBOT_ALERT_CHAT_ID": str(ALERT_CHAT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-m", "facebot", *service.cli_args, "webcam", "--source", str(video),
+                             "--camera-name", "lobby", "--detect-size", "640"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "skipped" in result.stderr and "faces found" in result.stderr
+    assert [a.text.split(" — ")[0] for a in telegram.messages(ALERT_CHAT)] == ["Welcome s2"]
+
+
 class FlakyCamera:
     """Stands in for cv2.VideoCapture: delivers `frames` frames, then the cable is pulled."""
 
