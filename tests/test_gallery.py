@@ -745,3 +745,22 @@ def test_a_refused_revoke_or_a_face_not_pending_writes_nothing(store):
     assert reader.version == version and reader.audit_log(10) == log
     assert office.revoke(5, actor="tg:1") == Access() and office.pending_face(face) is not None
     assert office.gallery.audit_log(1)[0]["action"] == "access-revoke"
+
+
+def test_a_face_is_named_while_another_process_holds_the_gallery(service, samples, monkeypatch, caplog):
+    """Identifying only reads, but its audit entry waits for the write lock like a change.
+    When another process holds the gallery past that wait (30 s; 0.3 here), the face is
+    still named and the missing entry logged, rather than the asker told "busy, try again"
+    (as a read-only folder already was)."""
+    import fcntl
+
+    import facebot.storage.gallery as tinydb_gallery
+    from facebot.recognition import load_image
+
+    service.enroll("Ana", load_image(samples / "s2" / "1.jpg"), consent="test")
+    monkeypatch.setattr(tinydb_gallery, "LOCK_TIMEOUT_S", 0.3)
+    with open(service.gallery.data_dir / ".lock", "a") as other_writer:  # flock: another open file, another owner
+        fcntl.flock(other_writer, fcntl.LOCK_EX)
+        [face] = service.identify(load_image(samples / "s2" / "5.jpg"), actor="bot:1")
+    assert face.name == "Ana"
+    assert "identify by bot:1 not audited" in caplog.text and "Ana" not in caplog.text

@@ -482,8 +482,9 @@ class FaceService(OfficeRules):
     def _audit_read(self, action: str, actor: str, **details) -> None:
         """Audit something that only read the gallery (an identification, a sighting).
 
-        A gallery that cannot be written (read-only folder or database, full disk) must not
-        stop identification, which changes nothing: the missing entry is logged as an error
+        A gallery that cannot be written (read-only folder or database, full disk) or not
+        now (another process holding it past LOCK_TIMEOUT_S, a database gone) must not stop
+        identification, which changes nothing: the missing entry is logged as an error
         instead (without the names). Changes are never made without their audit entry.
 
         A `name` detail (a camera alert, a sighting) naming someone who is no longer enrolled
@@ -495,7 +496,7 @@ class FaceService(OfficeRules):
             details["name"] = None
         try:
             self.gallery.audit(action, actor, **details)
-        except GalleryWriteError as exc:
+        except (GalleryWriteError, GalleryBusy) as exc:
             log.error("%s by %s not audited: %s", action, actor, exc)
 
     def people(self) -> list[Person]:
