@@ -108,7 +108,7 @@ def _watch(args, config) -> int:
     from facebot.camera.snapshots import shown_frame, take_snapshot
     from facebot.recognition import TooManyFaces
     from facebot.recognition.detect import CAMERA_TURNS
-    from facebot.storage import GalleryBusy
+    from facebot.service import GalleryBusy
 
     # Started first: it checks the token with Telegram while the models load.
     sender = None if args.dry_run else AlertSender(config.token, config.api_url, config.alert_chat_id).start()
