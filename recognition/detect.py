@@ -179,9 +179,9 @@ class MTCNNDetector:
     package as it comes.
 
     Passes (see detect): the first at `first_side` px (the longer side), then, where
-    needed, closer, up to `max_side` (a photo is never enlarged). Faces down to `min_face`
-    px at the pass's size are found, so at `max_side` = 1024 down to 2% of the photo's
-    longer side. `first_side=None` looks once, at `max_side`. Each pass pads the frame by
+    needed, closer, up to `max_side` (a photo is never enlarged; a panorama further, see
+    closest_side). Faces down to `min_face` px at the pass's size are found, so at
+    `max_side` = 1024 down to 2% of the photo's longer side. `first_side=None` looks once, at `max_side`. Each pass pads the frame by
     `pad` of its longer side with grey, for faces cut by the edge. MTCNN finds faces
     tilted up to about 45 degrees (measured on 25 LFW photos: all up to 35, 24 at 45, 13
     at 60, 1 at 90); where no face is found at all, the first pass is repeated on the
@@ -299,11 +299,10 @@ class MTCNNDetector:
         face's box varies by a few pixels from one size to the next): faces much smaller
         than the smallest one found are then unlikely. Otherwise the next pass looks at the
         size where that smallest face becomes 50 px, so faces down to 2/5 of it are found
-        (a group photo: people further back), or straight at `max_side` when nothing was
-        found; and so on. A face an earlier pass found and a later one missed is kept.
+        (a group photo: people further back), or straight at the closest look
+        (closest_side) when nothing was found; and so on. A face an earlier pass found and a later one missed is kept.
         """
-        longest = max(rgb.shape[:2])
-        top = min(self.max_side, longest)
+        top = self.closest_side(rgb.shape[1], rgb.shape[0])
         side = top if self.first_side is None else min(self.first_side, top)
         enough = self.escalate_below * self.min_face
         found: list[Face] = []
@@ -330,6 +329,14 @@ class MTCNNDetector:
             found = max((self._turned_pass(rgb, first, angle) for angle in self.turns),
                         key=lambda faces: max((f.score for f in faces), default=0.0))
         return sorted(found, key=lambda f: f.area, reverse=True)
+
+    def closest_side(self, width: int, height: int) -> int:
+        """The longer side of the closest look at a `width` x `height` photo: `max_side`, or
+        for a photo more than twice as long as it is high (a panorama) as much as keeps its
+        shorter side at `max_side` / 2, so its faces are not shrunk away (a 16000 x 3000
+        panorama: 2731 x 512, not 1024 x 192); never more than the photo's own."""
+        longest, shortest = max(width, height), max(1, min(width, height))
+        return min(longest, max(self.max_side, round(self.max_side / 2 * longest / shortest)))
 
     def _upright(self, rgb: np.ndarray, whole: tuple[int, int, int, int],
                  tilt: float) -> tuple[float, tuple[int, int, int, int]] | None:

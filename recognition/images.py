@@ -217,9 +217,12 @@ class Photo:
 
 def reduction(width: int, height: int, min_side: int = DECODE_SIDE) -> int:
     """The largest JPEG decoding reduction (1, 2, 4 or 8) that keeps the longer side at
-    least `min_side` px."""
+    least `min_side` px and the shorter at least half that: the second matters only for a
+    photo more than twice as long as it is high (a panorama, whose faces are small against
+    its length)."""
     factor = 1
-    while factor < 8 and max(width, height) / (factor * 2) >= min_side:
+    while (factor < 8 and max(width, height) / (factor * 2) >= min_side
+           and min(width, height) / (factor * 2) >= min_side / 2):
         factor *= 2
     return factor
 
@@ -236,7 +239,7 @@ def decode_photo(data: bytes, min_side: int = DECODE_SIDE, max_pixels: int = MAX
                  max_jpeg_pixels: int = MAX_JPEG_PIXELS) -> Photo:
     """Decode image bytes for recognition: a JPEG whose longer side is at least twice
     `min_side` is decoded at 1/2, 1/4 or 1/8 of its size (the longer side stays at least
-    `min_side`); anything else at full size. Same checks and conversions as decode_image
+    `min_side`, the shorter at least half that: see reduction); anything else at full size. Same checks and conversions as decode_image
     (raises ImageError), same orientation: `size` is the upright photo's. A JPEG may be
     as large as `max_jpeg_pixels`: no decoding of it, the first or a sharper one for a
     small face (Photo.sharper), gives more than `max_pixels`.

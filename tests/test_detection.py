@@ -165,6 +165,21 @@ def test_small_faces_in_a_large_group_photo(recognizer, samples):
     assert len(sides) >= 2 and sides[0] == detector.first_side
 
 
+def test_the_faces_of_a_panorama_are_found(recognizer, samples):
+    """A phone panorama (16000 x 3000 JPEG) of ten people, faces about 110 px. Decoded keeping
+    its shorter side at 640 px or more (1/4, not 1/8), and looked at with 512 px or more on
+    its shorter side (2731 x 512, not 1024 x 192): all ten found (three were, at 7 px each)."""
+    frame = np.full((3000, 16000, 3), GREY, np.uint8)
+    for i, (person, number) in enumerate((p, n) for p in PEOPLE for n in (1, 9)):
+        img = photo(samples, person, number)
+        x = 300 + i * 1540
+        frame[1500 : 1500 + img.shape[0], x : x + img.shape[1]] = img
+    panorama = decode_photo(encode_jpeg(frame, quality=85))
+    assert panorama.size == (16000, 3000) and panorama.rgb.shape[:2] == (750, 4000)
+    faces = recognizer.faces(panorama)
+    assert len(faces) == 10 and all(90 < f.box[2] < 140 for f in faces)
+
+
 def test_a_closer_pass_looks_only_for_faces_smaller_than_the_first_pass_saw(recognizer, samples):
     """One big face in front, ten small ones behind: the closer pass skips the pyramid levels
     of big faces, and the big face, found by the first pass only, is still given once."""
