@@ -60,16 +60,15 @@ def allocate(interpreter) -> None:
     not lost. Later calls, and processes without a stderr file descriptor, allocate plainly.
     """
     global _allocated_once
-    if _allocated_once:
+    with _first_allocation:
+        first = not _allocated_once
+        if first:
+            with _caught_stderr() as caught:
+                interpreter.allocate_tensors()
+            _allocated_once = True
+    if not first:
         interpreter.allocate_tensors()
         return
-    with _first_allocation:
-        if _allocated_once:
-            interpreter.allocate_tensors()
-            return
-        with _caught_stderr() as caught:
-            interpreter.allocate_tensors()
-        _allocated_once = True
     for line in caught:
         if line.strip() and line.strip() != DELEGATE_NOTICE:
             log.warning("stderr: %s", line)

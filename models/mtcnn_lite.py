@@ -225,9 +225,10 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     # OpenCV's remap takes maps of fewer than 32767 rows: 1,365 RNet patches at most per call
     # (a crowd, or a busy background, gives PNet thousands of candidates)
     rows = (REMAP_ROWS // size) * size
-    out = np.concatenate([cv2.remap(image, map_x[i : i + rows], map_y[i : i + rows], cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                          for i in range(0, count * size, rows)])
+    chunks = [cv2.remap(image, map_x[i : i + rows], map_y[i : i + rows], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+              for i in range(0, count * size, rows)]
+    out = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)  # one chunk: no copy
     return out.reshape(count, size, size, image.shape[2]).astype(np.float32, copy=False)
 
 

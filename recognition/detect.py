@@ -181,14 +181,14 @@ class MTCNNDetector:
     Passes (see detect): the first at `first_side` px (the longer side), then, where
     needed, closer, up to `max_side` (a photo is never enlarged; a panorama further, see
     closest_side). Faces down to `min_face` px at the pass's size are found, so at
-    `max_side` = 1024 down to 2% of the photo's longer side. `first_side=None` looks once, at `max_side`. Each pass pads the frame by
-    `pad` of its longer side with grey, for faces cut by the edge. MTCNN finds faces
-    tilted up to about 45 degrees (measured on 25 LFW photos: all up to 35, 24 at 45, 13
-    at 60, 1 at 90); where no face is found at all, the first pass is repeated on the
-    photo turned by each of `turns` degrees: by default every 60 degrees, so a head at any
-    angle can be found, a photo upside down included (a phone held so, its EXIF orientation
-    lost; see ALL_TURNS for how often). A face tilted 20 degrees or more gets the `angle` that stands its crop upright.
-    The turns cost time only where no face is found (about 25 ms more per faceless photo
+    `max_side` = 1024 down to 2% of the photo's longer side. `first_side=None` looks once,
+    at `max_side`. Each pass pads the frame by `pad` of its longer side with grey, for
+    faces cut by the edge. MTCNN finds faces tilted up to about 45 degrees (measured on 25
+    LFW photos: all up to 35, 24 at 45, 13 at 60, 1 at 90); where no face is found at all,
+    the first pass is repeated on the photo turned by each of `turns` degrees: by default
+    every 60 degrees, so a head at any angle can be found, a photo upside down included (a
+    phone held so, its EXIF orientation lost; see ALL_TURNS for how often). A face tilted
+    20 degrees or more gets the `angle` that stands its crop upright. The turns cost time only where no face is found (about 25 ms more per faceless photo
     than the two turns of the first release; the camera keeps those two: CAMERA_TURNS).
     """
 
@@ -300,7 +300,8 @@ class MTCNNDetector:
         than the smallest one found are then unlikely. Otherwise the next pass looks at the
         size where that smallest face becomes 50 px, so faces down to 2/5 of it are found
         (a group photo: people further back), or straight at the closest look
-        (closest_side) when nothing was found; and so on. A face an earlier pass found and a later one missed is kept.
+        (closest_side) when nothing was found; and so on. A face an earlier pass found and
+        a later one missed is kept.
         """
         top = self.closest_side(rgb.shape[1], rgb.shape[0])
         side = top if self.first_side is None else min(self.first_side, top)

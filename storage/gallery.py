@@ -176,7 +176,7 @@ class Gallery:
         return Table(self._storage, name, cache_size=0)
 
     @contextmanager
-    def _locked(self, timeout: float | None = None) -> Iterator[None]:
+    def _locked(self) -> Iterator[None]:
         """Hold the exclusive write lock. Only writers take it: readers never lock and never
         create a file, so a read-only folder still serves identifications."""
         try:
@@ -186,7 +186,7 @@ class Gallery:
             raise GalleryWriteError(f"cannot write to the gallery folder {self.data_dir}: {exc.strerror or exc}; "
                                     f"nothing was changed") from exc
         with open(fd, "r+") as fh:
-            deadline = time.monotonic() + (LOCK_TIMEOUT_S if timeout is None else timeout)
+            deadline = time.monotonic() + LOCK_TIMEOUT_S  # read now: a test may shorten it
             while True:
                 try:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
