@@ -239,10 +239,11 @@ def decode_photo(data: bytes, min_side: int = DECODE_SIDE, max_pixels: int = MAX
                  max_jpeg_pixels: int = MAX_JPEG_PIXELS) -> Photo:
     """Decode image bytes for recognition: a JPEG whose longer side is at least twice
     `min_side` is decoded at 1/2, 1/4 or 1/8 of its size (the longer side stays at least
-    `min_side`, the shorter at least half that: see reduction); anything else at full size. Same checks and conversions as decode_image
-    (raises ImageError), same orientation: `size` is the upright photo's. A JPEG may be
-    as large as `max_jpeg_pixels`: no decoding of it, the first or a sharper one for a
-    small face (Photo.sharper), gives more than `max_pixels`.
+    `min_side`, the shorter at least half that: see reduction); anything else at full
+    size. Same checks and conversions as decode_image (raises ImageError), same
+    orientation: `size` is the upright photo's. A JPEG may be as large as
+    `max_jpeg_pixels`: no decoding of it, the first or a sharper one for a small face
+    (Photo.sharper), gives more than `max_pixels`.
     """
     fmt, width, height = _checked_header(data, max_pixels, max_jpeg_pixels)
     factor = least = 1  # other formats have no reduced decoding

@@ -116,10 +116,10 @@ class FaceTooSmall(EnrollRefused):
 # The least share of a face's box an enrollment takes inside the photo (`force` takes any).
 # Georgia Tech photos cropped so the edge cuts the face, one enrolled per person and probed
 # with the other, whole photos (`python -m facebot.lab.cut_faces`): a sample from a face
-# 95-100% inside named its owner in 99.8% of them, 90-95% 98.2%, 87.5-90% 97.9%, 85-87.5%
-# 95.7%, 80-85% 92.2%, 75-80% 88.8%, under 75% 61.5% (false accepts 0-0.15%). The line: the
-# last band within 2 points of whole faces. LFW, reported, chose nothing: 90.2% for whole
-# faces, 83.5-87.5% from 87.5 to 95% inside, 48.6-77.9% below.
+# 95-100% inside named its owner in 99.8% of them, 90-95% 98.1%, 87.5-90% 97.9%, 85-87.5%
+# 95.9%, 80-85% 92.1%, 75-80% 88.8%, under 75% 61.9% (false accepts 0-0.15%). The line: the
+# last band within 2 points of whole faces. LFW, reported, chose nothing: 90.6% for whole
+# faces, 85.9-88.7% from 87.5 to 95% inside, 51.0-79.2% below.
 MIN_ENROLL_VISIBLE = 0.875
 
 
