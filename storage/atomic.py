@@ -55,16 +55,25 @@ class AtomicJSONStorage(Storage):
     """JSON storage with atomic replace-on-write, change detection and deferred writes."""
 
     def __init__(self, path: str | Path):
+        # The folder is made by the first write (make_folder), not here: a command that only
+        # reads, run where no gallery is, reads an empty one and leaves nothing behind.
         self.path = Path(path)
+        self._data: dict | None = None
+        self._signature = None
+        self.deferred = False  # inside a transaction: keep writes in memory until flush()
+        self.dirty = False
+
+    def make_folder(self) -> None:
+        """Make the database's folder (owner only) where it is not there yet; writers call it
+        before their first file goes in."""
         try:
             self.path.parent.mkdir(parents=True, mode=FOLDER_MODE)
             make_private(self.path.parent)  # mkdir's mode is cut by the umask
         except FileExistsError:
             pass  # someone made it (another facebot, or the user, whose choice of mode stands)
-        self._data: dict | None = None
-        self._signature = None
-        self.deferred = False  # inside a transaction: keep writes in memory until flush()
-        self.dirty = False
+        except OSError as exc:
+            raise GalleryWriteError(f"cannot make the gallery folder {self.path.parent}: {exc.strerror or exc}; "
+                                    "nothing was changed") from exc
 
     def changed_on_disk(self) -> bool:
         """True when another writer replaced the file since we last read or wrote it."""
@@ -115,6 +124,7 @@ class AtomicJSONStorage(Storage):
     def _write_file(self, data: dict) -> None:
         """Replace the file with `data` atomically; raises GalleryWriteError (naming the file
         and why) when it cannot, leaving the old file and no temporary file behind."""
+        self.make_folder()
         tmp = self._temporary()
         try:
             # 0600 from the first byte: the file holds biometric data. os.open's mode is cut by

@@ -153,7 +153,7 @@ class Gallery:
         self.features = features
         # Days audit entries are kept (None: $FACEBOT_RETENTION_DAYS, default 365).
         self.retention_days = _retention_days(retention_days)
-        self._storage = AtomicJSONStorage(self.data_dir / "gallery.json")  # creates the folder, 0700
+        self._storage = AtomicJSONStorage(self.data_dir / "gallery.json")  # its folder made (0700) by the first write
         self._db = TinyDB(storage=lambda: self._storage)
         self._audit_storage = AtomicJSONStorage(self.data_dir / "audit.json")
         self._audit_db = TinyDB(storage=lambda: self._audit_storage)
@@ -161,7 +161,7 @@ class Gallery:
         for path in (self._storage.path, self._audit_storage.path, self._lock_path):
             if path.exists():
                 make_private(path)  # left 0644 by an older facebot
-        if self.data_dir.stat().st_mode & 0o077 and self.data_dir not in _WARNED_OPEN_FOLDERS:
+        if self.data_dir.is_dir() and self.data_dir.stat().st_mode & 0o077 and self.data_dir not in _WARNED_OPEN_FOLDERS:
             _WARNED_OPEN_FOLDERS.add(self.data_dir)  # once per process, not once per command of a bot
             log.warning("the gallery folder %s can be listed by other users (mode %o); `chmod 700 %s` keeps "
                         "even the names of its files private", self.data_dir, self.data_dir.stat().st_mode & 0o777,
@@ -180,6 +180,7 @@ class Gallery:
         """Hold the exclusive write lock. Only writers take it: readers never lock and never
         create a file, so a read-only folder still serves identifications."""
         try:
+            self._storage.make_folder()  # a gallery's first write makes its folder
             # 0600 like the data files (it is empty, but nobody else has business with it).
             fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as exc:  # a read-only folder or file system, no permission

@@ -210,6 +210,22 @@ def test_identify_before_anyone_is_enrolled_says_how_to_enroll(cli, samples):
     assert "1. Ana" in out and "enrolled yet" not in err
 
 
+def test_commands_that_only_read_make_no_gallery(cli, samples):
+    """Run where no gallery is yet (a new user's first tries, or the wrong folder), the commands
+    that only read answer as for an empty gallery and leave nothing behind; the first change
+    makes the folder, private."""
+    code, out, err = cli("identify", samples / "s2" / "1.jpg")
+    assert code == 0 and "1. unknown" in out and "nobody is enrolled yet" in err
+    assert cli("list") == (0, "no one is enrolled yet\n", "")
+    assert cli("audit")[0] == 0
+    assert cli("samples", "Ana")[0] == 1 and cli("export", "Ana")[0] == 1
+    assert not cli.data.exists()
+    assert cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)[0] == 0
+    assert cli.data.stat().st_mode & 0o777 == 0o700
+    code, out, _ = cli("identify", samples / "s2" / "5.jpg")
+    assert "1. Ana" in out
+
+
 def test_identify_takes_a_folder_of_photos(cli, samples, tmp_path):
     """`facebot identify FOLDER` names the faces of every photo in it, in name order; other
     files are passed over, and an empty folder is one error line."""

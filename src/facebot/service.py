@@ -450,8 +450,8 @@ class FaceService(OfficeRules):
     def identify(self, rgb: "np.ndarray | Photo", actor: str = "cli", audit: bool = True) -> list[Identification]:
         """Name every face in the photo `rgb` (an RGB array, or a Photo from read_photo or
         decode_photo: faces in the photo's own pixels) or mark it unknown, and record the request
-        (unless `audit` is False: the camera records its alerts instead). Returns one
-        Identification per face.
+        (unless `audit` is False: the camera records its alerts instead; nor while nobody is
+        enrolled). Returns one Identification per face.
 
         A person erased while this ran (after the Matcher was built) is not named: their
         faces come back unknown, and the audit entry, written after that check, says
@@ -464,7 +464,9 @@ class FaceService(OfficeRules):
         # between this check and the write itself is not caught here; only the store, checking
         # under its own lock or transaction, could close that last gap.)
         results = self._unname_erased(results, seen_at)
-        if audit:
+        # With nobody enrolled nobody can be named: no entry, so that trying `identify` where
+        # no gallery is yet (a new user, the wrong folder) does not make one to hold it.
+        if audit and len(matcher):
             self._audit_read("identify", actor, faces=len(results), names=[r.label for r in results])
         return results
 
