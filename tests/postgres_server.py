@@ -101,13 +101,8 @@ class PostgresServer:
                   "--no-sync")
         for attempt in range(3):
             self.port = free_port()
-            options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
-                       "-c max_connections=200")
-            if not self.durable:
-                options += " -c fsync=off -c full_page_writes=off"
             try:
-                self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options,
-                          "-w", "-t", "60", "start")
+                self.resume()
                 return self
             except RuntimeError:
                 if attempt == 2:
@@ -115,11 +110,25 @@ class PostgresServer:
                 time.sleep(0.5)
         return self
 
+    def resume(self) -> None:
+        """Start the server (again, after `halt`) on its port."""
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
+                   "-c max_connections=200")
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options,
+                  "-w", "-t", "60", "start")
+
+    def halt(self) -> None:
+        """Stop the server as an administrator would (fast shutdown: every connection
+        closed), keeping its data for `resume`."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", timeout=60)
+
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete its folder."""
         try:
             if (self.data / "postmaster.pid").exists():
-                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", timeout=60)
+                self.halt()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

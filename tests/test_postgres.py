@@ -501,3 +501,44 @@ def test_the_command_line_names_the_database_it_used_not_the_unused_folder(postg
     out = capsys.readouterr().out
     assert f"saved in {redact_url(postgres_url)}:" in out and "saved in data" not in out
     assert not (tmp_path / "data").exists()
+
+
+def test_a_database_stopped_and_started_again_costs_the_answers_meanwhile_not_a_restart(postgres_server, recognizer,
+                                                                                     samples):
+    """The database server stops while a photo is being looked at (an upgrade, a failover).
+    That photo's faces are not named unchecked (whether the person was erased meanwhile
+    cannot be asked) and neither is the next one's: each gets GalleryUnavailable, which the
+    bot and the camera turn into "try again" and a skipped frame. Once the server is back,
+    the same service names and audits again, with no restart."""
+    from facebot.recognition import load_image
+    from facebot.service import open_service
+    from tests.postgres_server import PostgresServer, find_bindir
+
+    server = PostgresServer(find_bindir()).start()  # its own: stopping the session's would stop other tests
+    try:
+        url = server.url(server.create_database())
+        service = open_service(None, database_url=url, recognizer=recognizer)
+        service.enroll("Ana", load_image(samples / "s2" / "1.jpg"), actor="hr", consent="form 7")
+
+        class StopsTheServer:
+            """The recognizer, with the server stopped while it looks at the photo."""
+
+            def __getattr__(self, name):
+                return getattr(recognizer, name)
+
+            def identify(self, *args, **kwargs):
+                result = recognizer.identify(*args, **kwargs)
+                server.halt()
+                return result
+
+        service.recognizer = StopsTheServer()
+        with pytest.raises(GalleryUnavailable):
+            service.identify(load_image(samples / "s2" / "5.jpg"), actor="tg:1")
+        service.recognizer = recognizer
+        with pytest.raises(GalleryUnavailable):
+            service.identify(load_image(samples / "s2" / "9.jpg"), actor="tg:1")
+        server.resume()
+        assert [f.label for f in service.identify(load_image(samples / "s2" / "9.jpg"), actor="tg:1")] == ["Ana"]
+        assert [(e["action"], e["actor"]) for e in service.audit_log(1)] == [("identify", "tg:1")]
+    finally:
+        server.stop()
