@@ -65,7 +65,18 @@ def image_header(data: bytes) -> tuple[str, int, int]:
         return "bmp", abs(width), abs(height)
     if data[4:8] == b"ftyp" and (kind := _iso_photo_kind(data)):
         raise PhoneFormat(kind)  # OpenCV cannot decode these; a phone sends them when a photo goes as a file
+    for magic, kind in _OTHER_FORMATS:
+        if data.startswith(magic):
+            raise ImageError(f"{kind}, which facebot does not read (JPEG, PNG, WebP or BMP expected): "
+                             "save or export the photo as JPEG first")
     raise ImageError("not a supported image (JPEG, PNG, WebP or BMP expected)")
+
+
+# Files people send for a photo that are not one facebot reads, named in the refusal: an
+# animation, a scanner's or an editor's TIFF (its header gives no size safely checked before
+# decoding), a PDF
+_OTHER_FORMATS = ((b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"), (b"II*\x00", "a TIFF image"),
+                  (b"MM\x00*", "a TIFF image"), (b"%PDF-", "a PDF document"))
 
 
 # ISO base media "brands" of still photos: HEIF (the iPhone camera's format since 2017) and AVIF

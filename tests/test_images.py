@@ -28,8 +28,8 @@ def test_channels_come_out_in_rgb_order():
 
 @pytest.mark.parametrize("data, reason", [
     (b"", "empty"),
-    (b"%PDF-1.4 this is not an image at all", "not a supported image"),
-    (b"GIF89a\x01\x00\x01\x00", "not a supported image"),
+    (b"this is not an image at all", "not a supported image"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg"/>', "not a supported image"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "truncated PNG"),
 ])
 def test_non_images_are_refused(data, reason):
@@ -45,6 +45,17 @@ def test_an_iphone_heic_or_an_avif_photo_is_named_and_the_way_out_given(brand, n
     with pytest.raises(ImageError, match=named) as refused:
         decode_image(data)
     assert "JPEG" in str(refused.value) and "export" in str(refused.value)
+
+
+@pytest.mark.parametrize("header, named", [(b"GIF89a\x01\x00\x01\x00", "a GIF image"), (b"GIF87a\x01\x00", "a GIF image"),
+                                           (b"II*\x00\x08\x00\x00\x00", "a TIFF image"),
+                                           (b"MM\x00*\x00\x00\x00\x08", "a TIFF image"),
+                                           (b"%PDF-1.7\n", "a PDF document")])
+def test_other_known_formats_are_named_and_the_way_out_given(header, named):
+    """A GIF, a scanner's TIFF or a PDF: the error says which it is and what to send instead."""
+    with pytest.raises(ImageError, match=named) as refused:
+        decode_image(header + b"\x00" * 64)
+    assert "JPEG" in str(refused.value)
 
 
 def test_truncated_jpeg_is_refused(face):
