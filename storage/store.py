@@ -293,9 +293,13 @@ def copy_gallery(source: Store | str | Path, target: Store | str | Path) -> Copy
     then read the target back and compare counts and the samples' digest.
 
     Either side is a Store, a postgresql:// URL or a folder. Raises TargetNotEmpty when the
-    target holds anything (nothing is written then). Check `report.ok`.
+    target holds anything, ValueError when the source folder is not there (nothing is written
+    then). Check `report.ok`.
     """
     started = time.perf_counter()
+    if not isinstance(source, Store) and not is_database_url(source) and not Path(source).is_dir():
+        # a mistyped folder would otherwise read as an empty gallery: "copied 0 people"
+        raise ValueError(f"no gallery at {source}: there is no such folder; nothing was copied")
     source = source if isinstance(source, Store) else open_location(source)
     target = target if isinstance(target, Store) else open_location(target)
     if not dump_gallery(target).is_empty():

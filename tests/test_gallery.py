@@ -764,3 +764,13 @@ def test_a_face_is_named_while_another_process_holds_the_gallery(service, sample
         [face] = service.identify(load_image(samples / "s2" / "5.jpg"), actor="bot:1")
     assert face.name == "Ana"
     assert "identify by bot:1 not audited" in caplog.text and "Ana" not in caplog.text
+
+
+def test_copying_from_a_folder_that_is_not_there_is_refused(tmp_path):
+    """`facebot db copy --from FOLDER` with the folder's name mistyped: refused, naming it,
+    rather than "copied 0 people" and an empty target made."""
+    from facebot.storage import copy_gallery
+
+    with pytest.raises(ValueError, match="no gallery at .*typo"):
+        copy_gallery(tmp_path / "typo", tmp_path / "backup")
+    assert not (tmp_path / "backup").exists() and not (tmp_path / "typo").exists()
