@@ -62,6 +62,9 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps(status, ensure_ascii=False))
         return EXIT_OK
+    if not status["exists"]:
+        print(f"no gallery at {status['where']} yet: its folder is made by the first enrollment")
+        return EXIT_OK
     print(f"{status['store']} gallery at {status['where']}")
     if "schema_version" in status:
         print(f"  schema version {status['schema_version']}")

@@ -323,11 +323,14 @@ def summarize(location: Store | str | Path) -> GallerySummary:
 
 
 def gallery_status(location: str | Path) -> dict[str, Any]:
-    """What `facebot db status` shows: the kind of store, where (no password), its schema
-    version (PostgreSQL), and counts of people, samples per features, settings and audit."""
+    """What `facebot db status` shows: the kind of store, where (no password), whether it
+    exists yet, its schema version (PostgreSQL), and counts of people, samples per features,
+    settings and audit."""
     store = open_location(location)
     status: dict[str, Any] = {"store": "tinydb" if isinstance(store, Gallery) else "postgresql",
-                              "where": describe(store)}
+                              "where": describe(store),
+                              # a TinyDB folder is made by the first change; a database, by `db init`
+                              "exists": not isinstance(store, Gallery) or store.data_dir.is_dir()}
     if hasattr(store, "schema_version"):
         status["schema_version"] = store.schema_version()
     status.update(dump_gallery(store).summary().counts())

@@ -226,6 +226,19 @@ def test_commands_that_only_read_make_no_gallery(cli, samples):
     assert "1. Ana" in out
 
 
+def test_db_status_says_when_there_is_no_gallery_folder_yet(cli, samples):
+    """`facebot db status` is where a user checks which gallery a command would use: a folder
+    not made yet (a new install, a mistyped FACEBOT_DATA_DIR) is said to be missing, not
+    shown as a gallery of 0 people."""
+    code, out, _ = cli("db", "status")
+    assert code == 0 and f"no gallery at {cli.data} yet" in out and "0 people" not in out
+    assert json.loads(cli("db", "status", "--json")[1])["exists"] is False
+    cli("enroll", "Ana", samples / "s2" / "1.jpg", *CONSENT)
+    code, out, _ = cli("db", "status")
+    assert f"tinydb gallery at {cli.data}" in out and "1 people, 1 samples" in out
+    assert json.loads(cli("db", "status", "--json")[1])["exists"] is True
+
+
 def test_identify_takes_a_folder_of_photos(cli, samples, tmp_path):
     """`facebot identify FOLDER` names the faces of every photo in it, in name order; other
     files are passed over, and an empty folder is one error line."""
