@@ -207,8 +207,8 @@ def cmd_list(args) -> int:
     if args.json:
         print(json.dumps([{"name": p.name, "samples": p.samples, "created": p.created} for p in people]))
         return EXIT_OK
-    if not people:
-        print("no one is enrolled yet")
+    if not people:  # a folder not there may be a mistyped --data-dir: name it
+        print("no one is enrolled yet" + (f" (no gallery at {args.data_dir} yet)" if _no_gallery_folder(args) else ""))
     for p in people:
         print(f"{p.name:<40} {p.samples:>3} sample(s)  since {p.created}")
     return EXIT_OK
@@ -329,9 +329,8 @@ def cmd_eval(args) -> int:
     from facebot.lab.evaluation import run_eval
 
     # the figures of the rule in force: saved in the gallery, or the default; a gallery folder
-    # that is not there holds no rule, and eval, which only reads, does not make one
-    missing = not getattr(args, "database_url", None) and not Path(args.data_dir).exists()
-    args.rule = None if missing else _gallery_service(args).saved_rule()
+    # that is not there holds no rule
+    args.rule = None if _no_gallery_folder(args) else _gallery_service(args).saved_rule()
 
     return run_eval(args, _progress)
 
@@ -340,6 +339,11 @@ def cmd_demo(args) -> int:
     from facebot.lab.demo import run_demo
 
     return run_demo(args)
+
+
+def _no_gallery_folder(args) -> bool:
+    """Whether the gallery is a TinyDB folder that is not there (made by the first change)."""
+    return not getattr(args, "database_url", None) and not Path(args.data_dir).exists()
 
 
 def _gallery_service(args):

@@ -216,7 +216,7 @@ def test_commands_that_only_read_make_no_gallery(cli, samples):
     makes the folder, private."""
     code, out, err = cli("identify", samples / "s2" / "1.jpg")
     assert code == 0 and "1. unknown" in out and "nobody is enrolled yet" in err
-    assert cli("list") == (0, "no one is enrolled yet\n", "")
+    assert cli("list") == (0, f"no one is enrolled yet (no gallery at {cli.data} yet)\n", "")
     assert cli("audit")[0] == 0
     assert cli("samples", "Ana")[0] == 1 and cli("export", "Ana")[0] == 1
     assert not cli.data.exists()
