@@ -297,10 +297,9 @@ def copy_gallery(source: Store | str | Path, target: Store | str | Path) -> Copy
     then). Check `report.ok`.
     """
     started = time.perf_counter()
-    if not isinstance(source, Store) and not is_database_url(source) and not Path(source).is_dir():
-        # a mistyped folder would otherwise read as an empty gallery: "copied 0 people"
-        raise ValueError(f"no gallery at {source}: there is no such folder; nothing was copied")
     source = source if isinstance(source, Store) else open_location(source)
+    if _folder_missing(source):  # a mistyped folder would otherwise read as an empty gallery: "copied 0 people"
+        raise ValueError(f"no gallery at {describe(source)}: there is no such folder; nothing was copied")
     target = target if isinstance(target, Store) else open_location(target)
     if not dump_gallery(target).is_empty():
         raise TargetNotEmpty(f"{describe(target)} already holds a gallery; copy into an empty one")
@@ -316,6 +315,12 @@ def copy_gallery(source: Store | str | Path, target: Store | str | Path) -> Copy
     return report
 
 
+def _folder_missing(store: Store) -> bool:
+    """Whether `store` is a TinyDB gallery whose folder is not there: opening one makes
+    nothing (the first change makes the folder), while a database is made by `db init`."""
+    return isinstance(store, Gallery) and not store.data_dir.is_dir()
+
+
 def summarize(location: Store | str | Path) -> GallerySummary:
     """Counts and digest of a gallery (for checks)."""
     store = location if isinstance(location, Store) else open_location(location)
@@ -329,8 +334,7 @@ def gallery_status(location: str | Path) -> dict[str, Any]:
     store = open_location(location)
     status: dict[str, Any] = {"store": "tinydb" if isinstance(store, Gallery) else "postgresql",
                               "where": describe(store),
-                              # a TinyDB folder is made by the first change; a database, by `db init`
-                              "exists": not isinstance(store, Gallery) or store.data_dir.is_dir()}
+                              "exists": not _folder_missing(store)}
     if hasattr(store, "schema_version"):
         status["schema_version"] = store.schema_version()
     status.update(dump_gallery(store).summary().counts())
